@@ -1,0 +1,37 @@
+"""Domain adaptation: train on labelled synthetic images, work on real ones.
+
+Public API::
+
+    from adapt import DANN, GradientReversal, grad_reverse, dann_lambda, dann_lr
+    from adapt import evaluate_adaptation
+"""
+
+from adapt.dann import DANN, MODES
+from adapt.evaluate import (
+    AdaptationReport,
+    Predictions,
+    accuracy,
+    domain_separability,
+    evaluate_adaptation,
+    mean_entropy,
+    per_class_accuracy,
+    predict,
+)
+from adapt.grl import GradientReversal, dann_lambda, dann_lr, grad_reverse
+
+__all__ = [
+    "DANN",
+    "MODES",
+    "AdaptationReport",
+    "GradientReversal",
+    "Predictions",
+    "accuracy",
+    "dann_lambda",
+    "dann_lr",
+    "domain_separability",
+    "evaluate_adaptation",
+    "grad_reverse",
+    "mean_entropy",
+    "per_class_accuracy",
+    "predict",
+]

@@ -1,0 +1,36 @@
+"""Domains as datasets with one shape: uint8 images in memory, float [0, 1] batches.
+
+See :mod:`gan.data.domains` for the registry of named domains.
+"""
+
+from gan.data.augment import Augment
+from gan.data.blend import blend_with_photos
+from gan.data.domains import DOMAINS, DomainSpec, build_domain, domain_names
+from gan.data.embedded import mnist_small, sample_photos, sklearn_digits
+from gan.data.files import load_image_folder, load_mnist, load_mnistm, load_svhn, load_usps
+from gan.data.loaders import InfiniteLoader, ZipLoader
+from gan.data.synthetic import DigitStyle, render_digits
+from gan.data.tensors import UNLABELED, ImageTensors
+
+__all__ = [
+    "DOMAINS",
+    "UNLABELED",
+    "Augment",
+    "DigitStyle",
+    "DomainSpec",
+    "ImageTensors",
+    "InfiniteLoader",
+    "ZipLoader",
+    "blend_with_photos",
+    "build_domain",
+    "domain_names",
+    "load_image_folder",
+    "load_mnist",
+    "load_mnistm",
+    "load_svhn",
+    "load_usps",
+    "mnist_small",
+    "render_digits",
+    "sample_photos",
+    "sklearn_digits",
+]

@@ -1,0 +1,48 @@
+"""Exporting trained models as self-contained programs (no Python class needed to load).
+
+:func:`export_classifier` writes a ``torch.export`` program (``.pt2``) with a
+dynamic batch dimension. It loads with :func:`load_exported` on any machine
+with torch, without our code and without unpickling arbitrary objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gan.errors import CheckpointError
+
+
+def export_classifier(model: nn.Module, example: torch.Tensor, path: str | Path) -> Path:
+    """Export ``model`` (in eval mode, on CPU) for inputs shaped like ``example``."""
+    from torch.export import Dim, export
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    was_training = model.training
+    device = next(model.parameters()).device
+    model.eval().cpu()
+    try:
+        program = export(
+            model, (example.cpu(),), dynamic_shapes=({0: Dim("batch", min=1, max=65536)},)
+        )
+        torch.export.save(program, str(path))
+    finally:
+        model.train(was_training).to(device)
+    return path
+
+
+def load_exported(path: str | Path) -> nn.Module:
+    """Load a ``.pt2`` program written by :func:`export_classifier` as a callable module."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"exported model not found: {path}")
+    try:
+        return torch.export.load(str(path)).module()
+    except Exception as exc:
+        raise CheckpointError(
+            f"cannot load {path} as a torch.export program: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from None

@@ -1,0 +1,245 @@
+"""The ``dann`` task: DANN and its baselines on one source -> target pair.
+
+Trains every method listed in the recipe (``dann``, ``source-only``,
+``target-only``) from the same seed through :class:`gan.Trainer`, then
+evaluates the final models (no checkpoint selection): source and target
+accuracy, per-class target accuracy, target prediction entropy and domain
+separability; plots confusion matrices, a before/after feature embedding and
+evaluation curves; exports each classifier with ``torch.export``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from adapt.dann import DANN
+from adapt.evaluate import accuracy, evaluate_adaptation, predict
+from gan.data.augment import Augment
+from gan.data.domains import build_domain
+from gan.data.loaders import InfiniteLoader, ZipLoader
+from gan.data.tensors import ImageTensors
+from gan.errors import ConfigError, DataError
+from gan.export import export_classifier
+from gan.plots import confusion_matrix_figure, curves_figure, embedding_figure, labelled_grid_figure
+from gan.runtime import seed_everything
+from gan.train import EvalCallback, Trainer, TrainerConfig
+from recipes.run import RunContext, TaskOutput
+from recipes.schema import DANNRecipe
+
+EVAL_SUBSET = 1000
+
+
+def load_domains(recipe: DANNRecipe) -> dict[str, ImageTensors]:
+    """Source/target train/test sets at the recipe's image shape, checked for use."""
+    data = recipe.data
+    domains = {
+        f"{side}_{split}": build_domain(spec, split, data.image_size, data.channels)
+        for side, spec in (("source", data.source), ("target", data.target))
+        for split in ("train", "test")
+    }
+    if not domains["source_train"].has_labels:
+        raise DataError(f"the source domain '{data.source.name}' has no labels; DANN needs them.")
+    if "target-only" in recipe.methods and not domains["target_train"].has_labels:
+        raise ConfigError(
+            f"method 'target-only' needs target labels, but '{data.target.name}' has none."
+        )
+    return domains
+
+
+def data_mean(*datasets: ImageTensors, limit: int = 5000) -> list[float]:
+    """Per-channel mean pixel of the given datasets (the paper's mean subtraction)."""
+    images = torch.cat([d.images[:limit] for d in datasets])
+    return images.float().div_(255).mean(dim=(0, 2, 3)).tolist()
+
+
+def build_model(recipe: DANNRecipe, method: str, in_shape, num_classes, mean) -> DANN:
+    m = recipe.model
+    return DANN(
+        in_shape,
+        num_classes,
+        mode=method,  # type: ignore[arg-type]
+        backbone=m.backbone,
+        backbone_weights=m.backbone_weights,
+        input_mean=mean,
+        lr=m.lr,
+        momentum=m.momentum,
+        weight_decay=m.weight_decay,
+        lr_schedule=m.lr_schedule,
+        alpha=m.alpha,
+        beta=m.beta,
+        gamma=m.gamma,
+        lambda_max=m.lambda_max,
+    )
+
+
+def run(ctx: RunContext) -> TaskOutput:
+    recipe: DANNRecipe = ctx.recipe
+    domains = load_domains(recipe)
+    in_shape = domains["source_train"].shape
+    num_classes = max(domains["source_train"].num_classes, domains["source_test"].num_classes)
+    mean = (
+        data_mean(domains["source_train"], domains["target_train"])
+        if recipe.model.input_mean == "data"
+        else recipe.model.input_mean
+    )
+    ctx.print(
+        f"source {recipe.data.source.name}: {len(domains['source_train'])} train / "
+        f"{len(domains['source_test'])} test; target {recipe.data.target.name}: "
+        f"{len(domains['target_train'])} train / {len(domains['target_test'])} test; "
+        f"images {in_shape}"
+    )
+    models: dict[str, DANN] = {}
+    results = {}
+    for method in recipe.methods:
+        seed_everything(recipe.seed)
+        model = build_model(recipe, method, in_shape, num_classes, mean)
+        trainer = _trainer(ctx, recipe, method, model, domains)
+        checkpoint = ctx.checkpoint_path(method)
+        results[method] = trainer.fit(resume=ctx.resume and checkpoint.is_file())
+        models[method] = model
+    if not ctx.dist.is_main:
+        return TaskOutput({})
+    return _report(ctx, recipe, models, results, domains, num_classes)
+
+
+def _trainer(ctx, recipe: DANNRecipe, method: str, model: DANN, domains) -> Trainer:
+    t = recipe.train
+    target = (
+        domains["target_train"] if method == "target-only" else domains["target_train"].unlabeled()
+    )
+    shard = dict(rank=ctx.dist.rank, world_size=ctx.dist.world_size)
+    augment = Augment(recipe.data.augment) if recipe.data.augment != "none" else None
+    data = ZipLoader(
+        InfiniteLoader(
+            domains["source_train"], t.batch_size, seed=recipe.seed, transform=augment, **shard
+        ),
+        InfiniteLoader(target, t.batch_size, seed=recipe.seed + 1, **shard),
+    )
+    source_val = domains["source_test"].take(EVAL_SUBSET)
+    target_val = domains["target_test"].take(EVAL_SUBSET)
+
+    def evaluate(m: DANN) -> dict[str, float]:
+        values = {"source_accuracy": accuracy(predict(m, source_val))}
+        if target_val.has_labels:
+            values["target_accuracy"] = accuracy(predict(m, target_val))
+        return values
+
+    callbacks = [EvalCallback(evaluate, t.eval_every, prefix="eval/")] if t.eval_every else []
+    config = TrainerConfig(
+        max_steps=t.steps,
+        device=str(ctx.device),
+        amp=t.amp,
+        channels_last=t.channels_last,
+        log_every=t.log_every,
+        checkpoint_every=t.checkpoint_every,
+        progress=t.progress,
+        seed=recipe.seed,
+    )
+    return Trainer(
+        model,
+        data,
+        config,
+        tracker=ctx.tracker.scoped(f"{method}/") if ctx.tracker.active else None,
+        callbacks=callbacks,
+        checkpoint_path=ctx.checkpoint_path(method),
+        description=method,
+    )
+
+
+def _report(
+    ctx: RunContext, recipe: DANNRecipe, models, results, domains, num_classes
+) -> TaskOutput:
+    metrics: dict[str, float] = {}
+    details: dict[str, dict] = {}
+    reports = {}
+    for method, model in models.items():
+        report = evaluate_adaptation(
+            model.features,
+            model.label_predictor,
+            domains["source_test"],
+            domains["target_test"],
+            num_classes,
+            recipe.evaluation.batch_size,
+            recipe.seed,
+        )
+        reports[method] = report
+        metrics.update({f"{method}/{k}": v for k, v in report.metrics.items()})
+        example = domains["source_test"].get_batch(torch.arange(2))[0].to(ctx.device)
+        export = export_classifier(
+            model.classifier(), example, ctx.out / "models" / f"{method}.pt2"
+        )
+        ctx.log_file(export, "models")
+        details[method] = {
+            "metrics": report.metrics,
+            "target_per_class_accuracy": report.target_per_class,
+            "steps": results[method].steps,
+            "train_seconds": round(results[method].wall_time, 2),
+            "steps_per_second": round(results[method].steps_per_second, 2),
+            "checkpoint": str(ctx.checkpoint_path(method)),
+            "model": str(export),
+        }
+        labelled = domains["target_test"].has_labels
+        shown = report.target if labelled else report.source
+        ctx.save_figure(
+            confusion_matrix_figure(
+                shown.labels.numpy(),
+                shown.predicted.numpy(),
+                num_classes,
+                f"{method} on {'target' if labelled else 'source'} test",
+            ),
+            f"confusion_{method}",
+        )
+    _plots(ctx, recipe, models, results, reports, domains)
+    table = [("method", "source acc", "target acc", "target entropy", "domain acc (PAD)")]
+    for method, report in reports.items():
+        m = report.metrics
+        table.append(
+            (
+                method,
+                f"{m['source_accuracy']:.4f}",
+                f"{m['target_accuracy']:.4f}" if "target_accuracy" in m else "n/a (no labels)",
+                f"{m['target_entropy']:.3f}",
+                f"{m['domain_accuracy']:.3f} ({m['proxy_a_distance']:.2f})",
+            )
+        )
+    return TaskOutput(metrics, {"models": details}, table)
+
+
+def _plots(ctx: RunContext, recipe: DANNRecipe, models, results, reports, domains) -> None:
+    grid = torch.cat(
+        [
+            domains["source_test"].get_batch(torch.arange(10))[0],
+            domains["target_test"].get_batch(torch.arange(10))[0],
+        ]
+    )
+    titles = [f"source {int(y)}" for y in domains["source_test"].labels[:10]] + [
+        f"target {int(y)}" if y >= 0 else "target" for y in domains["target_test"].labels[:10]
+    ]
+    ctx.save_figure(
+        labelled_grid_figure(grid, titles, 10, "source (top) vs target (bottom)"), "domains"
+    )
+    if recipe.evaluation.embedding != "none":
+        order = [m for m in ("source-only", "dann", "target-only") if m in reports]
+        n = recipe.evaluation.embedding_points
+        panels = {}
+        for method in order:
+            r = reports[method]
+            panels[method] = (
+                r.source.features[:n].numpy(),
+                r.source.labels[:n].numpy(),
+                r.target.features[:n].numpy(),
+                r.target.labels[:n].clamp(min=0).numpy(),
+            )
+        ctx.save_figure(
+            embedding_figure(panels, recipe.evaluation.embedding, recipe.seed), "embedding"
+        )
+    curves = {}
+    for method, result in results.items():
+        for key in ("eval/source_accuracy", "eval/target_accuracy"):
+            points = [(step, values[key]) for step, values in result.evaluations if key in values]
+            if points:
+                curves[f"{method} {key.split('/')[1].replace('_', ' ')}"] = points
+    if curves:
+        ctx.save_figure(
+            curves_figure(curves, "accuracy during training", "accuracy"), "accuracy_curves"
+        )

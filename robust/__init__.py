@@ -1,0 +1,1 @@
+"""Robustness: attacks, adversarial training and robustness reports (see issue tracker)."""

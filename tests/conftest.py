@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny domains, an isolated MLflow store, the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gan.data import DomainSpec, build_domain
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+torch.set_num_threads(2)
+
+# Overrides that make the digits-dann recipe run in seconds.
+TINY_DANN = [
+    "train.steps=30",
+    "train.batch_size=16",
+    "train.log_every=5",
+    "train.checkpoint_every=10",
+    "train.eval_every=15",
+    "train.progress=false",
+    "data.source.n=200",
+    "data.source.n_test=100",
+    "evaluation.embedding=pca",
+    "evaluation.embedding_points=40",
+]
+
+
+@pytest.fixture(scope="session")
+def mlflow_uri(tmp_path_factory):
+    """One SQLite MLflow store for the session (creating one costs seconds)."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    MlflowClient(tracking_uri=uri).search_experiments()  # create the schema once
+    return uri
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow(tmp_path, monkeypatch, mlflow_uri):
+    """Tests log to the session's store, never the developer's, and run in a temp dir."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_domains():
+    """Small source (rendered) and target (MNIST-M-style) train/test sets at 28 px."""
+    source = DomainSpec(name="synthetic-digits", n=400, n_test=200)
+    target = DomainSpec(name="mnistm-style")
+    return {
+        "source_train": build_domain(source, "train", 28),
+        "source_test": build_domain(source, "test", 28),
+        "target_train": build_domain(target, "train", 28).take(400),
+        "target_test": build_domain(target, "test", 28).take(200),
+    }
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: int = 600, cwd: Path | None = None):
+    """Run ``counterfeit ARGS`` in a subprocess; returns the CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [str(VENV_BIN / "counterfeit"), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=cwd,
+    )

@@ -1,0 +1,156 @@
+"""`counterfeit` end to end, as a user runs it: files, MLflow, errors, Ctrl-C + --resume."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from gan.checkpoint import load_checkpoint
+from gan.export import load_exported
+from tests.conftest import TINY_DANN, VENV_BIN, run_cli
+
+# Long enough that a Ctrl-C sent after the first checkpoint lands inside training.
+RESUMABLE = [*TINY_DANN, "train.steps=240", "train.checkpoint_every=20", "train.eval_every=120"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, mlflow_uri):
+    out = tmp_path_factory.mktemp("cli") / "straight"
+    result = run_cli(
+        "run",
+        "digits-dann",
+        "--out",
+        str(out),
+        *[f"--set={o}" for o in RESUMABLE],
+        env={"MLFLOW_TRACKING_URI": mlflow_uri},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_run_writes_summary_plots_checkpoints_and_models(finished_run):
+    out, result = finished_run
+    summary = json.loads((out / "summary.json").read_text())
+    for method in ("dann", "source-only"):
+        for key in ("target_accuracy", "source_accuracy", "target_entropy", "proxy_a_distance"):
+            assert 0 <= summary["metrics"][f"{method}/{key}"] <= 2.31
+        assert (out / "checkpoints" / f"{method}.ckpt").is_file()
+        assert (out / "plots" / f"confusion_{method}.png").stat().st_size > 1000
+    assert {"embedding.png", "domains.png", "accuracy_curves.png"} <= {
+        p.name for p in (out / "plots").iterdir()
+    }
+    assert summary["seed"] == 0 and summary["device"] == "cpu"
+    assert summary["resolved_recipe"]["train"]["steps"] == 240
+    assert {"torch", "mlflow", "python"} <= set(summary["versions"])
+    assert summary["wall_time_seconds"] > 0
+    assert "dann" in result.stdout and "source-only" in result.stdout
+    assert summary["mlflow"]["run_id"] in result.stdout
+
+
+def test_exported_model_reproduces_the_trained_classifier(finished_run):
+    from adapt import DANN
+
+    out, _ = finished_run
+    state = load_checkpoint(out / "checkpoints" / "dann.ckpt")
+    model = DANN((3, 28, 28))
+    model.load_state_dict(state["method"])
+    exported = load_exported(out / "models" / "dann.pt2")
+    x = torch.rand(5, 3, 28, 28)
+    assert torch.allclose(exported(x), model.eval()(x), atol=1e-5)
+
+
+def test_run_is_in_mlflow_with_metrics_params_and_artifacts(finished_run, mlflow_uri):
+    out, _ = finished_run
+    run_id = json.loads((out / "summary.json").read_text())["mlflow"]["run_id"]
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.steps"] == "240"
+    assert run.data.params["model.backbone"] == "ganin-mnist"
+    summary = json.loads((out / "summary.json").read_text())
+    assert run.data.metrics["dann/target_accuracy"] == pytest.approx(
+        summary["metrics"]["dann/target_accuracy"]
+    )
+    history = client.get_metric_history(run_id, "dann/loss/class")
+    assert len(history) == 240 // 5 and history[-1].step == 240
+    assert len(client.get_metric_history(run_id, "source-only/eval/source_accuracy")) == 2
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"summary.json", "recipe.yaml", "plots", "models"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(run_id, "plots")}
+    assert "plots/embedding.png" in plots
+
+
+def test_ctrl_c_keeps_a_checkpoint_and_resume_equals_uninterrupted(
+    finished_run, tmp_path, mlflow_uri
+):
+    straight, _ = finished_run
+    out = tmp_path / "interrupted"
+    args = ["run", "digits-dann", "--out", str(out), *[f"--set={o}" for o in RESUMABLE]]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri}
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "counterfeit"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    checkpoint = out / "checkpoints" / "dann.ckpt"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "--resume" in stderr and "checkpoint written" in stderr
+    step = load_checkpoint(checkpoint)["step"]
+    assert 20 <= step < 240
+
+    again = run_cli(*args, env={"MLFLOW_TRACKING_URI": mlflow_uri})
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+    resumed = run_cli(*args, "--resume", env={"MLFLOW_TRACKING_URI": mlflow_uri})
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = json.loads((straight / "summary.json").read_text())
+    b = json.loads((out / "summary.json").read_text())
+    assert a["metrics"] == b["metrics"]
+    for method in ("dann", "source-only"):
+        sa = load_checkpoint(straight / "checkpoints" / f"{method}.ckpt")["method"]
+        sb = load_checkpoint(out / "checkpoints" / f"{method}.ckpt")["method"]
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    # the resumed run continues the same MLflow run
+    assert b["mlflow"]["run_id"] == json.loads((out / "run.json").read_text())["mlflow_run_id"]
+
+
+def test_recipes_command_lists_builtins():
+    result = run_cli("recipes")
+    assert result.returncode == 0
+    assert "digits-dann" in result.stdout and "[dann]" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "digits-dan"], "Did you mean 'digits-dann'"),
+        (["run", "digits-dann", "--set", "train.stepz=3"], "train.stepz: unknown key"),
+        (["run", "digits-dann", "--set", "train.steps=-1"], "train.steps"),
+        (["run", "mnist-mnistm-dann"], "data.root"),
+        (
+            ["run", "digits-dann", "--device", "cuda", "--set", "train.steps=1"],
+            "CUDA is not available",
+        ),
+        (["run", "digits-dann", "--resume", "--out", "nothing-here"], "nothing to resume"),
+    ],
+)
+def test_bad_input_is_one_clear_message(args, message):
+    if "cuda" in args and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

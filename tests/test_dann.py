@@ -1,0 +1,150 @@
+"""DANN (Ganin et al. 2016): one step against a hand-written reference, modes, errors."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from adapt import DANN, dann_lambda
+from gan import StepContext
+from gan.errors import ConfigError, DataError
+
+
+def _batch(n=6, size=28, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xs = torch.rand(n, 3, size, size, generator=g)
+    ys = torch.randint(0, 10, (n,), generator=g)
+    xt = torch.rand(n, 3, size, size, generator=g)
+    return (xs, ys), (xt, torch.full((n,), -1))
+
+
+def test_architecture_is_the_papers_mnist_network():
+    model = DANN((3, 28, 28))
+    convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [(32, (5, 5)), (48, (5, 5))]
+    assert model.n_features == 48 * 4 * 4
+    linear = [m.out_features for m in model.label_predictor if isinstance(m, torch.nn.Linear)]
+    assert linear == [100, 100, 10]
+    domain = [m.out_features for m in model.domain_classifier if isinstance(m, torch.nn.Linear)]
+    assert domain == [100, 1]
+    assert model(torch.rand(2, 3, 28, 28)).shape == (2, 10)
+
+
+def test_one_step_matches_hand_written_reference():
+    """Same loss and same parameter update as a step written out by hand:
+    feature grads = dL_y - lambda * dL_d, domain grads = dL_d, label grads = dL_y."""
+    torch.manual_seed(0)
+    model = DANN((3, 28, 28), lr=0.05, momentum=0.9)
+    reference = copy.deepcopy(model)
+    (xs, ys), (xt, yt) = _batch()
+    step, total = 3, 10
+    lam = dann_lambda(step / total)
+
+    # --- the method's step
+    optimizers = model.configure_optimizers()
+    ctx = StepContext.single_process(optimizers, total)
+    ctx.step = step
+    metrics = model.train_step(((xs, ys), (xt, yt)), ctx)
+
+    # --- by hand: no reversal layer; combine gradients explicitly
+    f = reference.features(torch.cat([xs, xt]))
+    class_loss = F.cross_entropy(reference.label_predictor(f[:6]), ys)
+    d = reference.domain_classifier(f).squeeze(1)
+    domain_loss = F.binary_cross_entropy_with_logits(
+        d[:6], torch.zeros(6)
+    ) + F.binary_cross_entropy_with_logits(d[6:], torch.ones(6))
+    feat_params = list(reference.features.parameters())
+    label_params = list(reference.label_predictor.parameters())
+    dom_params = list(reference.domain_classifier.parameters())
+    g_y = torch.autograd.grad(class_loss, feat_params + label_params, retain_graph=True)
+    g_d = torch.autograd.grad(domain_loss, feat_params + dom_params)
+    n_feat = len(feat_params)
+    grads = [gy - lam * gd for gy, gd in zip(g_y[:n_feat], g_d[:n_feat])]
+    grads += list(g_y[n_feat:]) + list(g_d[n_feat:])
+    with torch.no_grad():  # first SGD-momentum step: buffer = grad, p -= lr * grad
+        for p, g in zip(feat_params + label_params + dom_params, grads):
+            p -= 0.05 * g
+
+    assert metrics["loss/class"].item() == pytest.approx(class_loss.item(), rel=1e-6)
+    assert metrics["loss/domain"].item() == pytest.approx(domain_loss.item(), rel=1e-6)
+    assert metrics["lambda"] == pytest.approx(lam)
+    got = dict(model.named_parameters())
+    for name, expected in reference.named_parameters():
+        assert torch.allclose(got[name], expected, atol=1e-6), name
+
+
+def test_reversal_pushes_features_against_the_domain_classifier():
+    """A step with lambda > 0 raises the domain loss for a frozen domain classifier
+    (the feature extractor moves to confuse it); with lambda = 0 it does not try."""
+    torch.manual_seed(1)
+    (xs, ys), (xt, _) = _batch(32)
+
+    def domain_loss(m):
+        with torch.no_grad():
+            d = m.domain_classifier(m.features(torch.cat([xs, xt]))).squeeze(1)
+            return (
+                F.binary_cross_entropy_with_logits(d[:32], torch.zeros(32))
+                + F.binary_cross_entropy_with_logits(d[32:], torch.ones(32))
+            ).item()
+
+    base = DANN((3, 28, 28), lr=0.05, momentum=0.0)
+    before = domain_loss(base)
+    for lam, expect_up in ((5.0, True), (0.0, False)):
+        model = copy.deepcopy(base)
+        for p in model.domain_classifier.parameters():
+            p.requires_grad_(False)
+        for p in model.label_predictor.parameters():
+            p.requires_grad_(False)
+        opt = torch.optim.SGD(model.features.parameters(), lr=0.05)
+        losses = model.losses(xs, ys, xt, lam)
+        opt.zero_grad()
+        losses["loss/domain"].backward()
+        opt.step()
+        assert (domain_loss(model) > before) == expect_up
+
+
+def test_source_only_and_target_only_train_only_the_classifier():
+    model = DANN((3, 28, 28), mode="source-only")
+    assert model.domain_classifier is None
+    optimizers = model.configure_optimizers()
+    ctx = StepContext.single_process(optimizers, 10)
+    metrics = model.train_step(_batch(), ctx)
+    assert set(metrics) == {"loss", "loss/class", "acc/train"}
+
+
+def test_target_only_refuses_unlabeled_target():
+    model = DANN((3, 28, 28), mode="target-only")
+    ctx = StepContext.single_process(model.configure_optimizers(), 10)
+    with pytest.raises(DataError, match="unlabeled"):
+        model.train_step(_batch(), ctx)
+
+
+def test_mismatched_domain_shapes_are_a_clear_error():
+    model = DANN((3, 28, 28))
+    with pytest.raises(DataError, match=r"\(3, 28, 28\).*\(1, 28, 28\)"):
+        model.losses(
+            torch.rand(2, 3, 28, 28),
+            torch.zeros(2, dtype=torch.long),
+            torch.rand(2, 1, 28, 28),
+            1.0,
+        )
+
+
+def test_bad_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="mode"):
+        DANN(mode="adversarial")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="backbone"):
+        DANN(backbone="vgg99")
+    with pytest.raises(ConfigError, match="cannot take images"):
+        DANN((3, 8, 8))
+
+
+def test_dann_lr_schedule_is_applied_per_step():
+    model = DANN((3, 28, 28), lr=0.01)
+    optimizers = model.configure_optimizers()
+    scheduler = model.configure_schedulers(optimizers, total_steps=100)["model"]
+    for _ in range(50):
+        optimizers["model"].step()
+        scheduler.step()
+    assert optimizers["model"].param_groups[0]["lr"] == pytest.approx(0.01 / (1 + 10 * 0.5) ** 0.75)

@@ -1,0 +1,126 @@
+"""Recipes: every built-in validates; bad recipes give errors that name the key and file."""
+
+import pytest
+
+from gan.errors import ConfigError, DataError
+from recipes.loader import apply_overrides, builtin_recipes, describe_builtin, load_recipe
+from recipes.schema import DANNRecipe
+
+
+@pytest.mark.parametrize("name", sorted(builtin_recipes()))
+def test_every_builtin_recipe_validates(name):
+    loaded = load_recipe(name)
+    assert loaded.recipe.name == name
+    assert loaded.recipe.description
+
+
+def test_builtins_include_the_promised_ones():
+    names = set(builtin_recipes())
+    assert {
+        "digits-dann",
+        "mnist-mnistm-dann",
+        "mnist-mnistm-source-only",
+        "mnist-mnistm-oracle",
+    } <= names
+    assert all(description for _, _, description in describe_builtin())
+
+
+def test_digits_dann_defaults_are_the_papers_where_they_can_be():
+    recipe = load_recipe("digits-dann").recipe
+    assert isinstance(recipe, DANNRecipe)
+    assert recipe.model.backbone == "ganin-mnist"
+    assert (
+        recipe.model.lr,
+        recipe.model.momentum,
+        recipe.model.alpha,
+        recipe.model.beta,
+        recipe.model.gamma,
+    ) == (0.01, 0.9, 10.0, 0.75, 10.0)
+    assert recipe.methods == ["dann", "source-only"]
+    assert load_recipe("mnist-mnistm-dann").recipe.train.batch_size == 64
+
+
+def test_overrides_are_parsed_as_yaml():
+    recipe = load_recipe(
+        "digits-dann", ["train.steps=7", "model.lr=0.5", "methods=[dann]", "train.progress=false"]
+    ).recipe
+    assert (recipe.train.steps, recipe.model.lr, recipe.methods, recipe.train.progress) == (
+        7,
+        0.5,
+        ["dann"],
+        False,
+    )
+
+
+def test_unknown_key_names_key_file_and_suggestion(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "name: r\ntask: dann\ndata: {source: {name: mnist-small}, target: {name: mnistm-style}}\n"
+        "train: {steps: 3, stpes: 4}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_recipe(str(path))
+    message = str(info.value)
+    assert str(path) in message and "train.stpes: unknown key" in message
+    assert "did you mean 'train.steps'" in message
+
+
+def test_wrong_type_names_the_key():
+    with pytest.raises(ConfigError, match=r"train\.steps: .*integer.*'many'"):
+        load_recipe("digits-dann", ["train.steps=many"])
+
+
+def test_unknown_method_and_domain_option():
+    with pytest.raises(ConfigError, match=r"methods\.0"):
+        load_recipe("digits-dann", ["methods=[dan]"])
+    with pytest.raises(ConfigError, match=r"data\.source\.style\.rotaton: unknown key"):
+        load_recipe("digits-dann", ["data.source.style.rotaton=3"])
+
+
+def test_unknown_recipe_lists_known_and_suggests():
+    with pytest.raises(
+        ConfigError, match=r"unknown recipe 'digits-dan'.*Did you mean 'digits-dann'"
+    ):
+        load_recipe("digits-dan")
+    with pytest.raises(ConfigError, match="recipe file not found"):
+        load_recipe("nowhere/r.yaml")
+
+
+def test_bad_yaml_names_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\ntask: dann\ndata: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: not valid YAML \(line \d+"):
+        load_recipe(str(path))
+
+
+def test_missing_and_unknown_task(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("name: x\n")
+    with pytest.raises(ConfigError, match="missing key 'task'"):
+        load_recipe(str(path))
+    path.write_text("name: x\ntask: teleport\n")
+    with pytest.raises(ConfigError, match="unknown task 'teleport'"):
+        load_recipe(str(path))
+
+
+def test_override_syntax_errors():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        apply_overrides({}, ["train.steps"])
+    with pytest.raises(ConfigError, match="'seed' is a value, not a section"):
+        apply_overrides({"seed": 1}, ["seed.x=2"])
+
+
+def test_bad_device_is_rejected():
+    with pytest.raises(ConfigError, match="device"):
+        load_recipe("digits-dann", ["device=tpu"])
+
+
+def test_file_backed_recipe_without_root_names_the_setting(tmp_path):
+    from recipes.tasks.dann import load_domains
+
+    recipe = load_recipe("mnist-mnistm-dann").recipe
+    with pytest.raises(DataError, match=r"data\.root"):
+        load_domains(recipe)
+    recipe = load_recipe("mnist-mnistm-dann", [f"data.root={tmp_path}"]).recipe
+    with pytest.raises(DataError, match=r"MNIST not found under .*mnist\.npz"):
+        load_domains(recipe)

@@ -1,0 +1,208 @@
+"""The Trainer: resume equals uninterrupted, NaN guard, Ctrl-C, checkpoints, devices."""
+
+import signal
+
+import pytest
+import torch
+from torch import nn
+
+from gan import (
+    Callback,
+    CheckpointError,
+    ConfigError,
+    NonFiniteLossError,
+    Tracker,
+    Trainer,
+    TrainerConfig,
+    TrainingInterrupted,
+    TrainingMethod,
+)
+from gan.checkpoint import load_checkpoint, save_atomic
+from gan.data import ImageTensors, InfiniteLoader
+
+
+class Regression(TrainingMethod):
+    """A toy method that uses every piece of state: dropout RNG, momentum, a scheduler."""
+
+    def __init__(self, nan_at: int | None = None):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Dropout(0.3), nn.Linear(8, 1))
+        self.nan_at = nan_at
+
+    def configure_optimizers(self):
+        return {"net": torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)}
+
+    def configure_schedulers(self, optimizers, total_steps):
+        return {"net": torch.optim.lr_scheduler.StepLR(optimizers["net"], step_size=4, gamma=0.5)}
+
+    def train_step(self, batch, ctx):
+        x, y = batch
+        opt = ctx.optimizers["net"]
+        with ctx.autocast():
+            loss = (self.net(x).squeeze(1) - y.float()).pow(2).mean()
+        if self.nan_at is not None and ctx.step == self.nan_at:
+            loss = loss * float("nan")
+        opt.zero_grad(set_to_none=True)
+        ctx.backward(loss)
+        ctx.optimizer_step(opt)
+        return {"loss": loss.detach(), "noise": torch.rand(())}
+
+
+def _data(seed=0):
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 1, 4, 4), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, 3, (40,), generator=g)
+    return InfiniteLoader(ImageTensors(images, labels, "toy"), batch_size=8, seed=seed)
+
+
+def _config(**kw):
+    base = dict(max_steps=20, progress=False, log_every=3, checkpoint_every=5, seed=3)
+    base.update(kw)
+    return TrainerConfig(**base)
+
+
+class InterruptAt(Callback):
+    """Sends this process a real SIGINT (Ctrl-C) at one step."""
+
+    def __init__(self, step):
+        self.every = step
+        self.sent = False
+
+    def on_step(self, trainer, step):
+        if not self.sent:
+            self.sent = True
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path):
+    torch.manual_seed(0)
+    straight = Regression()
+    Trainer(straight, _data(), _config(), checkpoint_path=tmp_path / "a.ckpt").fit()
+
+    torch.manual_seed(0)
+    first = Regression()
+    with pytest.raises(TrainingInterrupted) as info:
+        Trainer(
+            first,
+            _data(),
+            _config(),
+            callbacks=[InterruptAt(7)],
+            checkpoint_path=tmp_path / "b.ckpt",
+        ).fit()
+    assert info.value.step == 7
+    assert load_checkpoint(tmp_path / "b.ckpt")["step"] == 7
+
+    torch.manual_seed(123)  # a fresh process would start from other RNG states
+    resumed = Regression()
+    result = Trainer(resumed, _data(), _config(), checkpoint_path=tmp_path / "b.ckpt").fit(
+        resume=True
+    )
+    assert result.resumed_from == 7 and result.steps == 20
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_nan_guard_names_the_step_and_keeps_last_good_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    method = Regression(nan_at=12)
+    with pytest.raises(NonFiniteLossError) as info:
+        Trainer(method, _data(), _config(log_every=4), checkpoint_path=tmp_path / "c.ckpt").fit()
+    assert info.value.step == 12 and info.value.metric == "loss"
+    assert "step 12" in str(info.value)
+    state = load_checkpoint(tmp_path / "c.ckpt")
+    assert state["step"] == 10
+    assert all(torch.isfinite(v).all() for v in state["method"].values())
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
+    trainer = Trainer(Regression(), _data(), _config(), checkpoint_path=tmp_path / "none.ckpt")
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        trainer.fit(resume=True)
+
+
+def test_resume_with_another_seed_is_refused(tmp_path):
+    Trainer(Regression(), _data(), _config(max_steps=5), checkpoint_path=tmp_path / "s.ckpt").fit()
+    trainer = Trainer(
+        Regression(), _data(), _config(max_steps=10, seed=4), checkpoint_path=tmp_path / "s.ckpt"
+    )
+    with pytest.raises(CheckpointError, match="seed 3"):
+        trainer.fit(resume=True)
+
+
+def test_checkpoint_for_another_model_is_refused(tmp_path):
+    Trainer(Regression(), _data(), _config(max_steps=5), checkpoint_path=tmp_path / "m.ckpt").fit()
+
+    class Other(Regression):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2), nn.Linear(2, 1))
+
+    trainer = Trainer(Other(), _data(), _config(), checkpoint_path=tmp_path / "m.ckpt")
+    with pytest.raises(CheckpointError, match="does not match"):
+        trainer.fit(resume=True)
+
+
+def test_max_epochs_counts_batches_of_the_stream():
+    result = Trainer(
+        Regression(), _data(), _config(max_steps=None, max_epochs=2, checkpoint_every=None)
+    ).fit()
+    assert result.steps == 2 * (40 // 8)
+
+
+def test_config_needs_exactly_one_length():
+    with pytest.raises(ValueError, match="exactly one"):
+        TrainerConfig(max_steps=3, max_epochs=2)
+    with pytest.raises(ValueError, match="exactly one"):
+        TrainerConfig()
+
+
+def test_cuda_on_a_cpu_machine_is_a_clear_error():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        Trainer(Regression(), _data(), _config(device="cuda"))
+
+
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "x.ckpt"
+    save_atomic({"step": 1}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle")
+
+    with pytest.raises(RuntimeError):
+        save_atomic({"step": 2, "bad": Unpicklable()}, path)
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["x.ckpt"]
+
+
+class Payload:
+    pass
+
+
+def test_checkpoints_with_pickled_objects_are_refused(tmp_path):
+    path = tmp_path / "evil.ckpt"
+    torch.save({"model": Payload()}, path)
+    with pytest.raises(CheckpointError, match="weights_only"):
+        load_checkpoint(path)
+
+
+def test_metrics_reach_mlflow_every_log_interval():
+    from mlflow import MlflowClient
+
+    with Tracker(experiment="trainer-test") as tracker:
+        Trainer(
+            Regression(),
+            _data(),
+            _config(max_steps=9, checkpoint_every=None),
+            tracker=tracker.scoped("toy/"),
+        ).fit()
+    client = MlflowClient()
+    history = client.get_metric_history(tracker.run_id, "toy/loss")
+    assert [m.step for m in history] == [3, 6, 9]
+    assert all(m.value >= 0 for m in history)
+    assert client.get_metric_history(tracker.run_id, "toy/lr/net")[-1].value == pytest.approx(
+        0.05 * 0.5**2
+    )
+    assert client.get_run(tracker.run_id).info.status == "FINISHED"
