@@ -1,4 +1,9 @@
-"""The task registry: each recipe ``task`` maps to a schema and a runner."""
+"""The task registry: each recipe ``task`` maps to a schema and a runner.
+
+A task lives in its own module ``recipes/tasks/NAME.py`` with a ``run(ctx:
+RunContext) -> TaskOutput`` function; its schema (a ``RecipeBase`` subclass)
+lives beside it or in :mod:`recipes.schema`. Register it here.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from recipes.schema import DANNRecipe, RecipeBase
+from recipes.tasks import dann
 
 
 @dataclass(frozen=True)
@@ -15,12 +21,6 @@ class Task:
     description: str
 
 
-def _dann(ctx):
-    from recipes.tasks.dann import run
-
-    return run(ctx)
-
-
 TASKS: dict[str, Task] = {
-    "dann": Task(DANNRecipe, _dann, "DANN and its source-only / train-on-target baselines"),
+    "dann": Task(DANNRecipe, dann.run, "DANN and its source-only / train-on-target baselines"),
 }
