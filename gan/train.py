@@ -432,7 +432,7 @@ class Trainer:
         for key, series in values.items():
             bad = ~torch.isfinite(series)
             if bool(bad.any()):
-                first = window[int(bad.nonzero()[0, 0])][0]
+                first = window[int(bad.nonzero()[0, 0])][0] + 1  # steps are counted from 1
                 raise NonFiniteLossError(first, key, self._checkpoint_written)
         means = {k: float(v.mean()) for k, v in values.items()}
         for name, optimizer in self.optimizers.items():

@@ -145,6 +145,10 @@ def test_recipes_command_lists_builtins():
             "CUDA is not available",
         ),
         (["run", "digits-dann", "--resume", "--out", "nothing-here"], "nothing to resume"),
+        (
+            ["run", "digits-dann", "--set", "model.lr=1e12", *[f"--set={o}" for o in TINY_DANN]],
+            "'loss' became NaN or infinite at step",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_message(args, message):

@@ -107,8 +107,8 @@ def test_nan_guard_names_the_step_and_keeps_last_good_checkpoint(tmp_path):
     method = Regression(nan_at=12)
     with pytest.raises(NonFiniteLossError) as info:
         Trainer(method, _data(), _config(log_every=4), checkpoint_path=tmp_path / "c.ckpt").fit()
-    assert info.value.step == 12 and info.value.metric == "loss"
-    assert "step 12" in str(info.value)
+    assert info.value.step == 13 and info.value.metric == "loss"  # the 13th step (index 12)
+    assert "step 13" in str(info.value)
     state = load_checkpoint(tmp_path / "c.ckpt")
     assert state["step"] == 10
     assert all(torch.isfinite(v).all() for v in state["method"].values())
