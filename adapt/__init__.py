@@ -2,7 +2,7 @@
 
 Public API::
 
-    from adapt import DANN, GradientReversal, grad_reverse, dann_lambda, dann_lr
+    from adapt import DANN, PixelDA, GradientReversal, grad_reverse, dann_lambda, dann_lr
     from adapt import evaluate_adaptation
 """
 
@@ -18,12 +18,14 @@ from adapt.evaluate import (
     predict,
 )
 from adapt.grl import GradientReversal, dann_lambda, dann_lr, grad_reverse
+from adapt.pixelda import PixelDA, pairwise_mse
 
 __all__ = [
     "DANN",
     "MODES",
     "AdaptationReport",
     "GradientReversal",
+    "PixelDA",
     "Predictions",
     "accuracy",
     "dann_lambda",
@@ -32,6 +34,7 @@ __all__ = [
     "evaluate_adaptation",
     "grad_reverse",
     "mean_entropy",
+    "pairwise_mse",
     "per_class_accuracy",
     "predict",
 ]

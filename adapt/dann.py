@@ -59,6 +59,8 @@ class DANN(TrainingMethod):
         alpha, beta: the learning-rate annealing constants (paper: 10, 0.75).
         gamma: the lambda schedule's constant (paper: 10).
         lambda_max: scale of the adaptation factor (paper: 1).
+        domain_weight: weight of the domain loss ``L_d(source) + L_d(target)`` (1: Eq. 18;
+            0.5: the mean over the combined source + target batch, as in Caffe-style code).
 
     ``model(x)`` returns class logits, so a trained DANN is an ordinary
     classifier for evaluation, attacks and export (:meth:`classifier`).
@@ -83,6 +85,7 @@ class DANN(TrainingMethod):
         beta: float = 0.75,
         gamma: float = 10.0,
         lambda_max: float = 1.0,
+        domain_weight: float = 1.0,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -101,6 +104,7 @@ class DANN(TrainingMethod):
             beta=beta,
             gamma=gamma,
             lambda_max=lambda_max,
+            domain_weight=domain_weight,
         )
         self.features, n_features, spec = build_backbone(
             backbone, self.in_shape, mean=input_mean, weights=backbone_weights
@@ -187,7 +191,7 @@ class DANN(TrainingMethod):
         ) + F.binary_cross_entropy_with_logits(target_d, torch.ones_like(target_d))
         domain_correct = torch.cat([source_d < 0, target_d > 0]).float().mean()
         return {
-            "loss": class_loss + domain_loss,
+            "loss": class_loss + self.hparams["domain_weight"] * domain_loss,
             "loss/class": class_loss,
             "loss/domain": domain_loss,
             "acc/train": _accuracy(logits, ys),

@@ -17,15 +17,14 @@ and appends it to --markdown when given.
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
+import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import run_parts
 
 from adapt import DANN, dann_lambda
 from gan import Trainer, TrainerConfig
@@ -35,13 +34,28 @@ from recipes import load_recipe, run_recipe
 PAPER = {"source-only": 0.5225, "dann": 0.7666, "target-only": 0.9596}
 
 
-def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
-
-
-def run(name: str, overrides: list[str], out: Path) -> dict:
+def run(name: str, overrides: list[str], out: Path, reuse: bool = False) -> dict:
+    """Run a built-in recipe; with ``reuse``, take a finished run in ``out`` made with the
+    same recipe and overrides (e.g. launched in parallel with `counterfeit run`)."""
     loaded = load_recipe(name, [*overrides, "tracking.enabled=false"])
+    summary_file = out / "summary.json"
+    if reuse and summary_file.is_file():
+        summary = json.loads(summary_file.read_text())
+        # Re-validate the stored recipe so that settings added since then take their defaults.
+        stored = type(loaded.recipe).model_validate(summary["resolved_recipe"])
+        if _numbers_only(stored.model_dump(mode="json")) == _numbers_only(
+            loaded.recipe.model_dump(mode="json")
+        ):
+            print(f"reusing {summary_file}", flush=True)
+            return summary
     return run_recipe(loaded, out=out, overwrite=True)
+
+
+def _numbers_only(recipe: dict) -> dict:
+    """A resolved recipe without the settings that cannot change its numbers."""
+    recipe = {k: v for k, v in recipe.items() if k != "tracking"}
+    recipe["train"] = {k: v for k, v in recipe["train"].items() if k != "progress"}
+    return recipe
 
 
 def paper_part(args) -> str:
@@ -55,6 +69,7 @@ def paper_part(args) -> str:
             recipe,
             [f"data.root={args.data_root}", f"train.steps={args.steps}", f"seed={args.seed}"],
             args.out / recipe,
+            args.reuse,
         )
         acc = summary["metrics"][f"{method}/target_accuracy"]
         secs = summary["models"][method]["train_seconds"]
@@ -72,7 +87,7 @@ def embedded_part(args) -> str:
     overrides = [f"seed={args.seed}"] + (
         [f"train.steps={args.embedded_steps}"] if args.embedded_steps else []
     )
-    summary = run("digits-dann", overrides, args.out / "digits-dann")
+    summary = run("digits-dann", overrides, args.out / "digits-dann", args.reuse)
     m = summary["metrics"]
     gap = m["dann/target_accuracy"] - m["source-only/target_accuracy"]
     steps = summary["resolved_recipe"]["train"]["steps"]
@@ -175,22 +190,21 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dann"))
     parser.add_argument("--markdown", type=Path, help="append the tables to this file")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use finished runs in --out made with the same settings",
+    )
     args = parser.parse_args(argv)
     parts = args.only or ["paper", "embedded", "speed"]
     if "paper" in parts and args.data_root is None:
         parser.error("the paper part needs --data-root (or use --only embedded/speed)")
-    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    text = f"## DANN benchmark ({stamp}; {machine()})\n\nCommand: `python {' '.join(sys.argv)}`\n\n"
-    for part in parts:
-        started = time.perf_counter()
-        text += {"paper": paper_part, "embedded": embedded_part, "speed": speed_part}[part](args)
-        text += f"\n_{part}: {time.perf_counter() - started:.0f} s_\n\n"
-        print(text, flush=True)
-    if args.markdown:
-        with open(args.markdown, "a") as handle:
-            handle.write(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "last.md").write_text(text)
+    run_parts(
+        "DANN benchmark",
+        parts,
+        {"paper": paper_part, "embedded": embedded_part, "speed": speed_part},
+        args,
+    )
     return 0
 
 

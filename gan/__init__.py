@@ -5,8 +5,12 @@ Public API::
     from gan import Trainer, TrainerConfig, TrainingMethod, StepContext, EvalCallback
     from gan import Tracker
     from gan.data import build_domain, DomainSpec, ImageTensors, InfiniteLoader, ZipLoader
+    from gan import DCGAN, InfoGAN, EMA, get_loss, LOSSES     # GANs, weight averaging, losses
+    from gan.metrics import DigitsFeatures, GenerativeScores  # FID / KID / IS
+    from gan.callbacks import SampleGridCallback              # sample grids while training
 """
 
+from gan.ema import EMA
 from gan.errors import (
     CheckpointError,
     ConfigError,
@@ -15,6 +19,8 @@ from gan.errors import (
     NonFiniteLossError,
     TrainingInterrupted,
 )
+from gan.losses import LOSSES, GANLoss, get_loss
+from gan.models import DCGAN, InfoGAN
 from gan.runtime import resolve_device, seed_everything
 from gan.tracking import Tracker
 from gan.train import (
@@ -30,12 +36,17 @@ from gan.train import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DCGAN",
+    "EMA",
+    "LOSSES",
     "Callback",
     "CheckpointError",
     "ConfigError",
     "CounterfeitError",
     "DataError",
     "EvalCallback",
+    "GANLoss",
+    "InfoGAN",
     "NonFiniteLossError",
     "StepContext",
     "Tracker",
@@ -44,6 +55,7 @@ __all__ = [
     "TrainerConfig",
     "TrainingInterrupted",
     "TrainingMethod",
+    "get_loss",
     "resolve_device",
     "seed_everything",
 ]

@@ -11,7 +11,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import save_image
 
 
 def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int = 10) -> Path:
@@ -37,11 +37,11 @@ def labelled_grid_figure(
         ax.axis("off")
         if i >= n:
             continue
-        image = images[i].detach().float().clamp(0, 1).cpu()
+        image = images[i].detach().float().clamp(0, 1).cpu().numpy()
         if image.shape[0] == 1:
             ax.imshow(image[0], cmap="gray", vmin=0, vmax=1)
         else:
-            ax.imshow(image.permute(1, 2, 0).numpy())
+            ax.imshow(image.transpose(1, 2, 0))
         colour = title_colours[i] if title_colours else "black"
         ax.set_title(titles[i], fontsize=7, color=colour)
     if suptitle:
@@ -127,9 +127,3 @@ def curves_figure(
     ax.legend()
     fig.tight_layout()
     return fig
-
-
-def image_grid_array(images: torch.Tensor, nrow: int = 10) -> np.ndarray:
-    """A (H, W, 3) uint8 array of the grid, for embedding elsewhere."""
-    grid = make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2)
-    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)

@@ -186,6 +186,17 @@ class Tracker:
             figure.savefig(file, dpi=120, bbox_inches="tight")
             self.log_artifact(file, artifact_path)
 
+    def log_image_grid(
+        self, images: Any, filename: str, artifact_path: str = "samples", nrow: int = 10
+    ) -> None:
+        """Log images (N, C, H, W) in [0, 1] as one PNG grid artifact named ``filename``."""
+        if not self.active:
+            return
+        from gan.plots import save_image_grid
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.log_artifact(save_image_grid(images, Path(tmp) / filename, nrow), artifact_path)
+
 
 def _metric_key(name: str) -> str:
     """MLflow metric names allow letters, digits, ``_ - . / space``."""

@@ -61,6 +61,9 @@ class TrainerConfig(BaseModel):
 
     max_steps: int | None = Field(None, gt=0)
     max_epochs: int | None = Field(None, gt=0)
+    max_minutes: float | None = Field(
+        None, gt=0, description="also stop (with a checkpoint) after this much wall time"
+    )
     device: str = "auto"
     amp: Literal["auto", "off", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 autocast on CUDA, off on CPU"
@@ -104,6 +107,14 @@ class TrainingMethod(nn.Module):
     def train_step(self, batch: Any, ctx: StepContext) -> Metrics:
         """One optimisation step on ``batch``; return scalar metrics (tensors or floats)."""
         raise NotImplementedError
+
+    def init_args(self) -> dict[str, Any]:
+        """Constructor arguments (plain values) that rebuild this method from a checkpoint.
+
+        Saved in every checkpoint beside the weights, so tools such as
+        ``counterfeit translate`` can rebuild the networks without the recipe.
+        """
+        return {}
 
 
 class StepContext:
@@ -229,6 +240,7 @@ class TrainResult:
     last_metrics: dict[str, float]
     evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     resumed_from: int | None = None
+    stopped_early: str | None = None
 
 
 class Trainer:
@@ -271,8 +283,18 @@ class Trainer:
         self.amp_dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
         self.channels_last = on_cuda if config.channels_last is None else config.channels_last
         self.step = 0
+        self.stop_reason: str | None = None
         self._interrupt = threading.Event()
         self._checkpoint_written: Path | None = None
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after the current step (early stopping, e.g. from a :class:`Callback`).
+
+        ``fit`` then logs, writes a checkpoint, runs the callbacks' ``on_end`` and
+        returns normally with ``TrainResult.stopped_early = reason``; resuming that
+        checkpoint does not train further.
+        """
+        self.stop_reason = reason
 
     @property
     def total_steps(self) -> int:
@@ -322,7 +344,7 @@ class Trainer:
         start, start_step = time.perf_counter(), self.step
         method.train()
         with self._sigint_handler():
-            while self.step < total:
+            while self.step < total and self.stop_reason is None:
                 batch = _to_device(next(self.data), self.device, self.channels_last)
                 ctx.step = self.step
                 metrics = method.train_step(batch, ctx)
@@ -340,6 +362,18 @@ class Trainer:
                     for callback in self.callbacks:
                         if callback.every and self.step % callback.every == 0 and not done:
                             self._report(callback.on_step(self, self.step), evaluations, bar)
+                if self._over_time_budget(start) and not done and self.dist.is_main:
+                    self.request_stop(f"time budget of {self.config.max_minutes} minutes reached")
+                if (
+                    self.dist.enabled
+                    and not done
+                    and (self._callbacks_due() or self.config.max_minutes)
+                ):
+                    self._share_stop_request()
+                if self.stop_reason is not None:
+                    last = self._flush(window, bar) or last
+                    window = []
+                    ckpt_due = True
                 if ckpt_due or self._interrupt.is_set():
                     self.save_checkpoint()
                 if self._interrupt.is_set():
@@ -358,6 +392,7 @@ class Trainer:
             last_metrics=last,
             evaluations=evaluations,
             resumed_from=resumed_from,
+            stopped_early=self.stop_reason,
         )
 
     # -- checkpoints -------------------------------------------------------
@@ -367,6 +402,8 @@ class Trainer:
         return {
             "format": FORMAT,
             "step": self.step,
+            "method_class": type(self.method).__name__,
+            "method_init": self.method.init_args(),
             "method": self.method.state_dict(),
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
@@ -374,6 +411,7 @@ class Trainer:
             "rng": capture_rng_state(),
             "data": self.data.state_dict(),  # type: ignore[attr-defined]
             "seed": self.config.seed,
+            "stop_reason": self.stop_reason,
         }
 
     def save_checkpoint(self) -> Path | None:
@@ -415,8 +453,25 @@ class Trainer:
         if self.dist.rank:
             torch.manual_seed(self.config.seed + 7919 * self.dist.rank + state["step"])
         self.step = int(state["step"])
+        self.stop_reason = state.get("stop_reason")
         self._checkpoint_written = path
         return self.step
+
+    # -- early stopping ------------------------------------------------------
+
+    def _over_time_budget(self, start: float) -> bool:
+        budget = self.config.max_minutes
+        return budget is not None and time.perf_counter() - start > budget * 60
+
+    def _callbacks_due(self) -> bool:
+        return any(c.every and self.step % c.every == 0 for c in self.callbacks)
+
+    def _share_stop_request(self) -> None:
+        """Callbacks run on rank 0 only: under torchrun, every rank follows its stop request."""
+        flag = torch.tensor([int(self.stop_reason is not None)], device=self.device)
+        dist.broadcast(flag, src=0)
+        if bool(flag.item()) and self.stop_reason is None:
+            self.stop_reason = "stop requested on rank 0"
 
     # -- logging -------------------------------------------------------------
 

@@ -3,6 +3,12 @@
     counterfeit run NAME_OR_PATH [--set key=value ...] [--out DIR] [--device auto|cpu|cuda]
                     [--seed N] [--resume] [--overwrite]
     counterfeit recipes
+    counterfeit translate --checkpoint CKPT --data NAME_OR_DIR --out DIR [--format png|npz]
+    counterfeit robustness --model PATH --data NAME_OR_DIR [--eps 0,0.1,8/255] [--attacks fgsm,pgd]
+                    [--corruptions all|none|NAME,...] [--normalize MEAN,STD] [--arch module:Class]
+                    [--trust-pickle] [--out DIR] ...
+    counterfeit patch --model PATH --target CLASS --data NAME_OR_DIR [--area 0.2] [--shape circle]
+                    [--steps 500] [--areas 0.05,0.1,0.2,0.3] [--normalize MEAN,STD] [--out DIR] ...
 
 Errors a user can cause are printed as one clear message (exit status 2);
 Ctrl-C during training writes a checkpoint and exits with status 130.
@@ -48,7 +54,128 @@ def build_parser() -> argparse.ArgumentParser:
 
     recipes = commands.add_parser("recipes", help="list the built-in recipes")
     recipes.set_defaults(handler=_recipes)
+
+    translate = commands.add_parser(
+        "translate",
+        help="write an adapted copy of a dataset with a trained generator (PixelDA)",
+        description="Push a dataset through a trained generator and write the adapted images "
+        "with their labels: OUT/CLASS/NNNNNN.png (an image-folder domain) or OUT/adapted.npz.",
+    )
+    translate.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a training checkpoint, e.g. runs/digits-pixelda/checkpoints/pixelda.ckpt",
+    )
+    translate.add_argument("--data", required=True, help="a domain name or a folder of images")
+    translate.add_argument("--data-root", help="folder with dataset files (mnist, usps, ...)")
+    translate.add_argument("--split", default="train", choices=["train", "test"])
+    translate.add_argument("--out", required=True, help="output folder")
+    translate.add_argument("--limit", type=int, help="translate at most this many images")
+    translate.add_argument("--format", default="png", choices=["png", "npz"])
+    translate.add_argument("--batch-size", type=int, default=256)
+    translate.add_argument("--seed", type=int, default=0, help="seed of the generator's noise")
+    translate.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
+    translate.set_defaults(handler=_translate)
+
+    robustness = commands.add_parser(
+        "robustness",
+        help="evaluate a saved classifier under attacks and common corruptions",
+        description="Clean accuracy, accuracy under FGSM/BIM/PGD at each eps (and their "
+        "per-image worst case), accuracy under common corruptions; written to OUT as "
+        "report.json, report.md and plots/*.png, and logged to MLflow.",
+    )
+    robustness.add_argument(
+        "--model",
+        required=True,
+        help="a torch.export program (.pt2), a TorchScript file, or a state_dict with --arch",
+    )
+    robustness.add_argument(
+        "--data", required=True, help="a domain name (e.g. mnist-small) or a folder CLASS/*.png"
+    )
+    robustness.add_argument("--data-root", help="folder with dataset files (mnist, usps, ...)")
+    robustness.add_argument("--split", default="test", choices=["train", "test"])
+    robustness.add_argument(
+        "--eps", help="comma-separated L-inf budgets in [0, 1] pixel units, e.g. 0,0.1,8/255"
+    )
+    robustness.add_argument("--attacks", help="comma-separated: fgsm, bim, pgd (default fgsm,pgd)")
+    robustness.add_argument(
+        "--corruptions", help="all (default), none, or comma-separated corruption names"
+    )
+    robustness.add_argument(
+        "--normalize",
+        metavar="MEAN,STD",
+        help="the model expects (x - mean) / std: MEAN,STD or C means then C stds",
+    )
+    robustness.add_argument("--arch", help="module:Class of a state_dict's network")
+    robustness.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow a whole pickled model (loading it runs code from the file)",
+    )
+    robustness.add_argument("--n", type=int, default=1000, help="images to evaluate (default 1000)")
+    robustness.add_argument("--image-size", type=int, help="default: from a .pt2 model")
+    robustness.add_argument("--channels", type=int, choices=[1, 3], help="default: from a .pt2")
+    robustness.add_argument("--batch-size", type=int, default=256)
+    robustness.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    robustness.add_argument("--seed", type=int)
+    robustness.add_argument("--out", help="output folder (default: runs/robustness-MODEL)")
+    robustness.add_argument("--overwrite", action="store_true", help="replace a previous report")
+    robustness.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    robustness.set_defaults(handler=_robustness)
+    _add_patch_command(commands)
     return parser
+
+
+def _add_patch_command(commands) -> None:
+    patch = commands.add_parser(
+        "patch",
+        help="train a universal adversarial patch toward a class and measure it",
+        description="Train one adversarial patch (Brown et al. 2017) that makes --model predict "
+        "--target wherever it is pasted (random location, scale, rotation), on the train split "
+        "of --data; measure its targeted success on the test split beside a random-noise "
+        "patch of the same size and across patch areas. Writes OUT/patch.png, OUT/patch.pt, "
+        "OUT/patch.json and plots/*.png, and logs them to MLflow.",
+    )
+    patch.add_argument(
+        "--model",
+        required=True,
+        help="a torch.export program (.pt2), a TorchScript file, or a state_dict with --arch",
+    )
+    patch.add_argument("--target", required=True, type=int, help="the class the patch aims at")
+    patch.add_argument(
+        "--data", required=True, help="a domain name (e.g. mnist-small) or a folder CLASS/*.png"
+    )
+    patch.add_argument("--data-root", help="folder with dataset files (mnist, usps, ...)")
+    patch.add_argument("--area", type=float, default=0.2, help="patch area, fraction of the image")
+    patch.add_argument("--shape", default="circle", choices=["circle", "square"])
+    patch.add_argument(
+        "--scale", metavar="MIN,MAX", help="scale range of the patch's side (default 0.8,1.2)"
+    )
+    patch.add_argument("--rotation", type=float, help="largest rotation in degrees (default 22.5)")
+    patch.add_argument("--steps", type=int, default=500, help="optimisation steps (default 500)")
+    patch.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
+    patch.add_argument("--lr", type=float, help="learning rate (default 0.1, cosine-annealed)")
+    patch.add_argument("--areas", help="areas of the success curve, e.g. 0.05,0.1,0.2,0.3")
+    patch.add_argument("--n", type=int, default=1000, help="test images measured (default 1000)")
+    patch.add_argument(
+        "--normalize",
+        metavar="MEAN,STD",
+        help="the model expects (x - mean) / std: MEAN,STD or C means then C stds",
+    )
+    patch.add_argument("--arch", help="module:Class of a state_dict's network")
+    patch.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow a whole pickled model (loading it runs code from the file)",
+    )
+    patch.add_argument("--image-size", type=int, help="default: from a .pt2 model")
+    patch.add_argument("--channels", type=int, choices=[1, 3], help="default: from a .pt2")
+    patch.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    patch.add_argument("--seed", type=int)
+    patch.add_argument("--out", help="output folder (default: runs/patch-MODEL-targetCLASS)")
+    patch.add_argument("--overwrite", action="store_true", help="replace a previous run")
+    patch.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    patch.set_defaults(handler=_patch)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -69,6 +196,24 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _translate(args: argparse.Namespace) -> int:
+    from recipes.translate import run_translate
+
+    run_translate(
+        args.checkpoint,
+        args.data,
+        args.out,
+        data_root=args.data_root,
+        split=args.split,
+        limit=args.limit,
+        fmt=args.format,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+    )
+    return 0
+
+
 def _recipes(args: argparse.Namespace) -> int:
     from recipes.loader import describe_builtin
 
@@ -76,6 +221,32 @@ def _recipes(args: argparse.Namespace) -> int:
     width = max(len(name) for name, _, _ in rows)
     for name, task, description in rows:
         print(f"{name.ljust(width)}  [{task}]  {description}")
+    return 0
+
+
+def _robustness(args: argparse.Namespace) -> int:
+    from recipes.loader import LoadedRecipe, validate
+    from recipes.run import run_recipe
+    from recipes.tasks.robustness import recipe_from_args
+
+    raw = recipe_from_args(args)
+    recipe = validate(raw, "counterfeit robustness")
+    out = args.out or f"runs/{recipe.name}"
+    run_recipe(
+        LoadedRecipe(recipe, "counterfeit robustness", raw), out=out, overwrite=args.overwrite
+    )
+    return 0
+
+
+def _patch(args: argparse.Namespace) -> int:
+    from recipes.loader import LoadedRecipe, validate
+    from recipes.run import run_recipe
+    from recipes.tasks.patch import recipe_from_args
+
+    raw = recipe_from_args(args)
+    recipe = validate(raw, "counterfeit patch")
+    out = args.out or f"runs/{recipe.name}"
+    run_recipe(LoadedRecipe(recipe, "counterfeit patch", raw), out=out, overwrite=args.overwrite)
     return 0
 
 

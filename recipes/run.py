@@ -23,6 +23,7 @@ import yaml
 from gan.errors import ConfigError
 from gan.runtime import DistributedContext, distributed_context, resolve_device, seed_everything
 from gan.tracking import Tracker
+from gan.train import Callback, Trainer, TrainerConfig, TrainingMethod
 from recipes.loader import LoadedRecipe
 from recipes.schema import RecipeBase
 
@@ -51,6 +52,45 @@ class RunContext:
 
     def checkpoint_path(self, name: str) -> Path:
         return self.out / "checkpoints" / f"{name}.ckpt"
+
+    def trainer(
+        self,
+        method: TrainingMethod,
+        data: Any,
+        name: str,
+        callbacks: list[Callback] | None = None,
+        *,
+        scoped: bool = True,
+    ) -> Trainer:
+        """A :class:`~gan.train.Trainer` set up from the recipe's ``train`` block.
+
+        Checkpoints go to ``OUT/checkpoints/NAME.ckpt``; metrics go to MLflow under
+        ``NAME/`` (or unprefixed with ``scoped=False``) and the progress bar says NAME.
+        """
+        t = self.recipe.train
+        config = TrainerConfig(
+            max_steps=t.steps,
+            max_minutes=t.max_minutes,
+            device=str(self.device),
+            amp=t.amp,
+            channels_last=t.channels_last,
+            log_every=t.log_every,
+            checkpoint_every=t.checkpoint_every,
+            progress=t.progress,
+            seed=self.recipe.seed,
+        )
+        tracker = None
+        if self.tracker.active:
+            tracker = self.tracker.scoped(f"{name}/") if scoped else self.tracker
+        return Trainer(
+            method,
+            data,
+            config,
+            tracker=tracker,
+            callbacks=callbacks or [],
+            checkpoint_path=self.checkpoint_path(name),
+            description=name,
+        )
 
     def save_figure(self, figure, name: str) -> Path:
         """Save a matplotlib figure to ``OUT/plots/NAME.png`` and log it."""

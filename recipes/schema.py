@@ -33,6 +33,7 @@ class TrainConfig(StrictModel):
     """Training length and cadence (see :class:`gan.TrainerConfig`)."""
 
     steps: int = Field(gt=0)
+    max_minutes: float | None = Field(None, gt=0, description="stop earlier at this wall time")
     batch_size: int = Field(64, gt=0, description="images per domain per step")
     log_every: int = Field(10, gt=0)
     eval_every: int | None = Field(None, gt=0)
@@ -101,6 +102,9 @@ class DANNModelConfig(StrictModel):
     beta: float = 0.75
     gamma: float = 10.0
     lambda_max: float = Field(1.0, ge=0)
+    domain_weight: float = Field(
+        1.0, gt=0, description="weight of L_d(source) + L_d(target); 0.5 = mean over both"
+    )
 
 
 class DANNRecipe(RecipeBase):
@@ -120,3 +124,46 @@ class DANNRecipe(RecipeBase):
         if len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods lists a method twice: {self.methods}")
         return self
+
+
+class PixelDAModelConfig(StrictModel):
+    """PixelDA hyper-parameters; defaults are the authors' released MNIST -> MNIST-M values."""
+
+    preset: Literal["paper", "small"] = "paper"
+    generator_filters: int | None = Field(None, gt=0)
+    generator_blocks: int | None = Field(None, ge=0)
+    discriminator_filters: int | None = Field(None, gt=0)
+    noise_dims: int = Field(10, ge=0)
+    domain_weight: float = Field(0.135603587834, ge=0)
+    style_weight: float = Field(0.0113173311334, ge=0)
+    task_in_g_weight: float = Field(0.0100959947002, ge=0)
+    content_weight: float = Field(0.0, ge=0, description="masked pairwise-MSE content loss")
+    content_threshold: float = Field(0.5, ge=0, le=1)
+    lr: float = Field(1e-3, gt=0)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    weight_decay: float = Field(1e-5, ge=0)
+    lr_decay: float = Field(0.95, gt=0, le=1)
+    lr_decay_every: int = Field(10_000, gt=0, description="our steps (one D + one G update)")
+    noise_sigma: float = Field(0.2, ge=0)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class BaselinesConfig(StrictModel):
+    """DANN-family baselines trained on the same data, reported beside the main method."""
+
+    methods: list[Literal["source-only", "dann", "target-only"]] = Field(default_factory=list)
+    steps: int = Field(3000, gt=0)
+    batch_size: int = Field(32, gt=0)
+    model: DANNModelConfig = DANNModelConfig()
+
+
+class PixelDARecipe(RecipeBase):
+    """Train PixelDA, log adaptation grids, evaluate on the target, compare with baselines."""
+
+    task: Literal["pixelda"]
+    data: AdaptationData
+    model: PixelDAModelConfig = PixelDAModelConfig()
+    train: TrainConfig
+    samples_every: int | None = Field(500, gt=0, description="log a source -> adapted grid")
+    baselines: BaselinesConfig = BaselinesConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()

@@ -148,3 +148,42 @@ def test_dann_lr_schedule_is_applied_per_step():
         optimizers["model"].step()
         scheduler.step()
     assert optimizers["model"].param_groups[0]["lr"] == pytest.approx(0.01 / (1 + 10 * 0.5) ** 0.75)
+
+
+@pytest.mark.slow
+def test_tiny_dann_run_beats_source_only_on_the_target():
+    """Real MNIST digits -> MNIST-M-style digits (both embedded), 600 steps, fixed seed."""
+    from adapt import accuracy, predict
+    from gan import Trainer, TrainerConfig
+    from gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
+
+    source = build_domain(DomainSpec(name="mnist-small"), "train", 28).take(2000)
+    target = build_domain(DomainSpec(name="mnistm-style"), "train", 28).take(2000, seed=1)
+    target_test = build_domain(DomainSpec(name="mnistm-style"), "test", 28).take(500)
+    accuracies = {}
+    for mode in ("source-only", "dann"):
+        torch.manual_seed(0)
+        model = DANN((3, 28, 28), mode=mode)
+        data = ZipLoader(
+            InfiniteLoader(source, 32, seed=0), InfiniteLoader(target.unlabeled(), 32, seed=1)
+        )
+        Trainer(model, data, TrainerConfig(max_steps=600, progress=False)).fit()
+        accuracies[mode] = accuracy(predict(model, target_test))
+    assert accuracies["source-only"] > 0.4  # it learned the digits
+    assert accuracies["dann"] > accuracies["source-only"] + 0.02, accuracies
+
+
+def test_resnet_backbone_with_local_weights(tmp_path):
+    import torchvision
+
+    reference = torchvision.models.resnet18(weights=None)
+    torch.save(reference.state_dict(), tmp_path / "resnet18.pth")
+    model = DANN((3, 32, 32), backbone="resnet18", backbone_weights=tmp_path / "resnet18.pth")
+    assert model.n_features == 512
+    loaded = model.features[1]
+    assert torch.equal(loaded.conv1.weight, reference.conv1.weight)
+    assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ConfigError, match="3-channel"):
+        DANN((1, 32, 32), backbone="resnet18")
+    with pytest.raises(ConfigError, match="takes no weights"):
+        DANN((3, 28, 28), backbone_weights=tmp_path / "resnet18.pth")

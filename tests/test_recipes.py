@@ -120,7 +120,7 @@ def test_file_backed_recipe_without_root_names_the_setting(tmp_path):
 
     recipe = load_recipe("mnist-mnistm-dann").recipe
     with pytest.raises(DataError, match=r"data\.root"):
-        load_domains(recipe)
+        load_domains(recipe.data)
     recipe = load_recipe("mnist-mnistm-dann", [f"data.root={tmp_path}"]).recipe
     with pytest.raises(DataError, match=r"MNIST not found under .*mnist\.npz"):
-        load_domains(recipe)
+        load_domains(recipe.data)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import matplotlib
@@ -75,6 +76,9 @@ class DigitStyle(BaseModel):
     translate: float = Field(0.08, ge=0, le=0.5, description="max shift, fraction of size")
     stroke: tuple[int, int] = (0, 3)
     elastic: float = Field(0.0, ge=0, le=0.2, description="elastic warp, fraction of size")
+    fonts: tuple[Literal["ttf", "pil", "hershey"], ...] = Field(
+        ("ttf", "pil", "hershey"), min_length=1, description="font sources to draw from"
+    )
     colour: bool = True
     min_contrast: float = Field(0.35, ge=0, le=1)
     backgrounds: tuple[str, ...] = ("flat", "gradient", "noise")
@@ -188,7 +192,7 @@ def _colours(style: DigitStyle, rng: np.random.Generator) -> tuple[np.ndarray, n
 
 def render_digit(digit: int, size: int, style: DigitStyle, rng: np.random.Generator) -> np.ndarray:
     """Render one digit as a uint8 (size, size, 3) image."""
-    fonts = available_fonts()
+    fonts = [f for f in available_fonts() if f.kind in style.fonts]
     font = fonts[int(rng.integers(len(fonts)))]
     stroke = int(rng.integers(style.stroke[0], style.stroke[1] + 1))
     mask = _glyph_mask(digit, font, stroke)

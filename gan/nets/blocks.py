@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
+
+from gan.errors import ConfigError
 
 
 def mlp(
@@ -47,3 +50,79 @@ def output_features(module: nn.Module, in_shape: tuple[int, int, int]) -> int:
         out = module(torch.zeros(1, *in_shape))
     module.train(was_training)
     return int(out.flatten(1).shape[1])
+
+
+NormKind = Literal["batch", "layer", "none"]
+ActKind = Literal["relu", "lrelu", "tanh", "sigmoid", "none"]
+
+
+def norm_layer(kind: NormKind, channels: int, dims: int = 2) -> nn.Module:
+    """A normalisation layer by name: ``batch`` (BatchNorm), ``layer`` (LayerNorm over all
+    of a sample's features: GroupNorm with one group for images), ``none`` (identity)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels) if dims == 2 else nn.LayerNorm(channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ConfigError(f"unknown normalisation '{kind}'; use batch, layer or none.")
+
+
+def activation(kind: ActKind, slope: float = 0.2) -> nn.Module:
+    """An activation by name; ``lrelu`` is LeakyReLU with negative ``slope``."""
+    layers: dict[str, nn.Module] = {
+        "relu": nn.ReLU(inplace=True),
+        "lrelu": nn.LeakyReLU(slope, inplace=True),
+        "tanh": nn.Tanh(),
+        "sigmoid": nn.Sigmoid(),
+        "none": nn.Identity(),
+    }
+    if kind not in layers:
+        raise ConfigError(f"unknown activation '{kind}'; use one of {', '.join(layers)}.")
+    return layers[kind]
+
+
+def conv_block(
+    in_channels: int,
+    out_channels: int,
+    kernel: int = 4,
+    stride: int = 2,
+    padding: int = 1,
+    norm: NormKind = "batch",
+    act: ActKind = "relu",
+    transpose: bool = False,
+    slope: float = 0.2,
+) -> nn.Sequential:
+    """Conv (or transposed conv) -> norm -> activation; no conv bias when a norm follows."""
+    conv_type = nn.ConvTranspose2d if transpose else nn.Conv2d
+    conv = conv_type(in_channels, out_channels, kernel, stride, padding, bias=norm == "none")
+    return nn.Sequential(conv, norm_layer(norm, out_channels), activation(act, slope))
+
+
+def linear_block(
+    in_features: int, out_features: int, norm: NormKind = "batch", act: ActKind = "relu", slope=0.2
+) -> nn.Sequential:
+    """Linear -> norm -> activation; no bias when a norm follows."""
+    linear = nn.Linear(in_features, out_features, bias=norm == "none")
+    return nn.Sequential(linear, norm_layer(norm, out_features, dims=1), activation(act, slope))
+
+
+def init_normal_(module: nn.Module, std: float = 0.02) -> nn.Module:
+    """DCGAN initialisation (Radford et al. 2016, Sec. 4), in place.
+
+    Conv, transposed-conv and linear weights from N(0, ``std``), biases 0;
+    normalisation scales from N(1, ``std``), shifts 0 (as in the reference
+    implementation's ``weights_init``). Returns ``module``.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif (
+            isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm))
+            and m.weight is not None
+        ):
+            nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)
+    return module

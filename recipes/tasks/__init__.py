@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from recipes.schema import DANNRecipe, RecipeBase
-from recipes.tasks import dann
+from recipes.schema import DANNRecipe, PixelDARecipe, RecipeBase
+from recipes.tasks import dann, patch, pixelda, robustness
+from recipes.tasks.gan import DCGANRecipe, InfoGANRecipe, run_dcgan, run_infogan
+from recipes.tasks.patch_schema import AdvGANRecipe, PatchRecipe
+from recipes.tasks.robust_schema import RobustnessRecipe, RobustTrainRecipe
 
 
 @dataclass(frozen=True)
@@ -23,4 +26,27 @@ class Task:
 
 TASKS: dict[str, Task] = {
     "dann": Task(DANNRecipe, dann.run, "DANN and its source-only / train-on-target baselines"),
+    "pixelda": Task(PixelDARecipe, pixelda.run, "PixelDA with adaptation grids and baselines"),
+    "dcgan": Task(DCGANRecipe, run_dcgan, "a DCGAN (any adversarial loss) with FID-digits"),
+    "infogan": Task(InfoGANRecipe, run_infogan, "an InfoGAN with latent traversals and clustering"),
+    "robust-train": Task(
+        RobustTrainRecipe,
+        robustness.run_training,
+        "train classifiers (standard, FGSM, FGSM-RS adversarial training) and evaluate robustness",
+    ),
+    "robustness": Task(
+        RobustnessRecipe,
+        robustness.run_evaluation,
+        "evaluate a saved classifier under attacks and common corruptions",
+    ),
+    "patch": Task(
+        PatchRecipe,
+        patch.run_patch,
+        "train a universal adversarial patch toward a class (Brown et al. 2017) and measure it",
+    ),
+    "advgan": Task(
+        AdvGANRecipe,
+        patch.run_advgan,
+        "train an AdvGAN attack (Xiao et al. 2018) and compare it with FGSM/PGD",
+    ),
 }

@@ -22,28 +22,42 @@ from gan.errors import ConfigError, DataError
 from gan.export import export_classifier
 from gan.plots import confusion_matrix_figure, curves_figure, embedding_figure, labelled_grid_figure
 from gan.runtime import seed_everything
-from gan.train import EvalCallback, Trainer, TrainerConfig
+from gan.train import EvalCallback, Trainer, TrainResult
 from recipes.run import RunContext, TaskOutput
-from recipes.schema import DANNRecipe
+from recipes.schema import AdaptationData, DANNRecipe
 
 EVAL_SUBSET = 1000
 
 
-def load_domains(recipe: DANNRecipe) -> dict[str, ImageTensors]:
+def load_domains(data: AdaptationData, need_target_labels: bool = False) -> dict[str, ImageTensors]:
     """Source/target train/test sets at the recipe's image shape, checked for use."""
-    data = recipe.data
     domains = {
         f"{side}_{split}": build_domain(spec, split, data.image_size, data.channels)
         for side, spec in (("source", data.source), ("target", data.target))
         for split in ("train", "test")
     }
     if not domains["source_train"].has_labels:
-        raise DataError(f"the source domain '{data.source.name}' has no labels; DANN needs them.")
-    if "target-only" in recipe.methods and not domains["target_train"].has_labels:
+        raise DataError(
+            f"the source domain '{data.source.name}' has no labels; adaptation needs them."
+        )
+    if need_target_labels and not domains["target_train"].has_labels:
         raise ConfigError(
             f"method 'target-only' needs target labels, but '{data.target.name}' has none."
         )
     return domains
+
+
+def describe(domains: dict[str, ImageTensors], data: AdaptationData) -> str:
+    return (
+        f"source {data.source.name}: {len(domains['source_train'])} train / "
+        f"{len(domains['source_test'])} test; target {data.target.name}: "
+        f"{len(domains['target_train'])} train / {len(domains['target_test'])} test; "
+        f"images {domains['source_train'].shape}"
+    )
+
+
+def num_classes_of(domains: dict[str, ImageTensors]) -> int:
+    return max(domains["source_train"].num_classes, domains["source_test"].num_classes)
 
 
 def data_mean(*datasets: ImageTensors, limit: int = 5000) -> list[float]:
@@ -69,37 +83,40 @@ def build_model(recipe: DANNRecipe, method: str, in_shape, num_classes, mean) ->
         beta=m.beta,
         gamma=m.gamma,
         lambda_max=m.lambda_max,
+        domain_weight=m.domain_weight,
     )
 
 
 def run(ctx: RunContext) -> TaskOutput:
     recipe: DANNRecipe = ctx.recipe
-    domains = load_domains(recipe)
+    domains = load_domains(recipe.data, need_target_labels="target-only" in recipe.methods)
+    ctx.print(describe(domains, recipe.data))
+    models, results = train_methods(ctx, recipe, domains)
+    if not ctx.dist.is_main:
+        return TaskOutput({})
+    return report(ctx, recipe, models, results, domains)
+
+
+def train_methods(
+    ctx: RunContext, recipe: DANNRecipe, domains: dict[str, ImageTensors]
+) -> tuple[dict[str, DANN], dict[str, TrainResult]]:
+    """Train each of ``recipe.methods`` from the same seed (resuming where checkpoints exist)."""
     in_shape = domains["source_train"].shape
-    num_classes = max(domains["source_train"].num_classes, domains["source_test"].num_classes)
     mean = (
         data_mean(domains["source_train"], domains["target_train"])
         if recipe.model.input_mean == "data"
         else recipe.model.input_mean
     )
-    ctx.print(
-        f"source {recipe.data.source.name}: {len(domains['source_train'])} train / "
-        f"{len(domains['source_test'])} test; target {recipe.data.target.name}: "
-        f"{len(domains['target_train'])} train / {len(domains['target_test'])} test; "
-        f"images {in_shape}"
-    )
     models: dict[str, DANN] = {}
-    results = {}
+    results: dict[str, TrainResult] = {}
     for method in recipe.methods:
         seed_everything(recipe.seed)
-        model = build_model(recipe, method, in_shape, num_classes, mean)
+        model = build_model(recipe, method, in_shape, num_classes_of(domains), mean)
         trainer = _trainer(ctx, recipe, method, model, domains)
         checkpoint = ctx.checkpoint_path(method)
         results[method] = trainer.fit(resume=ctx.resume and checkpoint.is_file())
         models[method] = model
-    if not ctx.dist.is_main:
-        return TaskOutput({})
-    return _report(ctx, recipe, models, results, domains, num_classes)
+    return models, results
 
 
 def _trainer(ctx, recipe: DANNRecipe, method: str, model: DANN, domains) -> Trainer:
@@ -125,35 +142,17 @@ def _trainer(ctx, recipe: DANNRecipe, method: str, model: DANN, domains) -> Trai
         return values
 
     callbacks = [EvalCallback(evaluate, t.eval_every, prefix="eval/")] if t.eval_every else []
-    config = TrainerConfig(
-        max_steps=t.steps,
-        device=str(ctx.device),
-        amp=t.amp,
-        channels_last=t.channels_last,
-        log_every=t.log_every,
-        checkpoint_every=t.checkpoint_every,
-        progress=t.progress,
-        seed=recipe.seed,
-    )
-    return Trainer(
-        model,
-        data,
-        config,
-        tracker=ctx.tracker.scoped(f"{method}/") if ctx.tracker.active else None,
-        callbacks=callbacks,
-        checkpoint_path=ctx.checkpoint_path(method),
-        description=method,
-    )
+    return ctx.trainer(model, data, method, callbacks)
 
 
-def _report(
-    ctx: RunContext, recipe: DANNRecipe, models, results, domains, num_classes
-) -> TaskOutput:
+def report(ctx: RunContext, recipe: DANNRecipe, models, results, domains) -> TaskOutput:
+    """Evaluate, export and plot the trained models; the table printed at the end."""
+    num_classes = num_classes_of(domains)
     metrics: dict[str, float] = {}
     details: dict[str, dict] = {}
     reports = {}
     for method, model in models.items():
-        report = evaluate_adaptation(
+        evaluation = evaluate_adaptation(
             model.features,
             model.label_predictor,
             domains["source_test"],
@@ -162,16 +161,16 @@ def _report(
             recipe.evaluation.batch_size,
             recipe.seed,
         )
-        reports[method] = report
-        metrics.update({f"{method}/{k}": v for k, v in report.metrics.items()})
+        reports[method] = evaluation
+        metrics.update({f"{method}/{k}": v for k, v in evaluation.metrics.items()})
         example = domains["source_test"].get_batch(torch.arange(2))[0].to(ctx.device)
         export = export_classifier(
             model.classifier(), example, ctx.out / "models" / f"{method}.pt2"
         )
         ctx.log_file(export, "models")
         details[method] = {
-            "metrics": report.metrics,
-            "target_per_class_accuracy": report.target_per_class,
+            "metrics": evaluation.metrics,
+            "target_per_class_accuracy": evaluation.target_per_class,
             "steps": results[method].steps,
             "train_seconds": round(results[method].wall_time, 2),
             "steps_per_second": round(results[method].steps_per_second, 2),
@@ -179,7 +178,7 @@ def _report(
             "model": str(export),
         }
         labelled = domains["target_test"].has_labels
-        shown = report.target if labelled else report.source
+        shown = evaluation.target if labelled else evaluation.source
         ctx.save_figure(
             confusion_matrix_figure(
                 shown.labels.numpy(),
@@ -191,8 +190,8 @@ def _report(
         )
     _plots(ctx, recipe, models, results, reports, domains)
     table = [("method", "source acc", "target acc", "target entropy", "domain acc (PAD)")]
-    for method, report in reports.items():
-        m = report.metrics
+    for method, evaluation in reports.items():
+        m = evaluation.metrics
         table.append(
             (
                 method,

@@ -1,0 +1,112 @@
+"""The GAN recipes end to end on tiny settings: files, scores with counts, MLflow, errors."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from gan.checkpoint import load_checkpoint
+from gan.errors import ConfigError
+from recipes import load_recipe, run_recipe
+from recipes.tasks.gan import DCGANRecipe, InfoGANRecipe, load_data
+
+TINY = [
+    "train.steps=6",
+    "train.batch_size=16",
+    "train.log_every=2",
+    "train.checkpoint_every=3",
+    "train.eval_every=3",
+    "train.progress=false",
+    "evaluation.samples_every=3",
+    "evaluation.n_samples=60",
+    "evaluation.n_real=80",
+    "evaluation.kid_subset_size=30",
+]
+
+
+def test_recipes_default_to_the_papers_settings():
+    dcgan = load_recipe("mnist-dcgan").recipe
+    assert isinstance(dcgan, DCGANRecipe)
+    assert (dcgan.model.loss, dcgan.model.latent_dim, dcgan.model.latent) == (
+        "non-saturating",
+        100,
+        "uniform",
+    )
+    assert (dcgan.data.image_size, dcgan.data.pad, dcgan.data.model_size) == (28, 2, 32)
+    wgan = load_recipe("mnist-wgan-gp").recipe
+    assert (wgan.model.loss, wgan.model.d_norm, wgan.model.n_critic) == ("wgan-gp", "layer", None)
+    info = load_recipe("mnist-infogan").recipe
+    assert isinstance(info, InfoGANRecipe)
+    m = info.model
+    assert (m.noise_dim, m.categorical, m.continuous, m.lr_g, m.lr_d) == (62, [10], 2, 1e-3, 2e-4)
+
+
+def test_digits_are_padded_to_32_not_resized():
+    recipe = load_recipe("mnist-dcgan").recipe
+    train, test = load_data(recipe.data)
+    assert train.shape == (1, 32, 32) and len(train) == 4000 and len(test) == 1000
+    assert train.images[:, :, :2].sum() == 0 and train.images[:, :, :, -2:].sum() == 0
+    assert train.images[:, :, 2:30, 2:30].float().mean() > 20  # the digits, untouched
+
+
+def test_bad_settings_are_errors_that_name_the_key():
+    with pytest.raises(ConfigError, match=r"model\.loss"):
+        load_recipe("mnist-dcgan", ["model.loss=wgan"])
+    with pytest.raises(ConfigError, match=r"evaluation\.n_sample"):
+        load_recipe("mnist-infogan", ["evaluation.n_sample=10"])
+    with pytest.raises(ConfigError, match="kid_subset_size"):
+        load_recipe("mnist-dcgan", ["evaluation.n_samples=100"])
+    loaded = load_recipe("mnist-wgan-gp", [*TINY, "model.d_norm=batch", "tracking.enabled=false"])
+    with pytest.raises(ConfigError, match="d_norm 'layer'"):
+        run_recipe(loaded, out="bad")
+
+
+def test_dcgan_recipe_end_to_end(tmp_path, mlflow_uri):
+    loaded = load_recipe("mnist-dcgan", [*TINY, "model.width=8"])
+    summary = run_recipe(loaded, out=tmp_path / "run")
+    out = tmp_path / "run"
+    metrics = summary["metrics"]
+    for name in ("fid-digits", "kid-digits", "is-digits"):
+        assert metrics[name] == summary["scores"][name]["value"]
+        assert metrics[f"{name}/n_fake"] == 60
+    assert metrics["fid-digits/n_real"] == 80 and metrics["real_floor/fid-digits/n_real"] == 80
+    assert metrics["real_floor/fid-digits"] < metrics["fid-digits"]  # 6 steps are not digits yet
+    assert summary["steps"] == 6 and summary["generator"].startswith("weight average")
+    plots = {p.name for p in (out / "plots").iterdir()}
+    assert {
+        "samples.png",
+        "interpolation.png",
+        "random_samples.png",
+        "curve_fid-digits.png",
+    } <= plots
+    assert {p.name for p in (out / "samples").iterdir()} == {
+        f"{grid}_step{step:06d}.png" for grid in ("samples", "interpolation") for step in (3, 6)
+    }
+    state = load_checkpoint(out / "checkpoints" / "dcgan.ckpt")
+    assert state["step"] == 6 and "g_ema.module.net.0.0.weight" in state["method"]
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["scores"]["fid-digits"]["n_real"] == 80
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run_id = summary["mlflow"]["run_id"]
+    artifacts = {a.path for a in client.list_artifacts(run_id, "samples")}
+    assert "samples/samples_step000003.png" in artifacts
+    assert client.get_run(run_id).data.metrics["fid-digits/n_fake"] == 60
+    history = client.get_metric_history(run_id, "eval/fid-digits")
+    assert [h.step for h in history] == [3]
+
+
+def test_infogan_recipe_reports_cluster_accuracy(tmp_path):
+    overrides = [
+        *TINY,
+        "data.domain.name=sklearn-digits",
+        "data.image_size=8",
+        "tracking.enabled=false",
+    ]
+    summary = run_recipe(load_recipe("mnist-infogan", overrides), out=tmp_path / "info")
+    metrics = summary["metrics"]
+    assert 0.0 < metrics["cluster_accuracy"] <= 1.0
+    assert summary["cluster_accuracy"]["n_images"] == 80
+    assert metrics["fid-digits/n_fake"] == 60
+    plots = {p.name for p in (tmp_path / "info" / "plots").iterdir()}
+    assert {"traversal_categorical0.png", "traversal_continuous0.png", "samples.png"} <= plots
+    assert 1.0 <= metrics["is-digits"] <= 10.0

@@ -1,0 +1,241 @@
+"""`counterfeit robustness`, the robustness recipes, and loading models safely."""
+
+import json
+
+import pytest
+import torch
+from mlflow import MlflowClient
+from torch import nn
+
+from adapt import DANN
+from gan.errors import CheckpointError, ConfigError
+from gan.export import export_classifier
+from recipes.cli import main
+from robust import evaluate, load_model
+from robust.loading import detect_format, input_shape
+from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
+
+ARCH_MODULE = """
+from torch import nn
+from robust import digits_cnn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = digits_cnn(1, 10, 8)
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+@pytest.fixture
+def images():
+    _, test = sklearn_digits()
+    return test.get_batch(torch.arange(16))[0]
+
+
+@pytest.fixture
+def saved(tmp_path, images):
+    """The trained model saved every way a user might hand it to us."""
+    model = trained_model()
+    (tmp_path / "tiny_arch.py").write_text(ARCH_MODULE)
+    paths = {
+        "pt2": export_classifier(model, images[:2], tmp_path / "model.pt2"),
+        "torchscript": tmp_path / "model.ts",
+        "state_dict": tmp_path / "weights.pt",
+        "pickle": tmp_path / "whole.pt",
+    }
+    torch.jit.save(torch.jit.script(model), paths["torchscript"])
+    torch.save({"body." + k: v for k, v in model.state_dict().items()}, paths["state_dict"])
+    torch.save(model, paths["pickle"])
+    return model, paths
+
+
+def test_every_safe_format_loads_to_the_same_classifier(saved, images):
+    model, paths = saved
+    expected = model(images)
+    assert detect_format(paths["pt2"]) == "torch.export"
+    assert detect_format(paths["torchscript"]) == "torchscript"
+    assert detect_format(paths["state_dict"]) == "torch.save"
+    for loaded in (
+        load_model(paths["pt2"]),
+        load_model(paths["torchscript"]),
+        load_model(paths["state_dict"], arch="tiny_arch:Net"),  # tiny_arch.py in the cwd
+        load_model(paths["pickle"], trust_pickle=True),
+    ):
+        assert torch.allclose(loaded(images), expected, atol=1e-5)
+    assert input_shape(load_model(paths["pt2"])) == (1, 8, 8)
+    assert input_shape(load_model(paths["torchscript"])) is None
+
+
+@pytest.mark.parametrize(
+    "path_key, kwargs, error, message",
+    [
+        ("pickle", {}, CheckpointError, "pass --trust-pickle"),
+        ("state_dict", {}, CheckpointError, "pass --arch module:Class"),
+        ("state_dict", {"arch": "tiny_arch"}, ConfigError, "must look like module:Class"),
+        ("state_dict", {"arch": "no_such_module:Net"}, ConfigError, "cannot import"),
+        ("state_dict", {"arch": "tiny_arch:Missing"}, ConfigError, "has no attribute 'Missing'"),
+        ("state_dict", {"arch": "robust.models:digits_cnn"}, CheckpointError, "does not match"),
+        ("pt2", {"arch": "tiny_arch:Net"}, ConfigError, "Drop --arch"),
+        ("junk", {}, CheckpointError, "cannot read"),
+        ("missing", {}, CheckpointError, "model file not found"),
+    ],
+)
+def test_unsafe_or_incomplete_models_are_refused_clearly(saved, path_key, kwargs, error, message):
+    _, paths = saved
+    if path_key == "junk":
+        paths["junk"] = paths["pt2"].with_name("junk.pt")
+        paths["junk"].write_bytes(b"not a model at all")
+    paths["missing"] = paths["pt2"].with_name("missing.pt2")
+    with pytest.raises(error) as info:
+        load_model(paths[path_key], **kwargs)
+    assert message in str(info.value)
+
+
+def test_robustness_command_writes_the_report_and_an_mlflow_run(saved, tmp_path, mlflow_uri):
+    _, paths = saved
+    out = tmp_path / "report"
+    args = ["robustness", "--model", str(paths["pt2"]), "--data", "sklearn-digits"]
+    args += ["--n", "48", "--eps", "0,8/255,0.1", "--corruptions", "contrast,pixelate"]
+    args += ["--out", str(out)]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["n"] == 48 and report["eps"] == pytest.approx([0.0, 8 / 255, 0.1])
+    assert set(report["attacks"]) == {"fgsm", "pgd"} and set(report["corruptions"]) == {
+        "contrast",
+        "pixelate",
+    }
+    assert "| contrast |" in (out / "report.md").read_text()
+    assert {"eps_curve.png", "corruptions.png", "adversarial_examples.png"} <= {
+        p.name for p in (out / "plots").iterdir()
+    }
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metrics"]["pgd/eps_0.1"] == report["attacks"]["pgd"][2]
+    run = MlflowClient(tracking_uri=mlflow_uri).get_run(summary["mlflow"]["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["clean_accuracy"] == pytest.approx(report["clean_accuracy"])
+    # the same model as TorchScript needs the image shape spelled out
+    ts = ["robustness", "--model", str(paths["torchscript"]), "--data", "sklearn-digits"]
+    ts += ["--n", "48", "--eps", "0,0.1", "--corruptions", "none", "--out", str(tmp_path / "ts")]
+    with pytest.raises(ConfigError, match="cannot tell which image shape"):
+        main_raising(ts)
+    assert main([*ts, "--image-size", "8", "--channels", "1", "--no-mlflow"]) == 0
+    again = json.loads((tmp_path / "ts" / "report.json").read_text())
+    assert again["attacks"]["fgsm"][1] == pytest.approx(report["attacks"]["fgsm"][2])
+
+
+def main_raising(argv):
+    """Run a CLI handler without main()'s error printing, to see the exception."""
+    from recipes.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+def test_normalize_flag_wraps_a_model_that_wants_normalized_input(tmp_path, images):
+    model = trained_model()
+
+    class ExpectsNormalized(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
+
+        def forward(self, z):
+            return self.inner(z * 0.1 + 0.5)  # undoes (x - 0.5) / 0.1
+
+    path = export_classifier(ExpectsNormalized(), images[:2], tmp_path / "norm.pt2")
+    args = ["robustness", "--model", str(path), "--data", "sklearn-digits", "--n", "32"]
+    args += ["--eps", "0,0.1", "--corruptions", "none", "--no-mlflow"]
+    assert main([*args, "--normalize", "0.5,0.1", "--out", str(tmp_path / "wrapped")]) == 0
+    assert main([*args, "--out", str(tmp_path / "forgot")]) == 0
+    wrapped, forgot = (
+        json.loads((tmp_path / name / "report.json").read_text()) for name in ("wrapped", "forgot")
+    )
+    _, test = sklearn_digits()  # the command reads the same seeded subset
+    plain = evaluate(model, test, ["fgsm", "pgd"], [0.0, 0.1], None, max_examples=32)
+    for attack, curve in plain.attacks.items():  # normalization inside the model: same numbers
+        assert wrapped["attacks"][attack] == pytest.approx(curve)
+    assert forgot["clean_accuracy"] < plain.clean_accuracy - 0.3
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--data", "nowhere-domain"], "neither a domain"),
+        (["--data", "sklearn-digits", "--eps", "0,x"], "--eps expects numbers"),
+        (["--data", "sklearn-digits", "--attacks", "deepfool"], "attacks.0"),
+        (["--data", "sklearn-digits", "--corruptions", "fog"], "unknown corruption(s) fog"),
+        (["--data", "sklearn-digits", "--normalize", "0.5"], "even count of numbers"),
+    ],
+)
+def test_bad_robustness_arguments_are_one_clear_message(saved, extra, message, capsys):
+    _, paths = saved
+    assert main(["robustness", "--model", str(paths["pt2"]), *extra, "--no-mlflow"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_pickled_model_is_refused_by_the_command(saved, capsys):
+    _, paths = saved
+    args = ["robustness", "--model", str(paths["pickle"]), "--data", "sklearn-digits"]
+    assert main([*args, "--no-mlflow"]) == 2
+    err = capsys.readouterr().err
+    assert "--trust-pickle" in err and "Traceback" not in err
+    out = ["--out", "trusted", "--n", "16", "--eps", "0", "--corruptions", "none"]
+    out += ["--image-size", "8", "--channels", "1"]
+    assert main([*args, *out, "--trust-pickle", "--no-mlflow"]) == 0
+
+
+TINY_ROBUST = [
+    "train.steps=12",
+    "train.progress=false",
+    "train.log_every=4",
+    "train.checkpoint_every=6",
+    "adversarial.check_every=4",
+    "evaluation.n=40",
+    "evaluation.eps=[0.0,0.3]",
+    "evaluation.corruptions=[contrast]",
+    "evaluation.severities=[1,5]",
+    "evaluation.attack_options={pgd: {steps: 3}}",
+]
+
+
+def test_adversarial_training_recipe_trains_exports_and_compares(tmp_path, mlflow_uri):
+    out = tmp_path / "at"
+    args = ["run", "digits-adversarial-training", "--out", str(out)]
+    assert main(args + [f"--set={o}" for o in TINY_ROBUST]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    for method in ("standard", "fgsm-rs"):
+        assert (out / "models" / f"{method}.pt2").is_file()
+        assert (out / "robustness" / method / "report.json").is_file()
+        assert 0 <= summary["metrics"][f"{method}/pgd/eps_0.3"] <= 1
+        assert summary["models"][method]["steps"] == 12
+    assert (out / "plots" / "eps_curves.png").stat().st_size > 5000
+    comparison = (out / "robustness.md").read_text()
+    assert "| standard |" in comparison and "| fgsm-rs |" in comparison
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run_id = summary["mlflow"]["run_id"]
+    # the early-stop check ran during FGSM-RS training and was logged
+    assert len(client.get_metric_history(run_id, "fgsm-rs/heldout/pgd_accuracy")) == 2
+    assert "robustness" in {a.path for a in client.list_artifacts(run_id)}
+
+
+def test_adapted_robustness_evaluates_the_model_digits_dann_exports(tmp_path, capsys):
+    missing = main(["run", "adapted-robustness", "--set", "tracking.enabled=false"])
+    assert missing == 2
+    assert "run `counterfeit run digits-dann` first" in capsys.readouterr().err
+    # a stand-in for digits-dann's export, where the recipe expects it (cwd is tmp_path)
+    classifier = DANN((3, 28, 28)).classifier()
+    export_classifier(classifier, torch.rand(2, 3, 28, 28), "runs/digits-dann/models/dann.pt2")
+    overrides = [
+        "evaluation.n=24",
+        "evaluation.corruptions=[jpeg_compression]",
+        "evaluation.severities=[3]",
+        "tracking.enabled=false",
+    ]
+    assert main(["run", "adapted-robustness", *[f"--set={o}" for o in overrides]]) == 0
+    report = json.loads((tmp_path / "runs" / "adapted-robustness" / "report.json").read_text())
+    assert report["n"] == 24 and report["data"] == "mnistm-style/test"
+    assert len(report["attacks"]["pgd"]) == 6
