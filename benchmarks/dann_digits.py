@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from report import run_parts
+from report import run_parts, trainer_overhead
 
 from adapt import DANN, dann_lambda
 from gan import Trainer, TrainerConfig
@@ -145,27 +144,19 @@ def speed_part(args) -> str:
     source = build_domain(DomainSpec(name="synthetic-digits", n=4000), "train", 28)
     target = build_domain(DomainSpec(name="mnistm-style"), "train", 28).unlabeled()
     batch, steps = 64, args.speed_steps
-    ratios, plain_ips, trainer_ips = [], [], []
-    for round_ in range(args.speed_rounds):
+
+    def time_round(round_: int) -> tuple[float, float]:
         torch.manual_seed(round_)
         t_plain = plain_loop(DANN((3, 28, 28)), _stream(source, target, batch, round_), steps)
         torch.manual_seed(round_)
-        t_trainer = trainer_loop(DANN((3, 28, 28)), _stream(source, target, batch, round_), steps)
-        images = steps * 2 * batch
-        plain_ips.append(images / t_plain)
-        trainer_ips.append(images / t_trainer)
-        ratios.append(t_plain / t_trainer)
-        print(
-            f"round {round_}: plain {images / t_plain:.0f} img/s, trainer {images / t_trainer:.0f} img/s",
-            flush=True,
-        )
-    ratio = statistics.median(ratios)
-    return (
-        f"### Trainer overhead: DANN step, batch 64+64, {steps} steps x {args.speed_rounds} interleaved rounds\n\n"
-        "| loop | images/s (median) |\n| --- | --- |\n"
-        f"| hand-written PyTorch | {statistics.median(plain_ips):.0f} |\n"
-        f"| gan.Trainer (progress bar, logging, NaN guard) | {statistics.median(trainer_ips):.0f} |\n"
-        f"\nratio trainer / plain: **{ratio:.3f}** (median of rounds: {', '.join(f'{r:.3f}' for r in ratios)}; target >= 0.95)\n"
+        model = DANN((3, 28, 28))
+        return t_plain, trainer_loop(model, _stream(source, target, batch, round_), steps)
+
+    return trainer_overhead(
+        f"DANN step, batch {batch}+{batch}, {steps} steps",
+        args.speed_rounds,
+        steps * 2 * batch,
+        time_round,
     )
 
 

@@ -24,13 +24,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from report import run_parts
+from report import run_parts, trainer_overhead
 
 from gan import Trainer, TrainerConfig
 from gan.checkpoint import load_checkpoint
@@ -256,30 +255,20 @@ def trainer_loop(model: DCGAN, data, steps: int) -> float:
 def speed_part(args) -> str:
     train = pad_images(build_domain(DomainSpec(name="mnist-small"), "train", 28, 1), 2)
     batch, steps = 64, args.speed_steps
-    ratios, plain_ips, trainer_ips = [], [], []
-    for round_ in range(args.speed_rounds):
+
+    def time_round(round_: int) -> tuple[float, float]:
         torch.manual_seed(round_)
         model = DCGAN(32, 1, width=args.dcgan_width)
         t_plain = plain_loop(model, InfiniteLoader(train, batch, seed=round_), steps)
         torch.manual_seed(round_)
         model = DCGAN(32, 1, width=args.dcgan_width)
-        t_trainer = trainer_loop(model, InfiniteLoader(train, batch, seed=round_), steps)
-        images = steps * batch
-        plain_ips.append(images / t_plain)
-        trainer_ips.append(images / t_trainer)
-        ratios.append(t_plain / t_trainer)
-        print(
-            f"round {round_}: plain {images / t_plain:.0f} img/s, trainer {images / t_trainer:.0f} img/s",
-            flush=True,
-        )
-    ratio = statistics.median(ratios)
-    return (
-        f"### Trainer overhead: DCGAN step (32 px, width {args.dcgan_width}, batch 64, EMA), "
-        f"{steps} steps x {args.speed_rounds} interleaved rounds\n\n"
-        "| loop | images/s (median) |\n| --- | --- |\n"
-        f"| hand-written PyTorch | {statistics.median(plain_ips):.0f} |\n"
-        f"| gan.Trainer (progress bar, logging, NaN guard) | {statistics.median(trainer_ips):.0f} |\n"
-        f"\nratio trainer / plain: **{ratio:.3f}** (rounds: {', '.join(f'{r:.3f}' for r in ratios)}; target >= 0.95)\n"
+        return t_plain, trainer_loop(model, InfiniteLoader(train, batch, seed=round_), steps)
+
+    return trainer_overhead(
+        f"DCGAN step (32 px, width {args.dcgan_width}, batch {batch}, EMA), {steps} steps",
+        args.speed_rounds,
+        steps * batch,
+        time_round,
     )
 
 

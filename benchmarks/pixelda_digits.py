@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from report import run_parts
+from report import run_parts, trainer_overhead
 
 from adapt.pixelda import PixelDA
 from gan import Trainer, TrainerConfig
@@ -118,31 +117,26 @@ def plain_loop(model: PixelDA, data, steps: int) -> float:
 def speed_part(args) -> str:
     source = build_domain(DomainSpec(name="synthetic-digits", n=2000), "train", 28)
     target = build_domain(DomainSpec(name="mnistm-style"), "train", 28).unlabeled()
-    steps, ratios, rows = args.speed_steps, [], []
-    for round_ in range(args.speed_rounds):
+    batch, steps = 32, args.speed_steps
 
-        def stream(seed=round_):
-            return ZipLoader(
-                InfiniteLoader(source, 32, seed=seed), InfiniteLoader(target, 32, seed=seed + 1)
-            )
+    def stream(seed: int) -> ZipLoader:
+        return ZipLoader(
+            InfiniteLoader(source, batch, seed=seed), InfiniteLoader(target, batch, seed=seed + 1)
+        )
 
+    def time_round(round_: int) -> tuple[float, float]:
         torch.manual_seed(round_)
-        t_plain = plain_loop(PixelDA(preset=args.preset), stream(), steps)
+        t_plain = plain_loop(PixelDA(preset=args.preset), stream(round_), steps)
         torch.manual_seed(round_)
         config = TrainerConfig(max_steps=steps, log_every=10, checkpoint_every=None, device="cpu")
-        t_trainer = Trainer(PixelDA(preset=args.preset), stream(), config).fit().wall_time
-        ratios.append(t_plain / t_trainer)
-        rows.append((steps * 64 / t_plain, steps * 64 / t_trainer))
-        print(
-            f"round {round_}: plain {rows[-1][0]:.1f} img/s, trainer {rows[-1][1]:.1f} img/s",
-            flush=True,
-        )
-    return (
-        f"### Trainer overhead: PixelDA step (`{args.preset}`), batch 32+32, {steps} steps x {args.speed_rounds} interleaved rounds\n\n"
-        "| loop | images/s (median) |\n| --- | --- |\n"
-        f"| hand-written PyTorch | {statistics.median(r[0] for r in rows):.1f} |\n"
-        f"| gan.Trainer | {statistics.median(r[1] for r in rows):.1f} |\n"
-        f"\nratio trainer / plain: **{statistics.median(ratios):.3f}** (rounds: {', '.join(f'{r:.3f}' for r in ratios)}; target >= 0.95)\n"
+        trainer = Trainer(PixelDA(preset=args.preset), stream(round_), config)
+        return t_plain, trainer.fit().wall_time
+
+    return trainer_overhead(
+        f"PixelDA step (`{args.preset}`), batch {batch}+{batch}, {steps} steps",
+        args.speed_rounds,
+        steps * 2 * batch,
+        time_round,
     )
 
 

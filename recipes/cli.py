@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gan.errors import CounterfeitError, TrainingInterrupted
 from gan.runtime import DEVICE_CHOICES
@@ -84,15 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "per-image worst case), accuracy under common corruptions; written to OUT as "
         "report.json, report.md and plots/*.png, and logged to MLflow.",
     )
-    robustness.add_argument(
-        "--model",
-        required=True,
-        help="a torch.export program (.pt2), a TorchScript file, or a state_dict with --arch",
-    )
-    robustness.add_argument(
-        "--data", required=True, help="a domain name (e.g. mnist-small) or a folder CLASS/*.png"
-    )
-    robustness.add_argument("--data-root", help="folder with dataset files (mnist, usps, ...)")
+    _add_model_and_data_arguments(robustness)
     robustness.add_argument("--split", default="test", choices=["train", "test"])
     robustness.add_argument(
         "--eps", help="comma-separated L-inf budgets in [0, 1] pixel units, e.g. 0,0.1,8/255"
@@ -101,26 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     robustness.add_argument(
         "--corruptions", help="all (default), none, or comma-separated corruption names"
     )
-    robustness.add_argument(
-        "--normalize",
-        metavar="MEAN,STD",
-        help="the model expects (x - mean) / std: MEAN,STD or C means then C stds",
-    )
-    robustness.add_argument("--arch", help="module:Class of a state_dict's network")
-    robustness.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="allow a whole pickled model (loading it runs code from the file)",
-    )
     robustness.add_argument("--n", type=int, default=1000, help="images to evaluate (default 1000)")
-    robustness.add_argument("--image-size", type=int, help="default: from a .pt2 model")
-    robustness.add_argument("--channels", type=int, choices=[1, 3], help="default: from a .pt2")
     robustness.add_argument("--batch-size", type=int, default=256)
-    robustness.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    robustness.add_argument("--seed", type=int)
     robustness.add_argument("--out", help="output folder (default: runs/robustness-MODEL)")
-    robustness.add_argument("--overwrite", action="store_true", help="replace a previous report")
-    robustness.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    _add_run_arguments(robustness)
     robustness.set_defaults(handler=_robustness)
     _add_patch_command(commands)
     return parser
@@ -136,16 +112,8 @@ def _add_patch_command(commands) -> None:
         "patch of the same size and across patch areas. Writes OUT/patch.png, OUT/patch.pt, "
         "OUT/patch.json and plots/*.png, and logs them to MLflow.",
     )
-    patch.add_argument(
-        "--model",
-        required=True,
-        help="a torch.export program (.pt2), a TorchScript file, or a state_dict with --arch",
-    )
+    _add_model_and_data_arguments(patch)
     patch.add_argument("--target", required=True, type=int, help="the class the patch aims at")
-    patch.add_argument(
-        "--data", required=True, help="a domain name (e.g. mnist-small) or a folder CLASS/*.png"
-    )
-    patch.add_argument("--data-root", help="folder with dataset files (mnist, usps, ...)")
     patch.add_argument("--area", type=float, default=0.2, help="patch area, fraction of the image")
     patch.add_argument("--shape", default="circle", choices=["circle", "square"])
     patch.add_argument(
@@ -157,25 +125,43 @@ def _add_patch_command(commands) -> None:
     patch.add_argument("--lr", type=float, help="learning rate (default 0.1, cosine-annealed)")
     patch.add_argument("--areas", help="areas of the success curve, e.g. 0.05,0.1,0.2,0.3")
     patch.add_argument("--n", type=int, default=1000, help="test images measured (default 1000)")
-    patch.add_argument(
-        "--normalize",
-        metavar="MEAN,STD",
-        help="the model expects (x - mean) / std: MEAN,STD or C means then C stds",
+    patch.add_argument("--out", help="output folder (default: runs/patch-MODEL-targetCLASS)")
+    _add_run_arguments(patch)
+    patch.set_defaults(handler=_patch)
+
+
+def _add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """The saved classifier and the images of the commands that attack a model."""
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="a torch.export program (.pt2), a TorchScript file, or a state_dict with --arch",
     )
-    patch.add_argument("--arch", help="module:Class of a state_dict's network")
-    patch.add_argument(
+    parser.add_argument("--arch", help="module:Class of a state_dict's network")
+    parser.add_argument(
         "--trust-pickle",
         action="store_true",
         help="allow a whole pickled model (loading it runs code from the file)",
     )
-    patch.add_argument("--image-size", type=int, help="default: from a .pt2 model")
-    patch.add_argument("--channels", type=int, choices=[1, 3], help="default: from a .pt2")
-    patch.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    patch.add_argument("--seed", type=int)
-    patch.add_argument("--out", help="output folder (default: runs/patch-MODEL-targetCLASS)")
-    patch.add_argument("--overwrite", action="store_true", help="replace a previous run")
-    patch.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
-    patch.set_defaults(handler=_patch)
+    parser.add_argument(
+        "--normalize",
+        metavar="MEAN,STD",
+        help="the model expects (x - mean) / std: MEAN,STD or C means then C stds",
+    )
+    parser.add_argument(
+        "--data", required=True, help="a domain name (e.g. mnist-small) or a folder CLASS/*.png"
+    )
+    parser.add_argument("--data-root", help="folder with dataset files (mnist, usps, ...)")
+    parser.add_argument("--image-size", type=int, help="default: from a .pt2 model")
+    parser.add_argument("--channels", type=int, choices=[1, 3], help="default: from a .pt2")
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Device, seed and output policy of the commands that build their own recipe."""
+    parser.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--overwrite", action="store_true", help="replace a previous run")
+    parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -225,28 +211,28 @@ def _recipes(args: argparse.Namespace) -> int:
 
 
 def _robustness(args: argparse.Namespace) -> int:
-    from recipes.loader import LoadedRecipe, validate
-    from recipes.run import run_recipe
     from recipes.tasks.robustness import recipe_from_args
 
-    raw = recipe_from_args(args)
-    recipe = validate(raw, "counterfeit robustness")
-    out = args.out or f"runs/{recipe.name}"
-    run_recipe(
-        LoadedRecipe(recipe, "counterfeit robustness", raw), out=out, overwrite=args.overwrite
-    )
-    return 0
+    return _run_built_recipe(args, "counterfeit robustness", recipe_from_args)
 
 
 def _patch(args: argparse.Namespace) -> int:
-    from recipes.loader import LoadedRecipe, validate
-    from recipes.run import run_recipe
     from recipes.tasks.patch import recipe_from_args
 
+    return _run_built_recipe(args, "counterfeit patch", recipe_from_args)
+
+
+def _run_built_recipe(
+    args: argparse.Namespace, command: str, recipe_from_args: Callable[[argparse.Namespace], dict]
+) -> int:
+    """Run the recipe a command builds from its arguments, in --out (default runs/NAME)."""
+    from recipes.loader import LoadedRecipe, validate
+    from recipes.run import run_recipe
+
     raw = recipe_from_args(args)
-    recipe = validate(raw, "counterfeit patch")
+    recipe = validate(raw, command)
     out = args.out or f"runs/{recipe.name}"
-    run_recipe(LoadedRecipe(recipe, "counterfeit patch", raw), out=out, overwrite=args.overwrite)
+    run_recipe(LoadedRecipe(recipe, command, raw), out=out, overwrite=args.overwrite)
     return 0
 
 

@@ -24,60 +24,32 @@ from typing import Any
 
 import torch
 
-from gan.data.domains import build_domain, domain_names
+from gan.data.domains import build_domain
 from gan.data.loaders import InfiniteLoader
 from gan.data.tensors import ImageTensors
-from gan.errors import CheckpointError, ConfigError, DataError
+from gan.errors import ConfigError, DataError
 from gan.export import export_classifier
 from gan.plots import labelled_grid_figure
 from gan.runtime import seed_everything
 from gan.train import Trainer, TrainerConfig
 from recipes.run import RunContext, TaskOutput
 from recipes.tasks.patch_schema import AdvGANRecipe, AttackData, ClassifierConfig, PatchRecipe
+from recipes.tasks.robustness import dataset_from_arg, image_shape, load_attacked_model
 from robust.advgan import AdvGAN
 from robust.attacks import fgsm, pgd
-from robust.loading import input_shape, load_model
 from robust.models import digits_cnn
-from robust.normalize import Normalize, parse_normalize
+from robust.normalize import parse_normalize
 from robust.patch import AdversarialPatch
 from robust.training import AdversarialTraining
 
 # -- shared: data and the attacked classifier ---------------------------------------
 
 
-def _load_classifier(
-    ctx: RunContext, config: ClassifierConfig, produced_by: str | None
-) -> torch.nn.Module:
-    path = Path(config.path).expanduser()  # type: ignore[arg-type]
-    if not path.is_file():
-        hint = (
-            f" It is written by the '{produced_by}' recipe: run `counterfeit run {produced_by}` "
-            "first, or point to another model with --set classifier.path=PATH."
-            if produced_by
-            else ""
-        )
-        raise CheckpointError(f"model file not found: {path}.{hint}")
-    model = load_model(path, arch=config.arch, trust_pickle=config.trust_pickle, device=ctx.device)
-    if config.normalize is not None:
-        model = Normalize(model, config.normalize.mean, config.normalize.std).to(ctx.device)
-    return model.eval()
-
-
 def _data(
     data: AttackData, model: torch.nn.Module | None
 ) -> tuple[ImageTensors, ImageTensors, int, int]:
     """(train split, test split, channels, size); the shape defaults to a .pt2 model's."""
-    shape = None
-    if model is not None:
-        inner = model.model if isinstance(model, Normalize) else model
-        shape = input_shape(inner) or input_shape(getattr(inner, "program", inner))
-    channels = data.channels or (shape[0] if shape else None)
-    size = data.image_size or (shape[1] if shape else None)
-    if channels is None or size is None:
-        raise ConfigError(
-            "cannot tell which image shape the model takes (only .pt2 programs record it): "
-            "set data.channels and data.image_size (--channels, --image-size)."
-        )
+    channels, size = image_shape(model, data.channels, data.image_size)
     train = build_domain(data.dataset, "train", size, channels)
     test = build_domain(data.dataset, "test", size, channels)
     for split in (train, test):
@@ -97,7 +69,15 @@ def _classifier(
 ) -> tuple[torch.nn.Module, ImageTensors, ImageTensors]:
     """The attacked model (loaded, or trained and exported here) and the data splits."""
     if config.path is not None:
-        model = _load_classifier(ctx, config, produced_by)
+        model = load_attacked_model(
+            config.path,
+            arch=config.arch,
+            trust_pickle=config.trust_pickle,
+            normalize=config.normalize,
+            device=ctx.device,
+            produced_by=produced_by,
+            setting="classifier.path",
+        ).eval()
         train, test, _, _ = _data(data, model)
         return model, train, test
     train, test, channels, size = _data(data, None)
@@ -324,15 +304,7 @@ def _compare(
 def recipe_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The ``patch`` recipe (as raw YAML data) that ``counterfeit patch`` runs."""
     model = Path(args.model)
-    if args.data in domain_names():
-        dataset: dict[str, Any] = {"name": args.data}
-    elif Path(args.data).expanduser().is_dir():
-        dataset = {"name": "image-folder", "path": str(Path(args.data).expanduser())}
-    else:
-        raise ConfigError(
-            f"--data '{args.data}' is neither a domain ({', '.join(domain_names())}) nor a folder "
-            "of images (CLASS/*.png)."
-        )
+    dataset = dataset_from_arg(args.data)
     classifier: dict[str, Any] = {
         "path": str(model),
         "arch": args.arch,

@@ -195,37 +195,66 @@ def _table(reports: dict[str, RobustnessReport]) -> list[tuple[str, ...]]:
 # -- robustness --------------------------------------------------------------------
 
 
-def load_recipe_model(recipe: RobustnessRecipe, device: torch.device) -> torch.nn.Module:
-    """The recipe's model, with a hint to run the recipe that produces it when missing."""
-    path = Path(recipe.model).expanduser()
+def load_attacked_model(
+    path: str | Path,
+    *,
+    arch: str | None,
+    trust_pickle: bool,
+    normalize,
+    device: torch.device,
+    produced_by: str | None = None,
+    setting: str = "model",
+) -> torch.nn.Module:
+    """Load a saved classifier, wrapped in its ``normalize`` when given (mode untouched).
+
+    A missing file names the recipe that writes it (``produced_by``) and the recipe
+    ``setting`` that points elsewhere.
+    """
+    path = Path(path).expanduser()
     if not path.is_file():
         hint = (
-            f" It is written by the '{recipe.produced_by}' recipe: run "
-            f"`counterfeit run {recipe.produced_by}` first, or point to another model with "
-            "--set model=PATH."
-            if recipe.produced_by
+            f" It is written by the '{produced_by}' recipe: run `counterfeit run {produced_by}` "
+            f"first, or point to another model with --set {setting}=PATH."
+            if produced_by
             else ""
         )
         raise CheckpointError(f"model file not found: {path}.{hint}")
-    model = load_model(path, arch=recipe.arch, trust_pickle=recipe.trust_pickle, device=device)
-    if recipe.normalize is not None:
-        model = Normalize(model, recipe.normalize.mean, recipe.normalize.std).to(device)
+    model = load_model(path, arch=arch, trust_pickle=trust_pickle, device=device)
+    if normalize is not None:
+        model = Normalize(model, normalize.mean, normalize.std).to(device)
     return model
+
+
+def image_shape(
+    model: torch.nn.Module | None, channels: int | None, size: int | None, name: str = "the model"
+) -> tuple[int, int]:
+    """(channels, size) of the images ``model`` takes: as given, else as its .pt2 recorded."""
+    if isinstance(model, Normalize):
+        model = model.model
+    shape = input_shape(model) if model is not None else None
+    channels = channels or (shape[0] if shape else None)
+    size = size or (shape[1] if shape else None)
+    if channels is None or size is None:
+        raise ConfigError(
+            f"cannot tell which image shape {name} takes (only .pt2 programs record it): "
+            "set data.channels and data.image_size (--channels, --image-size)."
+        )
+    return channels, size
 
 
 def run_evaluation(ctx: RunContext) -> TaskOutput:
     recipe: RobustnessRecipe = ctx.recipe
     if not ctx.dist.is_main:  # evaluation needs no data parallelism: rank 0 does it all
         return TaskOutput({})
-    model = load_recipe_model(recipe, ctx.device)
-    shape = input_shape(model.model if isinstance(model, Normalize) else model)
-    channels = recipe.data.channels or (shape[0] if shape else None)
-    size = recipe.data.image_size or (shape[1] if shape else None)
-    if channels is None or size is None:
-        raise ConfigError(
-            f"cannot tell which image shape {recipe.model} takes (only .pt2 programs record "
-            "it): set data.channels and data.image_size (--channels, --image-size)."
-        )
+    model = load_attacked_model(
+        recipe.model,
+        arch=recipe.arch,
+        trust_pickle=recipe.trust_pickle,
+        normalize=recipe.normalize,
+        device=ctx.device,
+        produced_by=recipe.produced_by,
+    )
+    channels, size = image_shape(model, recipe.data.channels, recipe.data.image_size, recipe.model)
     data = build_domain(recipe.data.dataset, recipe.data.split, size, channels)
     ctx.print(
         f"evaluating {recipe.model} ({detect_format(recipe.model)}) on {data.name}: "
@@ -261,18 +290,23 @@ def run_evaluation(ctx: RunContext) -> TaskOutput:
 # -- the `counterfeit robustness` command ----------------------------------------
 
 
+def dataset_from_arg(data: str) -> dict[str, Any]:
+    """The recipe's dataset entry for a command's ``--data``: a domain name or a folder."""
+    if data in domain_names():
+        return {"name": data}
+    folder = Path(data).expanduser()
+    if folder.is_dir():
+        return {"name": "image-folder", "path": str(folder)}
+    raise ConfigError(
+        f"--data '{data}' is neither a domain ({', '.join(domain_names())}) nor a folder "
+        "of images (CLASS/*.png)."
+    )
+
+
 def recipe_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The ``robustness`` recipe (as raw YAML data) that ``counterfeit robustness`` runs."""
     model = Path(args.model)
-    if args.data in domain_names():
-        dataset: dict[str, Any] = {"name": args.data}
-    elif Path(args.data).expanduser().is_dir():
-        dataset = {"name": "image-folder", "path": str(Path(args.data).expanduser())}
-    else:
-        raise ConfigError(
-            f"--data '{args.data}' is neither a domain ({', '.join(domain_names())}) nor a folder "
-            "of images (CLASS/*.png)."
-        )
+    dataset = dataset_from_arg(args.data)
     evaluation: dict[str, Any] = {"n": args.n, "batch_size": args.batch_size}
     if args.eps is not None:
         evaluation["eps"] = [_number(e) for e in args.eps.split(",") if e.strip()]
