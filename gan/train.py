@@ -62,7 +62,10 @@ class TrainerConfig(BaseModel):
     max_steps: int | None = Field(None, gt=0)
     max_epochs: int | None = Field(None, gt=0)
     max_minutes: float | None = Field(
-        None, gt=0, description="also stop (with a checkpoint) after this much wall time"
+        None,
+        gt=0,
+        description="also stop (with a checkpoint) after this much wall time, checked on "
+        "logging steps",
     )
     device: str = "auto"
     amp: Literal["auto", "off", "bf16", "fp16"] = Field(
@@ -362,13 +365,14 @@ class Trainer:
                     for callback in self.callbacks:
                         if callback.every and self.step % callback.every == 0 and not done:
                             self._report(callback.on_step(self, self.step), evaluations, bar)
-                if self._over_time_budget(start) and not done and self.dist.is_main:
+                # The budget is checked on logging steps only, so that under torchrun the
+                # ranks agree on stopping without a broadcast (and a device sync) every step.
+                budget_due = self.config.max_minutes is not None and self._due(
+                    self.config.log_every or 1
+                )
+                if budget_due and not done and self.dist.is_main and self._over_time_budget(start):
                     self.request_stop(f"time budget of {self.config.max_minutes} minutes reached")
-                if (
-                    self.dist.enabled
-                    and not done
-                    and (self._callbacks_due() or self.config.max_minutes)
-                ):
+                if self.dist.enabled and not done and (self._callbacks_due() or budget_due):
                     self._share_stop_request()
                 if self.stop_reason is not None:
                     last = self._flush(window, bar) or last

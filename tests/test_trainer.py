@@ -1,6 +1,7 @@
 """The Trainer: resume equals uninterrupted, NaN guard, Ctrl-C, checkpoints, devices."""
 
 import signal
+import time
 
 import pytest
 import torch
@@ -147,6 +148,30 @@ def test_max_epochs_counts_batches_of_the_stream():
         Regression(), _data(), _config(max_steps=None, max_epochs=2, checkpoint_every=None)
     ).fit()
     assert result.steps == 2 * (40 // 8)
+
+
+class Slow(Callback):
+    """Makes every step take at least ``seconds``."""
+
+    every = 1
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_step(self, trainer, step):
+        time.sleep(self.seconds)
+        return {}
+
+
+def test_time_budget_stops_on_a_logging_step_with_a_checkpoint(tmp_path):
+    path = tmp_path / "run.ckpt"
+    config = _config(max_steps=10_000, max_minutes=0.1 / 60, log_every=4, checkpoint_every=None)
+    result = Trainer(
+        Regression(), _data(), config, callbacks=[Slow(0.02)], checkpoint_path=path
+    ).fit()
+    assert "time budget" in result.stopped_early
+    assert 4 <= result.steps < 100 and result.steps % 4 == 0
+    assert load_checkpoint(path)["step"] == result.steps
 
 
 def test_config_needs_exactly_one_length():
