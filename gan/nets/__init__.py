@@ -14,6 +14,7 @@ from gan.nets.blocks import (
 from gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan.nets.digits import ganin_mnist_features, ganin_svhn_features
 from gan.nets.infogan import InfoGANDiscriminator, InfoGANGenerator
+from gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for, receptive_field
 
 __all__ = [
     "BACKBONES",
@@ -22,6 +23,7 @@ __all__ = [
     "DCGANGenerator",
     "InfoGANDiscriminator",
     "InfoGANGenerator",
+    "PatchGANDiscriminator",
     "activation",
     "backbone_names",
     "build_backbone",
@@ -34,4 +36,6 @@ __all__ = [
     "mlp",
     "norm_layer",
     "output_features",
+    "patchgan_layers_for",
+    "receptive_field",
 ]

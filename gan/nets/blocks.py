@@ -52,20 +52,28 @@ def output_features(module: nn.Module, in_shape: tuple[int, int, int]) -> int:
     return int(out.flatten(1).shape[1])
 
 
-NormKind = Literal["batch", "layer", "none"]
+NormKind = Literal["batch", "instance", "layer", "none"]
 ActKind = Literal["relu", "lrelu", "tanh", "sigmoid", "none"]
 
 
 def norm_layer(kind: NormKind, channels: int, dims: int = 2) -> nn.Module:
-    """A normalisation layer by name: ``batch`` (BatchNorm), ``layer`` (LayerNorm over all
-    of a sample's features: GroupNorm with one group for images), ``none`` (identity)."""
+    """A normalisation layer by name: ``batch`` (BatchNorm), ``instance`` (InstanceNorm
+    without affine parameters or running statistics, as in the CycleGAN/pix2pix code),
+    ``layer`` (LayerNorm over all of a sample's features: GroupNorm with one group for
+    images), ``none`` (identity)."""
     if kind == "batch":
         return nn.BatchNorm2d(channels) if dims == 2 else nn.BatchNorm1d(channels)
+    if kind == "instance" and dims == 2:
+        return nn.InstanceNorm2d(channels)
     if kind == "layer":
         return nn.GroupNorm(1, channels) if dims == 2 else nn.LayerNorm(channels)
     if kind == "none":
         return nn.Identity()
-    raise ConfigError(f"unknown normalisation '{kind}'; use batch, layer or none.")
+    raise ConfigError(
+        f"unknown normalisation '{kind}' for {dims}-d features; use batch, "
+        + ("instance, " if dims == 2 else "")
+        + "layer or none."
+    )
 
 
 def activation(kind: ActKind, slope: float = 0.2) -> nn.Module:
@@ -93,9 +101,11 @@ def conv_block(
     transpose: bool = False,
     slope: float = 0.2,
 ) -> nn.Sequential:
-    """Conv (or transposed conv) -> norm -> activation; no conv bias when a norm follows."""
+    """Conv (or transposed conv) -> norm -> activation; no conv bias when a norm with its own
+    shift follows (batch, layer; InstanceNorm here has none, so the conv keeps its bias)."""
     conv_type = nn.ConvTranspose2d if transpose else nn.Conv2d
-    conv = conv_type(in_channels, out_channels, kernel, stride, padding, bias=norm == "none")
+    bias = norm in ("none", "instance")
+    conv = conv_type(in_channels, out_channels, kernel, stride, padding, bias=bias)
     return nn.Sequential(conv, norm_layer(norm, out_channels), activation(act, slope))
 
 

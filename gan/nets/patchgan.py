@@ -1,0 +1,83 @@
+"""The PatchGAN discriminator of pix2pix (Isola et al., CVPR 2017, Sec. 3.2.2 and App. 6.1.2)
+and CycleGAN (Zhu et al., ICCV 2017, Sec. 4 and App. 7.2).
+
+``C64-C128-C256-C512`` for the 70x70 PatchGAN: 4x4 convolutions, LeakyReLU 0.2,
+no normalisation on the first layer, stride 2 on all but the last two
+convolutions, then a 1-channel 4x4 convolution that scores every overlapping
+patch. ``n_layers`` strided convolutions set the receptive field: 1 -> 16, 2
+-> 34, 3 -> 70 (the paper's default), 4 -> 142 pixels. The papers' 70x70 field
+is meant for 256 px images; :func:`patchgan_layers_for` picks the depth from
+the image size (32 px -> 16x16 patches, 64 -> 34, 128 and up -> 70), so that a
+patch stays a part of the image. No sigmoid: the losses in :mod:`gan.losses`
+take logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gan.errors import ConfigError
+from gan.nets.blocks import NormKind, conv_block, init_normal_
+
+
+def patchgan_layers_for(image_size: int) -> int:
+    """The number of strided layers for ``image_size``: the paper's 3 (70x70) from 128 px
+    up, 2 (34x34) at 64 px, 1 (16x16) at 32 px and below."""
+    if image_size < 16:
+        raise ConfigError(f"the PatchGAN needs images of at least 16 px, got {image_size}.")
+    return max(1, min(3, int(math.log2(image_size)) - 4))
+
+
+def receptive_field(module: nn.Module) -> int:
+    """The receptive field in pixels of a plain stack of convolutions (in module order)."""
+    field, jump = 1, 1
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            field += (layer.kernel_size[0] - 1) * jump
+            jump *= layer.stride[0]
+    return field
+
+
+class PatchGANDiscriminator(nn.Module):
+    """The N-layer PatchGAN: one logit per overlapping patch.
+
+    Args:
+        in_channels: input channels (pix2pix: A's and B's channels, concatenated).
+        width: first layer's filters (64 in the papers); doubling per layer up to 8x.
+        n_layers: strided layers (3: the 70x70 PatchGAN); see :func:`patchgan_layers_for`.
+        norm: ``batch`` (pix2pix), ``instance`` (CycleGAN) or ``none``.
+    """
+
+    def __init__(
+        self, in_channels: int, width: int = 64, n_layers: int = 3, norm: NormKind = "batch"
+    ) -> None:
+        super().__init__()
+        if n_layers < 1:
+            raise ConfigError(f"the PatchGAN needs n_layers >= 1, got {n_layers}.")
+        self.in_channels = in_channels
+        layers = [conv_block(in_channels, width, 4, 2, 1, norm="none", act="lrelu")]
+        channels = width
+        for i in range(1, n_layers + 1):
+            out = width * min(2**i, 8)
+            stride = 2 if i < n_layers else 1
+            layers.append(conv_block(channels, out, 4, stride, 1, norm=norm, act="lrelu"))
+            channels = out
+        layers.append(nn.Conv2d(channels, 1, 4, 1, 1))
+        self.net = nn.Sequential(*layers)
+        init_normal_(self)
+
+    @property
+    def receptive_field(self) -> int:
+        """Pixels of the input that one output logit sees (70 for ``n_layers=3``)."""
+        return receptive_field(self.net)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Patch logits (N, 1, H', W') for images ``x`` (N, in_channels, H, W) in [-1, 1]."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ConfigError(
+                f"the PatchGAN takes (N, {self.in_channels}, H, W) images, got {tuple(x.shape)}."
+            )
+        return self.net(x)
