@@ -23,10 +23,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from report import run_parts, trainer_overhead
+from report import run_parts, trainer_overhead, trainer_seconds
 
 from adapt import DANN, dann_lambda
-from gan import Trainer, TrainerConfig
 from gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
 from recipes import load_recipe, run_recipe
 
@@ -135,11 +134,6 @@ def plain_loop(model: DANN, data, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def trainer_loop(model: DANN, data, steps: int) -> float:
-    config = TrainerConfig(max_steps=steps, log_every=10, checkpoint_every=None, device="cpu")
-    return Trainer(model, data, config, description="trainer").fit().wall_time
-
-
 def speed_part(args) -> str:
     source = build_domain(DomainSpec(name="synthetic-digits", n=4000), "train", 28)
     target = build_domain(DomainSpec(name="mnistm-style"), "train", 28).unlabeled()
@@ -150,7 +144,7 @@ def speed_part(args) -> str:
         t_plain = plain_loop(DANN((3, 28, 28)), _stream(source, target, batch, round_), steps)
         torch.manual_seed(round_)
         model = DANN((3, 28, 28))
-        return t_plain, trainer_loop(model, _stream(source, target, batch, round_), steps)
+        return t_plain, trainer_seconds(model, _stream(source, target, batch, round_), steps)
 
     return trainer_overhead(
         f"DANN step, batch {batch}+{batch}, {steps} steps",

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from report import run_parts, trainer_overhead
+from report import run_parts, trainer_overhead, trainer_seconds
 
-from gan import Trainer, TrainerConfig
 from gan.checkpoint import load_checkpoint
 from gan.data import DomainSpec, InfiniteLoader, build_domain
 from gan.metrics import DigitsFeatures, GenerativeScores, generate_images
@@ -247,11 +246,6 @@ def plain_loop(model: DCGAN, data, steps: int) -> float:
     return time.perf_counter() - start
 
 
-def trainer_loop(model: DCGAN, data, steps: int) -> float:
-    config = TrainerConfig(max_steps=steps, log_every=10, checkpoint_every=None, device="cpu")
-    return Trainer(model, data, config, description="trainer").fit().wall_time
-
-
 def speed_part(args) -> str:
     train = pad_images(build_domain(DomainSpec(name="mnist-small"), "train", 28, 1), 2)
     batch, steps = 64, args.speed_steps
@@ -262,7 +256,7 @@ def speed_part(args) -> str:
         t_plain = plain_loop(model, InfiniteLoader(train, batch, seed=round_), steps)
         torch.manual_seed(round_)
         model = DCGAN(32, 1, width=args.dcgan_width)
-        return t_plain, trainer_loop(model, InfiniteLoader(train, batch, seed=round_), steps)
+        return t_plain, trainer_seconds(model, InfiniteLoader(train, batch, seed=round_), steps)
 
     return trainer_overhead(
         f"DCGAN step (32 px, width {args.dcgan_width}, batch {batch}, EMA), {steps} steps",

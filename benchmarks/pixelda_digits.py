@@ -23,10 +23,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from report import run_parts, trainer_overhead
+from report import run_parts, trainer_overhead, trainer_seconds
 
 from adapt.pixelda import PixelDA
-from gan import Trainer, TrainerConfig
 from gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
 from gan.losses import minimax_d, non_saturating_g
 from recipes import load_recipe, run_recipe
@@ -128,9 +127,7 @@ def speed_part(args) -> str:
         torch.manual_seed(round_)
         t_plain = plain_loop(PixelDA(preset=args.preset), stream(round_), steps)
         torch.manual_seed(round_)
-        config = TrainerConfig(max_steps=steps, log_every=10, checkpoint_every=None, device="cpu")
-        trainer = Trainer(PixelDA(preset=args.preset), stream(round_), config)
-        return t_plain, trainer.fit().wall_time
+        return t_plain, trainer_seconds(PixelDA(preset=args.preset), stream(round_), steps)
 
     return trainer_overhead(
         f"PixelDA step (`{args.preset}`), batch {batch}+{batch}, {steps} steps",

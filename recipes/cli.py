@@ -4,6 +4,7 @@
                     [--seed N] [--resume] [--overwrite]
     counterfeit recipes
     counterfeit translate --checkpoint CKPT --data NAME_OR_DIR --out DIR [--format png|npz]
+    counterfeit upscale --checkpoint CKPT IMAGE... [--out DIR] [--device cpu]
     counterfeit robustness --model PATH --data NAME_OR_DIR [--eps 0,0.1,8/255] [--attacks fgsm,pgd]
                     [--corruptions all|none|NAME,...] [--normalize MEAN,STD] [--arch module:Class]
                     [--trust-pickle] [--out DIR] ...
@@ -76,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--seed", type=int, default=0, help="seed of the generator's noise")
     translate.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
     translate.set_defaults(handler=_translate)
+
+    upscale = commands.add_parser(
+        "upscale",
+        help="super-resolve images with a trained SRResNet / SRGAN checkpoint",
+        description="Upscale each IMAGE by the checkpoint's factor (x4 for photos-srgan) and "
+        "write OUT/STEM_xS.png.",
+    )
+    upscale.add_argument(
+        "--checkpoint", required=True, help="e.g. runs/photos-srgan/checkpoints/srgan.ckpt"
+    )
+    upscale.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    upscale.add_argument("--out", default="upscaled", help="output folder (default: upscaled)")
+    upscale.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
+    upscale.set_defaults(handler=_upscale)
 
     robustness = commands.add_parser(
         "robustness",
@@ -179,6 +194,13 @@ def _run(args: argparse.Namespace) -> int:
         overrides.append(f"seed={args.seed}")
     loaded = load_recipe(args.recipe, overrides)
     run_recipe(loaded, out=args.out, resume=args.resume, overwrite=args.overwrite)
+    return 0
+
+
+def _upscale(args: argparse.Namespace) -> int:
+    from recipes.upscale import run_upscale
+
+    run_upscale(args.checkpoint, args.images, args.out, device=args.device)
     return 0
 
 

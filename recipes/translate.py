@@ -1,8 +1,8 @@
 """``counterfeit translate``: write an adapted copy of a dataset with a trained generator.
 
 Works for any trained method whose checkpoint records how to rebuild it and
-that has ``translate(x) -> images in [0, 1]`` (PixelDA today; CycleGAN's
-generators use the same path). Labels are kept, so the output can train a
+that has ``translate(x) -> images in [0, 1]`` and ``source_shape``: PixelDA,
+CycleGAN (A -> B) and Pix2Pix, through one code path. Labels are kept, so the output can train a
 user's own models: as an image folder (``OUT/CLASS/NNNNNN.png``, readable as the
 ``image-folder`` domain) or as one ``.npz`` with ``x_<split>``/``y_<split>``
 (readable by the MNIST-style loaders).
@@ -30,8 +30,10 @@ from gan.errors import CheckpointError, ConfigError
 def translators() -> dict[str, type[nn.Module]]:
     """Methods whose checkpoints ``translate`` can use, by class name."""
     from adapt.pixelda import PixelDA
+    from gan.models.cyclegan import CycleGAN
+    from gan.models.pix2pix import Pix2Pix
 
-    return {"PixelDA": PixelDA}
+    return {"PixelDA": PixelDA, "CycleGAN": CycleGAN, "Pix2Pix": Pix2Pix}
 
 
 def load_translator(checkpoint: str | Path) -> nn.Module:

@@ -9,6 +9,7 @@ from gan.data.domains import DOMAINS, DomainSpec, build_domain, domain_names
 from gan.data.embedded import mnist_small, sample_photos, sklearn_digits
 from gan.data.files import load_image_folder, load_mnist, load_mnistm, load_svhn, load_usps
 from gan.data.loaders import InfiniteLoader, ZipLoader
+from gan.data.paired import PairedImages, edges2digits, load_paired_folder
 from gan.data.synthetic import DigitStyle, render_digits
 from gan.data.tensors import UNLABELED, ImageTensors
 
@@ -20,13 +21,16 @@ __all__ = [
     "DomainSpec",
     "ImageTensors",
     "InfiniteLoader",
+    "PairedImages",
     "ZipLoader",
     "blend_with_photos",
     "build_domain",
     "domain_names",
+    "edges2digits",
     "load_image_folder",
     "load_mnist",
     "load_mnistm",
+    "load_paired_folder",
     "load_svhn",
     "load_usps",
     "mnist_small",

@@ -15,6 +15,9 @@ from gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan.nets.digits import ganin_mnist_features, ganin_svhn_features
 from gan.nets.infogan import InfoGANDiscriminator, InfoGANGenerator
 from gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for, receptive_field
+from gan.nets.resnet_generator import ResnetBlock, ResnetGenerator, resnet_blocks_for
+from gan.nets.srgan import SRGANDiscriminator, SRResNet, VGGContentLoss, build_vgg54_loss
+from gan.nets.unet import UNetBlock, UNetGenerator, dropout_levels, unet_depth_for
 
 __all__ = [
     "BACKBONES",
@@ -24,11 +27,20 @@ __all__ = [
     "InfoGANDiscriminator",
     "InfoGANGenerator",
     "PatchGANDiscriminator",
+    "ResnetBlock",
+    "ResnetGenerator",
+    "SRGANDiscriminator",
+    "SRResNet",
+    "UNetBlock",
+    "UNetGenerator",
+    "VGGContentLoss",
     "activation",
     "backbone_names",
     "build_backbone",
+    "build_vgg54_loss",
     "conv_block",
     "count_parameters",
+    "dropout_levels",
     "ganin_mnist_features",
     "ganin_svhn_features",
     "init_normal_",
@@ -38,4 +50,6 @@ __all__ = [
     "output_features",
     "patchgan_layers_for",
     "receptive_field",
+    "resnet_blocks_for",
+    "unet_depth_for",
 ]

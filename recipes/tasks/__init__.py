@@ -12,9 +12,15 @@ from dataclasses import dataclass
 
 from recipes.schema import DANNRecipe, PixelDARecipe, RecipeBase
 from recipes.tasks import dann, patch, pixelda, robustness
+from recipes.tasks.cyclegan import CycleGANRecipe
+from recipes.tasks.cyclegan import run as run_cyclegan
 from recipes.tasks.gan import DCGANRecipe, InfoGANRecipe, run_dcgan, run_infogan
 from recipes.tasks.patch_schema import AdvGANRecipe, PatchRecipe
+from recipes.tasks.pix2pix import Pix2PixRecipe
+from recipes.tasks.pix2pix import run as run_pix2pix
 from recipes.tasks.robust_schema import RobustnessRecipe, RobustTrainRecipe
+from recipes.tasks.srgan import SRGANRecipe
+from recipes.tasks.srgan import run as run_srgan
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,16 @@ class Task:
 TASKS: dict[str, Task] = {
     "dann": Task(DANNRecipe, dann.run, "DANN and its source-only / train-on-target baselines"),
     "pixelda": Task(PixelDARecipe, pixelda.run, "PixelDA with adaptation grids and baselines"),
+    "cyclegan": Task(
+        CycleGANRecipe,
+        run_cyclegan,
+        "unpaired CycleGAN translation (optional CyCADA semantic loss), label preservation",
+    ),
+    "pix2pix": Task(
+        Pix2PixRecipe,
+        run_pix2pix,
+        "paired pix2pix translation (Isola et al. 2017) beside an L1-only U-Net, L1 / SSIM",
+    ),
     "dcgan": Task(DCGANRecipe, run_dcgan, "a DCGAN (any adversarial loss) with FID-digits"),
     "infogan": Task(InfoGANRecipe, run_infogan, "an InfoGAN with latent traversals and clustering"),
     "robust-train": Task(
@@ -48,5 +64,10 @@ TASKS: dict[str, Task] = {
         AdvGANRecipe,
         patch.run_advgan,
         "train an AdvGAN attack (Xiao et al. 2018) and compare it with FGSM/PGD",
+    ),
+    "srgan": Task(
+        SRGANRecipe,
+        run_srgan,
+        "SRResNet-MSE then SRGAN x4 super-resolution (Ledig et al. 2017), PSNR/SSIM vs bicubic",
     ),
 }
