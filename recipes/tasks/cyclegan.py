@@ -238,10 +238,18 @@ def _report(ctx, recipe: CycleGANRecipe, model: CycleGAN, result, domains, grid)
         "untranslated_accuracy": accuracy(predict(judge, domains["source_test"], bs)),
         "real_accuracy": accuracy(predict(judge, domains["target_test"], bs)),
     }
-    if model.semantic is not None:
-        metrics["semantic_classifier_source_accuracy"] = accuracy(
-            predict(model.semantic, domains["source_test"], bs)
+    # Content kept, in the source domain's own eyes: a source classifier (f_S when the
+    # semantic loss trained with it, else one trained here) reads the translations.
+    source_judge = model.semantic
+    if source_judge is None:
+        ctx.print("training a source-domain classifier to read the translations")
+        source_judge = train_classifier(
+            domains["source_train"], num_classes, ev.classifier, recipe.seed + 2, ctx.device
         )
+    metrics["source_classifier_untranslated"] = accuracy(
+        predict(source_judge, domains["source_test"], bs)
+    )
+    metrics["source_classifier_translated"] = accuracy(predict(source_judge, translated, bs))
     fid_rows = {}
     if ev.fid:
         real = domains["target_test"].get_batch(torch.arange(len(domains["target_test"])))[0]
