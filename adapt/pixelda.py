@@ -41,6 +41,7 @@ from torch import nn
 from gan.errors import ConfigError, DataError
 from gan.losses import minimax_d, non_saturating_g
 from gan.nets.pixelda import PixelDADiscriminator, PixelDAGenerator, PixelDATaskClassifier
+from gan.runtime import follows_input_device
 from gan.train import StepContext, TrainingMethod
 
 Preset = Literal["paper", "small"]
@@ -203,6 +204,7 @@ class PixelDA(TrainingMethod):
         return nn.Sequential(_ToSigned(), self.task.adapted_private, self.task.shared)
 
     @torch.no_grad()
+    @follows_input_device
     def translate(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """Adapt source images in [0, 1] to the target style; returns images in [0, 1]."""
         self._check(x, self.source_shape, "source")

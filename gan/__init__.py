@@ -10,6 +10,12 @@ Public API::
     from gan.callbacks import SampleGridCallback              # sample grids while training
 """
 
+import os
+
+# An offline toolkit: albumentations would otherwise look for a newer version on PyPI at
+# import (a network call, and a warning on every machine without internet).
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
 from gan.ema import EMA
 from gan.errors import (
     CheckpointError,

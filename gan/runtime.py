@@ -7,17 +7,47 @@ joins the process group (gloo on CPU, nccl on CUDA).
 
 from __future__ import annotations
 
+import functools
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from gan.errors import ConfigError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+Method = TypeVar("Method", bound=Callable[..., torch.Tensor])
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Where ``module``'s parameters live (CPU for a module without parameters)."""
+    param = next(module.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def follows_input_device(method: Method) -> Method:
+    """Decorate a module's inference method so that it serves tensors on any device.
+
+    Tensor arguments move to the module's device, and the result comes back on the
+    first argument's device: a model trained on CUDA translates CPU images without a
+    device-mismatch error from deep inside a convolution.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: nn.Module, x: torch.Tensor, *args, **kwargs):
+        device = module_device(self)
+        args = tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in args)
+        kwargs = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+        return method(self, x.to(device), *args, **kwargs).to(x.device)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def resolve_device(spec: str | torch.device = "auto") -> torch.device:
@@ -87,6 +117,14 @@ def distributed_context(device: torch.device) -> DistributedContext:
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
+            visible = torch.cuda.device_count()
+            if local_rank >= visible:
+                raise RuntimeError(
+                    f"torchrun started local rank {local_rank}, but only {visible} CUDA "
+                    f"device(s) are visible: use --nproc_per_node={visible} (one process per "
+                    "GPU; NCCL refuses two ranks on one GPU) or train on the CPU with "
+                    "--set train.device=cpu"
+                )
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
     return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank)

@@ -287,17 +287,21 @@ class Trainer:
         self.channels_last = on_cuda if config.channels_last is None else config.channels_last
         self.step = 0
         self.stop_reason: str | None = None
+        self._stop_is_final = True
         self._interrupt = threading.Event()
         self._checkpoint_written: Path | None = None
 
-    def request_stop(self, reason: str) -> None:
+    def request_stop(self, reason: str, final: bool = True) -> None:
         """Stop after the current step (early stopping, e.g. from a :class:`Callback`).
 
         ``fit`` then logs, writes a checkpoint, runs the callbacks' ``on_end`` and
-        returns normally with ``TrainResult.stopped_early = reason``; resuming that
-        checkpoint does not train further.
+        returns normally with ``TrainResult.stopped_early = reason``. Resuming that
+        checkpoint does not train further when the stop is ``final`` (a decision about
+        the model, such as catastrophic overfitting); it continues when it is not (the
+        time budget: the resumed run gets a fresh one).
         """
         self.stop_reason = reason
+        self._stop_is_final = final
 
     @property
     def total_steps(self) -> int:
@@ -371,7 +375,9 @@ class Trainer:
                     self.config.log_every or 1
                 )
                 if budget_due and not done and self.dist.is_main and self._over_time_budget(start):
-                    self.request_stop(f"time budget of {self.config.max_minutes} minutes reached")
+                    self.request_stop(
+                        f"time budget of {self.config.max_minutes} minutes reached", final=False
+                    )
                 if self.dist.enabled and not done and (self._callbacks_due() or budget_due):
                     self._share_stop_request()
                 if self.stop_reason is not None:
@@ -415,7 +421,7 @@ class Trainer:
             "rng": capture_rng_state(),
             "data": self.data.state_dict(),  # type: ignore[attr-defined]
             "seed": self.config.seed,
-            "stop_reason": self.stop_reason,
+            "stop_reason": self.stop_reason if self._stop_is_final else None,
         }
 
     def save_checkpoint(self) -> Path | None:

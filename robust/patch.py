@@ -667,7 +667,9 @@ class AdversarialPatch:
                             placement = self.sample_placement(len(x), generator, scale=factor)
                         for i, candidate in enumerate((texture, noise)):
                             patched = self.apply(x, placement, patch=candidate)
-                            hits[i] += (_logits(self.model, patched).argmax(1) == self.target).sum()
+                            hits[i] += int(
+                                (_logits(self.model, patched).argmax(1) == self.target).sum()
+                            )
             total = trials * len(x_all)
             return float(hits[0]) / total, float(hits[1]) / total
 

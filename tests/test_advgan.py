@@ -22,6 +22,7 @@ def trained():
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     config = TrainerConfig(max_steps=150, progress=False, log_every=50, seed=0)
     result = Trainer(advgan, InfiniteLoader(train, 64, seed=0), config).fit()
+    advgan.cpu(), model.cpu()  # training left both on its device (CUDA when present)
     return advgan, model, initial, result
 
 

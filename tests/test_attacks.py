@@ -344,7 +344,7 @@ def test_attacks_on_cuda_and_under_cuda_autocast(name, digits):
     x_adv = ATTACKS[name](model, x, y, eps)
     assert x_adv.device.type == "cuda"
     cpu = ATTACKS[name](trained_model(), *(t.cpu() for t in digits), eps)
-    if name != "pgd-linf" and name != "pgd-l2":  # deterministic attacks agree with the CPU
+    if name not in ("pgd-linf", "pgd-l2", "fgsm-rs"):  # deterministic ones agree with the CPU
         assert float((x_adv.cpu() != cpu).float().mean()) < 0.01
     with torch.autocast("cuda", dtype=torch.bfloat16):
         x_amp = ATTACKS[name](model, x, y, eps)

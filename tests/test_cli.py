@@ -44,7 +44,8 @@ def test_run_writes_summary_plots_checkpoints_and_models(finished_run):
     assert {"embedding.png", "domains.png", "accuracy_curves.png"} <= {
         p.name for p in (out / "plots").iterdir()
     }
-    assert summary["seed"] == 0 and summary["device"] == "cpu"
+    assert summary["seed"] == 0
+    assert summary["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert summary["resolved_recipe"]["train"]["steps"] == 240
     assert {"torch", "mlflow", "python"} <= set(summary["versions"])
     assert summary["wall_time_seconds"] > 0

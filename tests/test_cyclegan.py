@@ -332,7 +332,9 @@ def test_resume_continues_to_the_same_numbers(tmp_path):
     def fit(path, resume=False, callbacks=()):
         torch.manual_seed(0)
         model = CycleGAN(SHAPE, SHAPE, **TINY)
-        config = TrainerConfig(max_steps=6, progress=False, checkpoint_every=6, log_every=1)
+        config = TrainerConfig(  # bit-exact resume is the CPU's promise (CUDA kernels vary)
+            max_steps=6, progress=False, checkpoint_every=6, log_every=1, device="cpu"
+        )
         Trainer(model, _stream(), config, checkpoint_path=path, callbacks=callbacks).fit(
             resume=resume
         )
@@ -411,10 +413,13 @@ def test_counterfeit_translate_on_a_tiny_cyclegan_checkpoint(tmp_path):
     Trainer(model, _stream(), config, checkpoint_path=tmp_path / "c.ckpt").fit()
     rebuilt = load_translator(tmp_path / "c.ckpt")
     assert isinstance(rebuilt, CycleGAN) and rebuilt.hparams == model.hparams
-    model.eval()
+    model.cpu().eval()  # the checkpoint loads on the CPU
     x = torch.rand(3, *SHAPE)
-    assert torch.equal(rebuilt.translate(x), model.translate(x))
-    assert torch.equal(rebuilt.translate_back(x), model.translate_back(x))
+    # equal on the CPU; a model trained on CUDA keeps channels_last weights (other rounding)
+    torch.testing.assert_close(rebuilt.translate(x), model.translate(x), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        rebuilt.translate_back(x), model.translate_back(x), atol=1e-5, rtol=0
+    )
 
     folder = tmp_path / "inputs"
     for i in range(4):

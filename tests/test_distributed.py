@@ -64,6 +64,8 @@ def test_torchrun_two_processes_only_rank_zero_logs(tmp_path, mlflow_uri):
             "tracking.experiment=ddp-test",
             "--set",
             "methods=[dann]",
+            "--set",
+            "device=cpu",  # gloo; NCCL needs one GPU per rank
             *[f"--set={o}" for o in TINY_DANN],
         ],
         capture_output=True,

@@ -172,6 +172,12 @@ def test_time_budget_stops_on_a_logging_step_with_a_checkpoint(tmp_path):
     assert "time budget" in result.stopped_early
     assert 4 <= result.steps < 100 and result.steps % 4 == 0
     assert load_checkpoint(path)["step"] == result.steps
+    # A time budget is not a verdict on the model: resuming gets a fresh budget and goes on.
+    resumed = Trainer(
+        Regression(), _data(), config, callbacks=[Slow(0.02)], checkpoint_path=path
+    ).fit(resume=True)
+    assert "time budget" in resumed.stopped_early
+    assert load_checkpoint(path)["step"] >= result.steps + 4
 
 
 def test_config_needs_exactly_one_length():

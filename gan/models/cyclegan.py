@@ -63,6 +63,7 @@ from gan.nets.backbones import build_backbone
 from gan.nets.blocks import mlp
 from gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
 from gan.nets.resnet_generator import ResnetGenerator, resnet_blocks_for
+from gan.runtime import follows_input_device
 from gan.schedules import linear_decay
 from gan.train import StepContext, TrainingMethod
 
@@ -305,12 +306,14 @@ class CycleGAN(TrainingMethod):
     # -- inference -----------------------------------------------------------------
 
     @torch.no_grad()
+    @follows_input_device
     def translate(self, x: torch.Tensor) -> torch.Tensor:
         """A -> B: images of domain A in [0, 1] to domain B's style, in [0, 1]."""
         _check(x, self.shape_a, "domain-A (source)")
         return (self.g_ab(x * 2 - 1) + 1) / 2
 
     @torch.no_grad()
+    @follows_input_device
     def translate_back(self, x: torch.Tensor) -> torch.Tensor:
         """B -> A: images of domain B in [0, 1] to domain A's style, in [0, 1]."""
         _check(x, self.shape_b, "domain-B (target)")

@@ -44,6 +44,7 @@ from gan.losses import get_loss
 from gan.nets.blocks import NormKind
 from gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
 from gan.nets.unet import UNetGenerator
+from gan.runtime import follows_input_device
 from gan.schedules import linear_decay
 from gan.train import StepContext, TrainingMethod
 
@@ -201,6 +202,7 @@ class Pix2Pix(TrainingMethod):
 
     # -- inference ---------------------------------------------------------------------
 
+    @follows_input_device
     def translate(self, a: torch.Tensor) -> torch.Tensor:
         """B images in [0, 1] from A images ``a`` (N, in_channels, H, W) in [0, 1].
 

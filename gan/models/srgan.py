@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from gan.data.photos import bicubic_upsample, check_images, downsample
 from gan.errors import ConfigError
@@ -48,6 +47,7 @@ from gan.nets.srgan import (
     build_vgg54_loss,
     find_vgg19_weights,
 )
+from gan.runtime import follows_input_device
 from gan.train import StepContext, TrainingMethod
 
 Phase = Literal["mse", "gan"]
@@ -173,13 +173,14 @@ class SRGAN(TrainingMethod):
     # -- inference ---------------------------------------------------------------
 
     @torch.no_grad()
+    @follows_input_device
     def upscale(self, lr: torch.Tensor) -> torch.Tensor:
         """Super-resolve LR images (N, 3, h, w) in [0, 1]; returns (N, 3, s h, s w) in [0, 1]."""
         check_images(lr, "low-resolution images", 1)
         was_training = self.generator.training
         self.generator.eval()
         try:
-            return self.generator(lr.to(_module_device(self.generator))).clamp(0, 1)
+            return self.generator(lr).clamp(0, 1)
         finally:
             self.generator.train(was_training)
 
@@ -346,7 +347,3 @@ def evaluate_photos(
             per = [v for k, v in values.items() if k.startswith(f"{metric}/")]
             values[metric] = sum(per) / len(per)
     return out
-
-
-def _module_device(module: nn.Module) -> torch.device:
-    return next(module.parameters()).device
