@@ -5,6 +5,8 @@
     counterfeit recipes
     counterfeit translate --checkpoint CKPT --data NAME_OR_DIR --out DIR [--format png|npz]
     counterfeit upscale --checkpoint CKPT IMAGE... [--out DIR] [--device cpu]
+    counterfeit transfer --checkpoint CKPT --poses DIR --out VIDEO.gif|mp4 [--smoothing 5]
+                    [--no-normalize] [--reference-poses NPY] [--fps 15] [--scale 3]
     counterfeit robustness --model PATH --data NAME_OR_DIR [--eps 0,0.1,8/255] [--attacks fgsm,pgd]
                     [--corruptions all|none|NAME,...] [--normalize MEAN,STD] [--arch module:Class]
                     [--trust-pickle] [--out DIR] ...
@@ -91,6 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
     upscale.add_argument("--out", default="upscaled", help="output folder (default: upscaled)")
     upscale.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
     upscale.set_defaults(handler=_upscale)
+
+    transfer = commands.add_parser(
+        "transfer",
+        help="transfer a dancer's motion to the person a pose2video checkpoint was trained on",
+        description="Read DIR/frames and DIR/poses (OpenPose JSON per frame), smooth and "
+        "normalise the poses to the target's, and write the generated video and a "
+        "side-by-side (source | pose | output).",
+    )
+    transfer.add_argument(
+        "--checkpoint", required=True, help="e.g. runs/puppet-dance/checkpoints/pose2video.ckpt"
+    )
+    transfer.add_argument("--poses", required=True, help="folder with frames/ and poses/")
+    transfer.add_argument("--out", required=True, help="the video: NAME.gif or NAME.mp4")
+    transfer.add_argument("--smoothing", type=int, default=5, help="keypoint window (1: off)")
+    transfer.add_argument(
+        "--no-normalize", action="store_true", help="skip the global pose normalisation"
+    )
+    transfer.add_argument(
+        "--reference-poses", help="the target's poses (.npy); default: the run's own"
+    )
+    transfer.add_argument("--fps", type=int, default=15)
+    transfer.add_argument("--scale", type=int, default=3, help="enlarge frames this many times")
+    transfer.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
+    transfer.set_defaults(handler=_transfer)
 
     robustness = commands.add_parser(
         "robustness",
@@ -201,6 +227,24 @@ def _upscale(args: argparse.Namespace) -> int:
     from recipes.upscale import run_upscale
 
     run_upscale(args.checkpoint, args.images, args.out, device=args.device)
+    return 0
+
+
+def _transfer(args: argparse.Namespace) -> int:
+    from recipes.transfer import run_transfer
+
+    meta = run_transfer(
+        args.checkpoint,
+        args.poses,
+        args.out,
+        reference_poses=args.reference_poses,
+        smoothing_window=args.smoothing,
+        normalize=not args.no_normalize,
+        fps=args.fps,
+        scale=args.scale,
+        device=args.device,
+    )
+    print(f"wrote {', '.join(meta['written'])} ({meta['frames']} frames)")
     return 0
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gan.errors import ConfigError
@@ -81,3 +82,67 @@ class PatchGANDiscriminator(nn.Module):
                 f"the PatchGAN takes (N, {self.in_channels}, H, W) images, got {tuple(x.shape)}."
             )
         return self.net(x)
+
+
+class MultiscalePatchGAN(nn.Module):
+    """pix2pixHD's multi-scale discriminator (Wang et al., CVPR 2018, Sec. 3.2).
+
+    ``num_d`` PatchGANs of the same architecture; the k-th sees the input
+    down-sampled k times by 3x3 average pooling with stride 2 (the authors' code:
+    ``count_include_pad=False``). The coarse ones judge global structure, the fine
+    one detail. :meth:`forward` returns every layer's output for every scale, so
+    that the feature-matching loss (:func:`feature_matching_loss`) can use them.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_d: int = 3,
+        width: int = 64,
+        n_layers: int = 3,
+        norm: NormKind = "instance",
+    ) -> None:
+        super().__init__()
+        if num_d < 1:
+            raise ConfigError(f"the multi-scale discriminator needs num_d >= 1, got {num_d}.")
+        self.in_channels = in_channels
+        self.scales = nn.ModuleList(
+            PatchGANDiscriminator(in_channels, width, n_layers, norm) for _ in range(num_d)
+        )
+        self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    def forward(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        """Per scale (finest first), the outputs of every layer; the last are the logits."""
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ConfigError(
+                f"the discriminator takes (N, {self.in_channels}, H, W) images, "
+                f"got {tuple(x.shape)}."
+            )
+        outputs = []
+        for k, d in enumerate(self.scales):
+            if k:
+                x = self.downsample(x)
+            features = []
+            h = x
+            for layer in d.net:
+                h = layer(h)
+                features.append(h)
+            outputs.append(features)
+        return outputs
+
+
+def feature_matching_loss(
+    fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]]
+) -> torch.Tensor:
+    """pix2pixHD's feature-matching loss (Wang et al. 2018, Eq. 4), as in the authors' code.
+
+    Mean L1 between D's intermediate features of fake and (detached) real inputs,
+    over every scale and every layer but the logits, weighted ``4 / (n_layers + 1)``
+    per layer and ``1 / num_d`` per scale.
+    """
+    loss = fake[0][0].new_zeros(())
+    for fake_scale, real_scale in zip(fake, real, strict=True):
+        layer_weight = 4.0 / (len(fake_scale) - 1)
+        for f, r in zip(fake_scale[:-1], real_scale[:-1], strict=True):
+            loss = loss + layer_weight * F.l1_loss(f, r.detach()) / len(fake)
+    return loss

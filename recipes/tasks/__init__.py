@@ -18,6 +18,8 @@ from recipes.tasks.gan import DCGANRecipe, InfoGANRecipe, run_dcgan, run_infogan
 from recipes.tasks.patch_schema import AdvGANRecipe, PatchRecipe
 from recipes.tasks.pix2pix import Pix2PixRecipe
 from recipes.tasks.pix2pix import run as run_pix2pix
+from recipes.tasks.pose2video import Pose2VideoRecipe
+from recipes.tasks.pose2video import run as run_pose2video
 from recipes.tasks.robust_schema import RobustnessRecipe, RobustTrainRecipe
 from recipes.tasks.srgan import SRGANRecipe
 from recipes.tasks.srgan import run as run_srgan
@@ -42,6 +44,11 @@ TASKS: dict[str, Task] = {
         Pix2PixRecipe,
         run_pix2pix,
         "paired pix2pix translation (Isola et al. 2017) beside an L1-only U-Net, L1 / SSIM",
+    ),
+    "pose2video": Task(
+        Pose2VideoRecipe,
+        run_pose2video,
+        "pose-to-video motion transfer (Chan et al. 2018): temporal G, multi-scale D, GIFs",
     ),
     "dcgan": Task(DCGANRecipe, run_dcgan, "a DCGAN (any adversarial loss) with FID-digits"),
     "infogan": Task(InfoGANRecipe, run_infogan, "an InfoGAN with latent traversals and clustering"),
