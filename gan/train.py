@@ -492,12 +492,15 @@ class Trainer:
         """Check the window's metrics for NaN/inf, then log their means."""
         if not window:
             return {}
-        keys = list(window[0][1].keys())
-        values = {k: torch.stack([_as_tensor(m[k]) for _, m in window]) for k in keys}
+        keys = list(dict.fromkeys(k for _, m in window for k in m))  # stages may differ
+        values, steps = {}, {}
+        for k in keys:
+            steps[k] = [step for step, m in window if k in m]
+            values[k] = torch.stack([_as_tensor(m[k]) for _, m in window if k in m])
         for key, series in values.items():
             bad = ~torch.isfinite(series)
             if bool(bad.any()):
-                first = window[int(bad.nonzero()[0, 0])][0] + 1  # steps are counted from 1
+                first = steps[key][int(bad.nonzero()[0, 0])] + 1  # steps are counted from 1
                 raise NonFiniteLossError(first, key, self._checkpoint_written)
         means = {k: float(v.mean()) for k, v in values.items()}
         for name, optimizer in self.optimizers.items():

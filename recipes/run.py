@@ -23,7 +23,7 @@ import yaml
 from gan.errors import ConfigError
 from gan.runtime import DistributedContext, distributed_context, resolve_device, seed_everything
 from gan.tracking import Tracker
-from gan.train import Callback, Trainer, TrainerConfig, TrainingMethod
+from gan.train import Callback, Trainer, TrainerConfig, TrainingMethod, TrainResult
 from recipes.loader import LoadedRecipe
 from recipes.schema import RecipeBase
 
@@ -91,6 +91,16 @@ class RunContext:
             checkpoint_path=self.checkpoint_path(name),
             description=name,
         )
+
+    def train_record(self, name: str, result: TrainResult) -> dict[str, Any]:
+        """What a summary says about one training run: length, speed, resume, checkpoint."""
+        return {
+            "steps": result.steps,
+            "train_seconds": round(result.wall_time, 2),
+            "steps_per_second": round(result.steps_per_second, 3),
+            "resumed_from": result.resumed_from,
+            "checkpoint": str(self.checkpoint_path(name)),
+        }
 
     def save_figure(self, figure, name: str) -> Path:
         """Save a matplotlib figure to ``OUT/plots/NAME.png`` and log it."""

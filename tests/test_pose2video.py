@@ -291,18 +291,44 @@ def test_resume_continues_to_the_same_numbers(tmp_path):
         assert torch.equal(a, b), name
 
 
+def _write_video_folder(root, frames, poses):
+    """The user's layout: root/frames/NAME.png and root/poses/NAME_keypoints.json."""
+    (root / "frames").mkdir(parents=True)
+    (root / "poses").mkdir()
+    for t, (frame, pose) in enumerate(zip(frames, poses)):
+        Image.fromarray(frame).save(root / "frames" / f"f{t:03d}.png")
+        write_openpose_json(root / "poses" / f"f{t:03d}_keypoints.json", pose)
+    return root
+
+
+def test_recipe_on_a_users_folder_layout(tmp_path):
+    from gan.data.puppet import make_puppet_data
+    from recipes import load_recipe, run_recipe
+
+    p = make_puppet_data(64, 30, 8, 10, seed=5)
+    _write_video_folder(tmp_path / "data" / "target", p.train_frames, p.train_poses)
+    _write_video_folder(tmp_path / "data" / "source", p.source_frames, p.source_poses)
+    overrides = [o for o in TINY_RECIPE if not o.startswith(("data.", "train.steps"))]
+    overrides += ["model.face=true", "data.source=folder", f"data.path={tmp_path / 'data'}"]
+    overrides += ["train.steps=5"]  # the face stage (the last 20%) is step 5
+    summary = run_recipe(load_recipe("puppet-dance", overrides), out=tmp_path / "run")
+    assert summary["data"] == str(tmp_path / "data")
+    assert summary["architecture"]["face_parameters"] > 0
+    assert set(summary["scores"]) == {"pose2video", "nearest training frame", "background only"}
+    assert "fg_psnr" not in summary["scores"]["pose2video"]  # no person masks for real video
+    assert summary["transfer_scores"] == {}  # no truth for a real transfer
+    with pytest.raises(DataError, match="has no target/ folder"):
+        bad = [*overrides[:-2], f"data.path={tmp_path / 'data' / 'target'}", "train.steps=5"]
+        run_recipe(load_recipe("puppet-dance", bad), out=tmp_path / "bad")
+
+
 def test_counterfeit_transfer_writes_the_video_and_the_side_by_side(puppet_run, tmp_path):
     from gan.data.puppet import make_puppet_data
     from recipes.cli import main
 
     out, _ = puppet_run
     p = make_puppet_data(64, 16, 8, 12, seed=3)
-    src = tmp_path / "dancer"
-    (src / "frames").mkdir(parents=True)
-    (src / "poses").mkdir()
-    for t, (frame, pose) in enumerate(zip(p.source_frames, p.source_poses)):
-        Image.fromarray(frame).save(src / "frames" / f"f{t:03d}.png")
-        write_openpose_json(src / "poses" / f"f{t:03d}_keypoints.json", pose)
+    src = _write_video_folder(tmp_path / "dancer", p.source_frames, p.source_poses)
     video = tmp_path / "dance.gif"
     ckpt = out / "checkpoints" / "pose2video.ckpt"
     assert (

@@ -273,16 +273,7 @@ def _report(ctx, recipe, methods, results, train, test, fixed_a, fixed_b) -> Tas
             f"PatchGAN receptive field {pix.receptive_field} px at {recipe.data.model_size} px "
             "(the paper: 70x70 at 256 px).",
         ],
-        "train": {
-            name: {
-                "steps": r.steps,
-                "train_seconds": round(r.wall_time, 2),
-                "steps_per_second": round(r.steps_per_second, 3),
-                "resumed_from": r.resumed_from,
-                "checkpoint": str(ctx.checkpoint_path(name)),
-            }
-            for name, r in results.items()
-        },
+        "train": {name: ctx.train_record(name, r) for name, r in results.items()},
     }
     with torch.no_grad():
         columns = [fixed_a]

@@ -33,12 +33,12 @@ from typing import Literal
 
 import numpy as np
 import torch
-from gan.data.puppet import make_puppet_data
 from pydantic import Field, model_validator
 
 from gan.callbacks import SampleGridCallback
 from gan.data.loaders import InfiniteLoader
 from gan.data.pose import fit_pose_normalizer, load_pose_video, smooth_poses
+from gan.data.puppet import make_puppet_data
 from gan.errors import DataError
 from gan.models.pose2video import (
     Pose2Video,
@@ -440,16 +440,7 @@ def _report(ctx, recipe, data, prepared, methods, results) -> TaskOutput:
             "Perceptual loss: pixel L1 stands in for the paper's VGG19 loss (no weights offline).",
             "G: the pix2pix U-Net (the paper: pix2pixHD's global generator).",
         ],
-        "train": {
-            name: {
-                "steps": r.steps,
-                "train_seconds": round(r.wall_time, 2),
-                "steps_per_second": round(r.steps_per_second, 3),
-                "resumed_from": r.resumed_from,
-                "checkpoint": str(ctx.checkpoint_path(name)),
-            }
-            for name, r in results.items()
-        },
+        "train": {name: ctx.train_record(name, r) for name, r in results.items()},
     }
     return TaskOutput(metrics, details, table)
 
