@@ -115,6 +115,30 @@ def test_nan_guard_names_the_step_and_keeps_last_good_checkpoint(tmp_path):
     assert all(torch.isfinite(v).all() for v in state["method"].values())
 
 
+class TwoStages(Regression):
+    """Reports ``stage2`` (NaN at ``stage_nan_at``) only from step 6 on, as staged methods do."""
+
+    def __init__(self, stage_nan_at: int | None = None):
+        super().__init__()
+        self.stage_nan_at = stage_nan_at
+
+    def train_step(self, batch, ctx):
+        metrics = super().train_step(batch, ctx)
+        if ctx.step >= 6:
+            nan = ctx.step == self.stage_nan_at
+            metrics["stage2"] = torch.tensor(float("nan") if nan else 1.0)
+        return metrics
+
+
+def test_metrics_that_appear_in_a_later_stage_are_logged_and_guarded(tmp_path):
+    torch.manual_seed(0)
+    result = Trainer(TwoStages(), _data(), _config(log_every=4, max_steps=12)).fit()
+    assert result.last_metrics["stage2"] == 1.0 and "loss" in result.last_metrics
+    with pytest.raises(NonFiniteLossError) as info:  # the window of steps 5-8 mixes stages
+        Trainer(TwoStages(stage_nan_at=6), _data(), _config(log_every=4, max_steps=12)).fit()
+    assert info.value.step == 7 and info.value.metric == "stage2"
+
+
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     trainer = Trainer(Regression(), _data(), _config(), checkpoint_path=tmp_path / "none.ckpt")
     with pytest.raises(CheckpointError, match="no checkpoint at"):
