@@ -5,17 +5,20 @@
 
 Parts (each through the ``puppet-dance`` recipe, the product's own code path):
   quality    the default recipe (temporal G, 2-scale PatchGAN + feature matching + 100 L1,
-             keypoint jitter 0.75 px and 3% dropped points, smoothing window 5) at the
+             keypoint jitter 0.75 px and 3% dropped points, smoothing window 9) at the
              calibration's step counts: trained to ``--short-steps`` (1164), scored, then
              resumed to ``--steps`` (2774) and scored again (a resume equals an
              uninterrupted run). PSNR / SSIM / foreground PSNR / flicker ratio on the
              held-out poses of the target, beside the background-only and
              nearest-training-frame baselines, and the transfer (the target rendered
-             doing the source's dance) against the nearest frame. Copies the GIFs with
-             ``--images``.
+             doing the source's dance) against the nearest frame. Then the trained model
+             on the same held-out poses smoothed with other windows (1 = none), and on the
+             clean poses. Copies the GIFs with ``--images``.
   temporal   the paper's temporal smoothing against single-frame training (temporal=false),
-             same steps (``--ablation-steps``), keypoint jitter on: flicker and PSNR; and
-             the trained temporal model with and without keypoint smoothing at test time.
+             ``--short-steps`` each, keypoint jitter on: flicker and PSNR. The temporal row
+             is the quality part's short run when it has finished (same recipe and seed:
+             ``OUT/pose2video/default/short-summary.json``; ``--wait-minutes`` waits for a
+             quality part running beside it), else trained here.
   l1         the same U-Net on L1 alone (the calibration's "L1 only" row), ``--steps``.
 
 The calibration figures (a plain U-Net of 1.8M parameters, L1 x100 + PatchGAN/LSGAN, batch
@@ -25,8 +28,10 @@ The calibration figures (a plain U-Net of 1.8M parameters, L1 x100 + PatchGAN/LS
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -34,7 +39,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import run_parts
 
+from gan.data.pose import smooth_poses
+from gan.data.puppet import make_puppet_data
+from gan.models.pose2video import pose_labels
+from gan.video import video_scores
 from recipes import load_recipe, run_recipe
+from recipes.transfer import load_pose2video
 
 CALIBRATION = (
     "| calibration (issue) | steps | PSNR | SSIM | fg-PSNR | flicker ratio |\n"
@@ -82,6 +92,8 @@ def quality(args: argparse.Namespace) -> str:
     """The default recipe at the calibration's step counts, beside the baselines."""
     overrides = [f"train.checkpoint_every={args.short_steps}", "evaluation.samples_every=500"]
     short = _run(args, "default", [*overrides, f"train.steps={args.short_steps}"])
+    short_file = Path(args.out) / "pose2video" / "default" / "short-summary.json"
+    short_file.write_text(json.dumps(short, default=str))
     full = _run(args, "default", [*overrides, f"train.steps={args.steps}"], resume=True)
     s = full["scores"]
     text = "### The default recipe (`puppet-dance`) at the calibration's step counts\n\n"
@@ -107,6 +119,7 @@ def quality(args: argparse.Namespace) -> str:
         f"{full['architecture']['generator_parameters'] / 1e6:.2f}M parameters, D "
         f"{full['architecture']['discriminator_parameters'] / 1e6:.2f}M.\n"
     )
+    text += _smoothing_sweep(full)
     if args.images:
         images = Path(args.images)
         images.mkdir(parents=True, exist_ok=True)
@@ -120,15 +133,51 @@ def quality(args: argparse.Namespace) -> str:
     return text
 
 
+def _smoothing_sweep(summary: dict) -> str:
+    """The trained model on the held-out poses smoothed with other windows, and on clean ones."""
+    recipe = summary["resolved_recipe"]
+    data = recipe["data"]
+    p = make_puppet_data(
+        data["image_size"],
+        data["n_train"],
+        data["n_test"],
+        data["n_source"],
+        seed=0,
+        jitter_px=data["jitter_px"],
+        drop_prob=data["drop_prob"],
+    )
+    model = load_pose2video(summary["train"]["pose2video"]["checkpoint"])
+    truth = torch.from_numpy(p.test_frames).permute(0, 3, 1, 2).float() / 255
+    masks = torch.from_numpy(p.test_masks)
+    default = recipe["poses"]["smoothing_window"]
+    text = (
+        "\nKeypoint smoothing at test time (the same trained model; held-out poses with "
+        f"jitter {data['jitter_px']} px and {data['drop_prob']:.0%} dropped points):\n\n" + HEADER
+    )
+    windows = [(f"window {w}" + (" (default)" if w == default else ""), w) for w in (1, 5, 9, 15)]
+    rows = [(label, smooth_poses(p.test_poses, w)) for label, w in windows]
+    for label, poses in [*rows, ("clean poses (no detector noise)", p.test_clean_poses)]:
+        labels = pose_labels(poses, data["image_size"]).float() / 255
+        text += _row(label, "-", video_scores(model.generate(labels), truth, masks))
+    return text
+
+
 def temporal(args: argparse.Namespace) -> str:
     """Temporal smoothing (G on the previous frame, D on pairs) against single frames."""
-    steps = args.ablation_steps
+    steps = args.short_steps
     common = [f"train.steps={steps}", f"train.checkpoint_every={steps}"]
-    with_t = _run(args, "temporal", common)
     without = _run(args, "single-frame", [*common, "model.temporal=false"])
-    raw = _run(args, "temporal-no-keypoint-smoothing", [*common, "poses.smoothing_window=1"])
-    text = (
-        f"### Temporal smoothing, keypoint jitter on ({steps} steps each)\n\n"
+    short_file = Path(args.out) / "pose2video" / "default" / "short-summary.json"
+    deadline = time.monotonic() + 60 * args.wait_minutes  # a quality part running beside
+    while not short_file.is_file() and time.monotonic() < deadline:
+        time.sleep(10)
+    if short_file.is_file():
+        with_t, source = json.loads(short_file.read_text()), f"the quality part's ({short_file})"
+    else:
+        with_t, source = _run(args, "temporal", common), "trained here"
+    t, w = with_t["transfer_scores"]["pose2video"], without["transfer_scores"]["pose2video"]
+    return (
+        f"### Temporal smoothing against single frames, keypoint jitter on ({steps} steps)\n\n"
         + HEADER
         + _row(
             "temporal (the paper): G(x_t, y_{t-1}), D on pairs",
@@ -136,18 +185,10 @@ def temporal(args: argparse.Namespace) -> str:
             with_t["scores"]["pose2video"],
         )
         + _row("single frame: G(x_t), D on (x_t, y_t)", str(steps), without["scores"]["pose2video"])
-        + _row(
-            "temporal, no keypoint smoothing (window 1)", str(steps), raw["scores"]["pose2video"]
-        )
-        + "\nTransfer PSNR / flicker ratio: temporal "
-        f"{with_t['transfer_scores']['pose2video']['psnr']:.2f} / "
-        f"{with_t['transfer_scores']['pose2video']['flicker_ratio']:.2f}, single frame "
-        f"{without['transfer_scores']['pose2video']['psnr']:.2f} / "
-        f"{without['transfer_scores']['pose2video']['flicker_ratio']:.2f}, no keypoint smoothing "
-        f"{raw['transfer_scores']['pose2video']['psnr']:.2f} / "
-        f"{raw['transfer_scores']['pose2video']['flicker_ratio']:.2f}.\n"
+        + f"\nTemporal row: {source}. Transfer PSNR / flicker ratio: temporal "
+        f"{t['psnr']:.2f} / {t['flicker_ratio']:.2f}, single frame {w['psnr']:.2f} / "
+        f"{w['flicker_ratio']:.2f}.\n"
     )
-    return text
 
 
 def l1(args: argparse.Namespace) -> str:
@@ -168,7 +209,12 @@ def main() -> None:
     parser.add_argument("--only", choices=list(PARTS), action="append")
     parser.add_argument("--steps", type=int, default=2774)
     parser.add_argument("--short-steps", type=int, default=1164)
-    parser.add_argument("--ablation-steps", type=int, default=1164)
+    parser.add_argument(
+        "--wait-minutes",
+        type=float,
+        default=0.0,
+        help="temporal: wait this long for a quality part running beside it",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out"))

@@ -5,7 +5,7 @@
     counterfeit recipes
     counterfeit translate --checkpoint CKPT --data NAME_OR_DIR --out DIR [--format png|npz]
     counterfeit upscale --checkpoint CKPT IMAGE... [--out DIR] [--device cpu]
-    counterfeit transfer --checkpoint CKPT --poses DIR --out VIDEO.gif|mp4 [--smoothing 5]
+    counterfeit transfer --checkpoint CKPT --poses DIR --out VIDEO.gif|mp4 [--smoothing 9]
                     [--no-normalize] [--reference-poses NPY] [--fps 15] [--scale 3]
     counterfeit robustness --model PATH --data NAME_OR_DIR [--eps 0,0.1,8/255] [--attacks fgsm,pgd]
                     [--corruptions all|none|NAME,...] [--normalize MEAN,STD] [--arch module:Class]
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transfer.add_argument("--poses", required=True, help="folder with frames/ and poses/")
     transfer.add_argument("--out", required=True, help="the video: NAME.gif or NAME.mp4")
-    transfer.add_argument("--smoothing", type=int, default=5, help="keypoint window (1: off)")
+    transfer.add_argument("--smoothing", type=int, default=9, help="keypoint window (1: off)")
     transfer.add_argument(
         "--no-normalize", action="store_true", help="skip the global pose normalisation"
     )

@@ -63,7 +63,7 @@ def run_transfer(
     out: str | Path,
     *,
     reference_poses: str | Path | None = None,
-    smoothing_window: int = 5,
+    smoothing_window: int = 9,
     normalize: bool = True,
     fps: int = 15,
     scale: int = 3,

@@ -83,7 +83,7 @@ class PoseDataConfig(StrictModel):
 
 
 class PoseProcessing(StrictModel):
-    smoothing_window: int = Field(5, ge=1, description="keypoint smoothing (odd; 1: off)")
+    smoothing_window: int = Field(9, ge=1, description="keypoint smoothing (odd; 1: off)")
     normalize: bool = Field(True, description="global pose normalisation of the source")
 
     @model_validator(mode="after")
