@@ -152,16 +152,15 @@ def write_video(video: torch.Tensor, path: str | Path, fps: int = 15, scale: int
     elif suffix == ".mp4":
         try:
             import imageio.v2 as imageio
-
-            with imageio.get_writer(path, fps=fps) as writer:
-                for f in frames:
-                    writer.append_data(f)
-        except (ImportError, ValueError, RuntimeError) as exc:
+            import imageio_ffmpeg  # noqa: F401  (imageio's MP4 writer)
+        except ImportError:
             raise ConfigError(
-                f"cannot write {path}: MP4 needs imageio with an ffmpeg writer "
-                f"(pip install imageio imageio-ffmpeg); {str(exc).splitlines()[0]}. "
-                "A .gif works with Pillow alone."
+                f"cannot write {path}: MP4 needs imageio and imageio-ffmpeg "
+                "(pip install imageio imageio-ffmpeg); a .gif works with Pillow alone."
             ) from None
+        with imageio.get_writer(path, fps=fps, format="FFMPEG") as writer:
+            for f in frames:
+                writer.append_data(f)
     else:
         raise ConfigError(f"unknown video format '{path.suffix}' for {path}: use .gif or .mp4.")
     return path

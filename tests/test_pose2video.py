@@ -222,6 +222,13 @@ def test_gif_round_trip_and_side_by_side(tmp_path):
         write_video(video, tmp_path / "v.avi")
     with pytest.raises(DataError, match="same length"):
         side_by_side(video, video[:2])
+    try:
+        import imageio_ffmpeg  # noqa: F401
+    except ImportError:  # the clear error, not imageio's fallback to another format
+        with pytest.raises(ConfigError, match="imageio-ffmpeg"):
+            write_video(video, tmp_path / "v.mp4")
+    else:
+        assert write_video(video, tmp_path / "v.mp4").stat().st_size > 0
 
 
 # -- recipe, resume, transfer ----------------------------------------------------------
