@@ -42,7 +42,7 @@ from report import run_parts
 from gan.data.pose import smooth_poses
 from gan.data.puppet import make_puppet_data
 from gan.models.pose2video import pose_labels
-from gan.video import video_scores
+from gan.video import to_tensor_frames, video_scores
 from recipes import load_recipe, run_recipe
 from recipes.transfer import load_pose2video
 
@@ -147,7 +147,7 @@ def _smoothing_sweep(summary: dict) -> str:
         drop_prob=data["drop_prob"],
     )
     model = load_pose2video(summary["train"]["pose2video"]["checkpoint"])
-    truth = torch.from_numpy(p.test_frames).permute(0, 3, 1, 2).float() / 255
+    truth = to_tensor_frames(p.test_frames)
     masks = torch.from_numpy(p.test_masks)
     default = recipe["poses"]["smoothing_window"]
     text = (

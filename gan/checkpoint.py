@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,27 @@ def load_module_state(module: torch.nn.Module, state: dict, source: str) -> None
         raise CheckpointError(
             f"{source} does not match {type(module).__name__}: " + " ".join(first)
         ) from None
+
+
+def load_method(
+    path: str | os.PathLike,
+    known: Mapping[str, type[torch.nn.Module]],
+    needs: str,
+    init_overrides: Mapping[str, Any] | None = None,
+) -> torch.nn.Module:
+    """Rebuild a trained method from its training checkpoint (``weights_only``), in eval mode.
+
+    ``known`` maps the checkpoint's ``method_class`` to the class to build with the saved
+    constructor arguments (updated by ``init_overrides``); ``needs`` ends the error for
+    any other class (what the caller wants, with an example path).
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, of another method, or mismatched.
+    """
+    state = load_checkpoint(path)
+    name = state.get("method_class")
+    if name not in known:
+        raise CheckpointError(f"{path} holds a '{name}' checkpoint; {needs}")
+    model = known[name](**{**state["method_init"], **(init_overrides or {})})
+    load_module_state(model, state["method"], str(path))
+    return model.eval()

@@ -119,11 +119,11 @@ def distributed_context(device: torch.device) -> DistributedContext:
         if device.type == "cuda":
             visible = torch.cuda.device_count()
             if local_rank >= visible:
-                raise RuntimeError(
+                raise ConfigError(
                     f"torchrun started local rank {local_rank}, but only {visible} CUDA "
                     f"device(s) are visible: use --nproc_per_node={visible} (one process per "
                     "GPU; NCCL refuses two ranks on one GPU) or train on the CPU with "
-                    "--set train.device=cpu"
+                    "--set device=cpu"
                 )
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend=backend, rank=rank, world_size=world_size)

@@ -96,6 +96,15 @@ def video_scores(
     return scores
 
 
+def to_tensor_frames(frames: np.ndarray) -> torch.Tensor:
+    """uint8 frames ``(N, H, W, 3)`` as a float video ``(N, 3, H, W)`` in [0, 1]."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise DataError(f"frames must be uint8 (N, H, W, 3); got {frames.dtype} {frames.shape}.")
+    frames = np.ascontiguousarray(frames)
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+
+
 def to_uint8_frames(video: torch.Tensor) -> np.ndarray:
     """(T, 3, H, W) in [0, 1] -> (T, H, W, 3) uint8 (grey videos become RGB)."""
     _check_video(video, "the video")

@@ -20,30 +20,25 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from gan.checkpoint import load_checkpoint, load_module_state
+from gan.checkpoint import load_method
 from gan.data.pose import check_poses, fit_pose_normalizer, load_pose_video, smooth_poses
-from gan.errors import CheckpointError, DataError
+from gan.errors import DataError
 from gan.models.pose2video import Pose2Video, face_corners, pose_labels
 from gan.runtime import resolve_device
-from gan.video import side_by_side, write_video
+from gan.video import side_by_side, to_tensor_frames, write_video
 
 REFERENCE_POSES = "reference_poses.npy"
 
 
 def load_pose2video(checkpoint: str | Path) -> Pose2Video:
     """Rebuild a trained :class:`Pose2Video` from its checkpoint (``weights_only``), eval mode."""
-    state = load_checkpoint(checkpoint)
-    name = state.get("method_class")
-    if name != "Pose2Video":
-        raise CheckpointError(
-            f"{checkpoint} holds a '{name}' checkpoint; transfer needs a Pose2Video checkpoint "
-            "(e.g. runs/puppet-dance/checkpoints/pose2video.ckpt)."
-        )
-    model = Pose2Video(**state["method_init"])
-    load_module_state(model, state["method"], str(checkpoint))
-    return model.eval()
+    return load_method(  # type: ignore[return-value]
+        checkpoint,
+        {"Pose2Video": Pose2Video},
+        "transfer needs a Pose2Video checkpoint "
+        "(e.g. runs/puppet-dance/checkpoints/pose2video.ckpt).",
+    )
 
 
 def find_reference_poses(checkpoint: Path, given: str | Path | None) -> np.ndarray | None:
@@ -93,8 +88,7 @@ def run_transfer(
     faces = face_corners(processed, model.image_size, model.face_size) if model.use_face else None
     video = model.generate(labels, faces)
     written = [write_video(video, out, fps, scale)]
-    source_video = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
-    strip = side_by_side(source_video, labels, video)
+    strip = side_by_side(to_tensor_frames(frames), labels, video)
     written.append(write_video(strip, out.with_name(f"{out.stem}_side_by_side.gif"), fps, scale))
     meta = {
         "checkpoint": str(checkpoint),

@@ -20,11 +20,11 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
-from gan.checkpoint import load_checkpoint, load_module_state
+from gan.checkpoint import load_method
 from gan.data.domains import DOMAINS, DomainSpec, build_domain
 from gan.data.files import load_image_folder
 from gan.data.tensors import ImageTensors
-from gan.errors import CheckpointError, ConfigError
+from gan.errors import ConfigError
 
 
 def translators() -> dict[str, type[nn.Module]]:
@@ -38,17 +38,13 @@ def translators() -> dict[str, type[nn.Module]]:
 
 def load_translator(checkpoint: str | Path) -> nn.Module:
     """Rebuild a trained generator method from its training checkpoint (weights_only)."""
-    state = load_checkpoint(checkpoint)
-    name = state.get("method_class")
     known = translators()
-    if name not in known:
-        raise CheckpointError(
-            f"{checkpoint} holds a '{name}' checkpoint; translate works with "
-            f"{', '.join(known)} checkpoints (e.g. runs/digits-pixelda/checkpoints/pixelda.ckpt)."
-        )
-    model = known[name](**state["method_init"])
-    load_module_state(model, state["method"], str(checkpoint))
-    return model.eval()
+    return load_method(
+        checkpoint,
+        known,
+        f"translate works with {', '.join(known)} checkpoints "
+        "(e.g. runs/digits-pixelda/checkpoints/pixelda.ckpt).",
+    )
 
 
 @torch.no_grad()

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from gan.checkpoint import load_checkpoint, load_module_state
+from gan.checkpoint import load_method
 from gan.data.photos import check_images
-from gan.errors import CheckpointError, DataError
+from gan.errors import DataError
 from gan.models.srgan import SRGAN
 
 MIN_INPUT_SIZE = 4
@@ -33,17 +33,13 @@ def load_upscaler(checkpoint: str | Path) -> SRGAN:
     Raises:
         CheckpointError: the file is missing, unreadable, or not an SRGAN checkpoint.
     """
-    state = load_checkpoint(checkpoint)
-    name = state.get("method_class")
-    if name != "SRGAN":
-        raise CheckpointError(
-            f"{checkpoint} holds a '{name}' checkpoint; upscale needs an SRGAN / SRResNet "
-            "checkpoint (e.g. runs/photos-srgan/checkpoints/srgan.ckpt or srresnet.ckpt)."
-        )
-    init = {**state["method_init"], "content": "mse", "vgg_weights": None}
-    model = SRGAN(**init)
-    load_module_state(model, state["method"], str(checkpoint))
-    return model.eval()
+    return load_method(  # type: ignore[return-value]
+        checkpoint,
+        {"SRGAN": SRGAN},
+        "upscale needs an SRGAN / SRResNet checkpoint "
+        "(e.g. runs/photos-srgan/checkpoints/srgan.ckpt or srresnet.ckpt).",
+        {"content": "mse", "vgg_weights": None},  # the generator only: never build VGG
+    )
 
 
 def read_image(path: str | Path) -> torch.Tensor:

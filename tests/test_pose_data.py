@@ -45,9 +45,9 @@ from gan.data.puppet import (
     person_mask,
     pose_sequence,
     render_person,
-    to_tensor_frames,
 )
 from gan.errors import ConfigError, DataError
+from gan.video import to_tensor_frames
 
 
 def _random_pose(seed=0, size=64):

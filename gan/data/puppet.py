@@ -27,7 +27,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from gan.data.pose import (
     L_ANKLE,
@@ -731,11 +730,3 @@ def make_puppet_data(
         background=scene,
         fps=FPS,
     )
-
-
-def to_tensor_frames(frames: np.ndarray) -> torch.Tensor:
-    """uint8 frames ``(N, H, W, 3)`` as a float tensor ``(N, 3, H, W)`` in [0, 1]."""
-    frames = np.asarray(frames)
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise DataError(f"frames must be uint8 (N, H, W, 3); got {frames.dtype} {frames.shape}.")
-    return torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255.0).contiguous()

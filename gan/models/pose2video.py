@@ -57,7 +57,7 @@ from gan.errors import ConfigError, DataError
 from gan.losses import get_loss
 from gan.nets.patchgan import MultiscalePatchGAN, feature_matching_loss, patchgan_layers_for
 from gan.nets.unet import UNetGenerator
-from gan.runtime import module_device
+from gan.runtime import follows_input_device
 from gan.train import StepContext, TrainingMethod
 
 NO_FACE = -1  # face_box entry of a frame without a usable face
@@ -152,19 +152,6 @@ def _crop(images: torch.Tensor, corners: torch.Tensor, size: int) -> torch.Tenso
     return torch.stack(
         [img[:, y : y + size, x : x + size] for img, (x, y) in zip(images, corners.tolist())]
     )
-
-
-def _paste(images: torch.Tensor, corners: torch.Tensor, crops: torch.Tensor) -> torch.Tensor:
-    """``images`` with ``crops`` written at ``corners`` (differentiable, out of place)."""
-    size = crops.shape[-1]
-    pad = []
-    for crop, (x, y) in zip(crops, corners.tolist()):
-        h, w = images.shape[-2:]
-        pad.append(F.pad(crop, (x, w - x - size, y, h - y - size)))
-    mask = torch.zeros_like(images[:, :1])
-    for i, (x, y) in enumerate(corners.tolist()):
-        mask[i, :, y : y + size, x : x + size] = 1
-    return images * (1 - mask) + torch.stack(pad) * mask
 
 
 class Pose2Video(TrainingMethod):
@@ -309,14 +296,17 @@ class Pose2Video(TrainingMethod):
         has = corners[:, 0] >= 0
         if not bool(has.any()):
             return frame
-        size = self.face_size
-        x_f, y_f = _crop(label[has], corners[has], size), _crop(frame[has], corners[has], size)
+        size, corners = self.face_size, corners[has]
+        x_f, y_f = _crop(label[has], corners, size), _crop(frame[has], corners, size)
         better = (y_f + self.face_generator(torch.cat([x_f, y_f], 1))).clamp(-1, 1)
         out = frame.clone()
-        out[has] = _paste(frame[has], corners[has], better)
+        rows = has.nonzero().flatten().tolist()
+        for crop, i, (x, y) in zip(better, rows, corners.tolist(), strict=True):
+            out[i, :, y : y + size, x : x + size] = crop
         return out
 
     @torch.no_grad()
+    @follows_input_device
     def generate(
         self, labels: torch.Tensor, faces: torch.Tensor | None = None, batch: int = 64
     ) -> torch.Tensor:
@@ -330,12 +320,10 @@ class Pose2Video(TrainingMethod):
             raise DataError(
                 f"labels must be (T, {self.label_channels}, H, W), got {tuple(labels.shape)}."
             )
-        device, was = module_device(self), self.training
+        was = self.training
         self.eval()
         try:
-            x = labels.to(device).float() * 2 - 1
-            if faces is not None:
-                faces = faces.to(device)
+            x = labels.float() * 2 - 1
             out = []
             if self.temporal:
                 previous = None
@@ -351,7 +339,7 @@ class Pose2Video(TrainingMethod):
                     if faces is not None:
                         y = self.enhance_face(x[s : s + batch], y, faces[s : s + batch])
                     out.append(y)
-            return ((torch.cat(out) + 1) / 2).clamp(0, 1).to(labels.device)
+            return ((torch.cat(out) + 1) / 2).clamp(0, 1)
         finally:
             self.train(was)
 

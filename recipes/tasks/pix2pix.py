@@ -168,10 +168,6 @@ def grid_indices(n: int, k: int) -> torch.Tensor:
     return torch.linspace(0, n - 1, min(k, n)).round().long().unique()
 
 
-def _device_of(method: Pix2Pix) -> torch.device:
-    return next(method.parameters()).device
-
-
 def run(ctx: RunContext) -> TaskOutput:
     recipe: Pix2PixRecipe = ctx.recipe
     train, test = load_pairs(recipe.data)
@@ -214,7 +210,7 @@ def _train(ctx, recipe, name, method, train, fixed_a, fixed_b):
     )
 
     def grid(m: Pix2Pix) -> torch.Tensor:
-        return triplets(fixed_a, m.translate(fixed_a.to(_device_of(m))).float().cpu(), fixed_b)
+        return triplets(fixed_a, m.translate(fixed_a).float(), fixed_b)
 
     callbacks = [
         SampleGridCallback(
@@ -277,7 +273,7 @@ def _report(ctx, recipe, methods, results, train, test, fixed_a, fixed_b) -> Tas
     }
     with torch.no_grad():
         columns = [fixed_a]
-        columns += [m.translate(fixed_a.to(_device_of(m))).float().cpu() for m in methods.values()]
+        columns += [m.translate(fixed_a).float() for m in methods.values()]
         columns.append(fixed_b)
         path = save_image_grid(
             triplets(*columns), ctx.out / "plots" / "test_grid.png", len(columns)

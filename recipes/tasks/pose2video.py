@@ -48,7 +48,7 @@ from gan.models.pose2video import (
 )
 from gan.plots import save_image_grid
 from gan.runtime import seed_everything
-from gan.video import psnr_frames, side_by_side, video_scores, write_video
+from gan.video import psnr_frames, side_by_side, to_tensor_frames, video_scores, write_video
 from recipes.run import RunContext, TaskOutput
 from recipes.schema import RecipeBase, StrictModel, TrainConfig
 
@@ -203,11 +203,6 @@ def load_motion_data(data: PoseDataConfig) -> MotionData:
     )
 
 
-def to_video(frames: np.ndarray) -> torch.Tensor:
-    """uint8 (T, H, W, 3) -> float (T, 3, H, W) in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
-
-
 def nearest_frames(query: np.ndarray, bank: np.ndarray, threshold: float = 0.05) -> np.ndarray:
     """For each query pose, the index of the bank pose closest in confident keypoints.
 
@@ -353,9 +348,9 @@ def _drift(pred: torch.Tensor, truth: torch.Tensor) -> float:
 
 def _report(ctx, recipe, data, prepared, methods, results) -> TaskOutput:
     ev = recipe.evaluation
-    test_truth = to_video(data.test_frames)
+    test_truth = to_tensor_frames(data.test_frames)
     test_masks = None if data.test_masks is None else torch.from_numpy(data.test_masks)
-    background = to_video(np.median(data.train_frames, axis=0).astype(np.uint8)[None])
+    background = to_tensor_frames(np.median(data.train_frames, axis=0).astype(np.uint8)[None])
     test_labels = prepared.test_labels.float() / 255
     source_labels = prepared.source_labels.float() / 255
     rows: dict[str, dict[str, float]] = {}
@@ -366,7 +361,7 @@ def _report(ctx, recipe, data, prepared, methods, results) -> TaskOutput:
         rows[name]["drift_db"] = _drift(outputs[name], test_truth)
     nn_index = nearest_frames(prepared.test_poses, prepared.train_poses)
     rows["nearest training frame"] = video_scores(
-        to_video(data.train_frames[nn_index]), test_truth, test_masks
+        to_tensor_frames(data.train_frames[nn_index]), test_truth, test_masks
     )
     rows["background only"] = video_scores(
         background.expand(len(test_truth), -1, -1, -1), test_truth, test_masks
@@ -374,13 +369,14 @@ def _report(ctx, recipe, data, prepared, methods, results) -> TaskOutput:
     main = methods["pose2video"]
     transfer = main.generate(source_labels, prepared.source_faces)
     transfer_scores: dict[str, dict[str, float]] = {}
+    transfer_truth = None
     if data.transfer_truth is not None:
-        truth = to_video(data.transfer_truth)
+        transfer_truth = to_tensor_frames(data.transfer_truth)
         masks = None if data.transfer_masks is None else torch.from_numpy(data.transfer_masks)
-        transfer_scores["pose2video"] = video_scores(transfer, truth, masks)
+        transfer_scores["pose2video"] = video_scores(transfer, transfer_truth, masks)
         nn_source = nearest_frames(prepared.source_poses, prepared.train_poses)
         transfer_scores["nearest training frame"] = video_scores(
-            to_video(data.train_frames[nn_source]), truth, masks
+            to_tensor_frames(data.train_frames[nn_source]), transfer_truth, masks
         )
 
     metrics: dict[str, float] = {}
@@ -389,30 +385,14 @@ def _report(ctx, recipe, data, prepared, methods, results) -> TaskOutput:
             key = name.replace(" ", "_")
             metrics.update({f"{prefix}/{key}/{k}": v for k, v in values.items()})
     table = [("model", "PSNR", "SSIM", "fg-PSNR", "flicker ratio", "steps")]
-    for name, values in rows.items():
-        result = results.get(name)
-        table.append(
-            (
-                name,
-                f"{values['psnr']:.2f}",
-                f"{values['ssim']:.3f}",
-                f"{values['fg_psnr']:.2f}" if "fg_psnr" in values else "-",
-                f"{values['flicker_ratio']:.2f}",
-                str(result.steps) if result else "-",
-            )
-        )
-    for name, values in transfer_scores.items():
-        table.append(
-            (
-                f"transfer: {name}",
-                f"{values['psnr']:.2f}",
-                f"{values['ssim']:.3f}",
-                f"{values['fg_psnr']:.2f}" if "fg_psnr" in values else "-",
-                f"{values['flicker_ratio']:.2f}",
-                "-",
-            )
-        )
-    videos = _write_videos(ctx, recipe, data, test_labels, outputs, transfer, source_labels)
+    table += [_table_row(name, v, results.get(name)) for name, v in rows.items()]
+    table += [_table_row(f"transfer: {n}", v, None) for n, v in transfer_scores.items()]
+    videos = _write_videos(
+        ctx,
+        recipe,
+        [test_labels, outputs["pose2video"], test_truth],
+        [to_tensor_frames(data.source_frames), source_labels, transfer, transfer_truth],
+    )
     path = save_image_grid(
         torch.cat(
             [test_labels[: ev.n_grid], outputs["pose2video"][: ev.n_grid], test_truth[: ev.n_grid]]
@@ -445,14 +425,23 @@ def _report(ctx, recipe, data, prepared, methods, results) -> TaskOutput:
     return TaskOutput(metrics, details, table)
 
 
-def _write_videos(ctx, recipe, data, test_labels, outputs, transfer, source_labels) -> dict:
-    ev = recipe.evaluation
+def _table_row(name: str, values: dict[str, float], result) -> tuple[str, ...]:
+    return (
+        name,
+        f"{values['psnr']:.2f}",
+        f"{values['ssim']:.3f}",
+        f"{values['fg_psnr']:.2f}" if "fg_psnr" in values else "-",
+        f"{values['flicker_ratio']:.2f}",
+        str(result.steps) if result else "-",
+    )
+
+
+def _write_videos(ctx, recipe, test: list, transfer: list) -> dict[str, str]:
+    """``test.gif`` and ``transfer.gif``: the given videos side by side (None: left out)."""
     videos = {}
-    test = side_by_side(test_labels, outputs["pose2video"], to_video(data.test_frames))
-    columns = [to_video(data.source_frames), source_labels, transfer]
-    if data.transfer_truth is not None:
-        columns.append(to_video(data.transfer_truth))
-    for name, video in (("test", test), ("transfer", side_by_side(*columns))):
+    for name, columns in (("test", test), ("transfer", transfer)):
+        video = side_by_side(*(c for c in columns if c is not None))
+        ev = recipe.evaluation
         path = write_video(video, ctx.out / "videos" / f"{name}.gif", ev.fps, ev.gif_scale)
         ctx.log_file(path, "videos")
         videos[name] = str(path)
