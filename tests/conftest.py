@@ -15,7 +15,9 @@ from gan.data import DomainSpec, build_domain
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
-torch.set_num_threads(2)
+# One torch thread per pytest-xdist worker (the suite runs on as many workers as cores);
+# two when the suite runs in one process.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 # Overrides that make the digits-dann recipe run in seconds.
 TINY_DANN = [
