@@ -438,10 +438,9 @@ def _table_row(name: str, values: dict[str, float], result) -> tuple[str, ...]:
 
 def _write_videos(ctx, recipe, test: list, transfer: list) -> dict[str, str]:
     """``test.gif`` and ``transfer.gif``: the given videos side by side (None: left out)."""
-    videos = {}
+    videos, ev = {}, recipe.evaluation
     for name, columns in (("test", test), ("transfer", transfer)):
         video = side_by_side(*(c for c in columns if c is not None))
-        ev = recipe.evaluation
         path = write_video(video, ctx.out / "videos" / f"{name}.gif", ev.fps, ev.gif_scale)
         ctx.log_file(path, "videos")
         videos[name] = str(path)
