@@ -5,7 +5,7 @@
 
 Parts (each through the ``puppet-dance`` recipe, the product's own code path):
   quality    the default recipe (temporal G, 2-scale PatchGAN + feature matching + 100 L1,
-             keypoint jitter 0.75 px and 3% dropped points, smoothing window 9) at the
+             keypoint jitter 0.75 px and 3% dropped points, smoothing window 11) at the
              calibration's step counts: trained to ``--short-steps`` (1164), scored, then
              resumed to ``--steps`` (2774) and scored again (a resume equals an
              uninterrupted run). PSNR / SSIM / foreground PSNR / flicker ratio on the
@@ -154,7 +154,9 @@ def _smoothing_sweep(summary: dict) -> str:
         "\nKeypoint smoothing at test time (the same trained model; held-out poses with "
         f"jitter {data['jitter_px']} px and {data['drop_prob']:.0%} dropped points):\n\n" + HEADER
     )
-    windows = [(f"window {w}" + (" (default)" if w == default else ""), w) for w in (1, 5, 9, 15)]
+    windows = [
+        (f"window {w}" + (" (default)" if w == default else ""), w) for w in (1, 5, 9, 11, 15)
+    ]
     rows = [(label, smooth_poses(p.test_poses, w)) for label, w in windows]
     for label, poses in [*rows, ("clean poses (no detector noise)", p.test_clean_poses)]:
         labels = pose_labels(poses, data["image_size"]).float() / 255

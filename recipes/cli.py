@@ -5,7 +5,7 @@
     counterfeit recipes
     counterfeit translate --checkpoint CKPT --data NAME_OR_DIR --out DIR [--format png|npz]
     counterfeit upscale --checkpoint CKPT IMAGE... [--out DIR] [--device cpu]
-    counterfeit transfer --checkpoint CKPT --poses DIR --out VIDEO.gif|mp4 [--smoothing 9]
+    counterfeit transfer --checkpoint CKPT --poses DIR --out VIDEO.gif|mp4 [--smoothing 11]
                     [--no-normalize] [--reference-poses NPY] [--fps 15] [--scale 3]
     counterfeit robustness --model PATH --data NAME_OR_DIR [--eps 0,0.1,8/255] [--attacks fgsm,pgd]
                     [--corruptions all|none|NAME,...] [--normalize MEAN,STD] [--arch module:Class]
@@ -106,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     transfer.add_argument("--poses", required=True, help="folder with frames/ and poses/")
     transfer.add_argument("--out", required=True, help="the video: NAME.gif or NAME.mp4")
-    transfer.add_argument("--smoothing", type=int, default=9, help="keypoint window (1: off)")
+    transfer.add_argument(
+        "--smoothing", type=int, help="keypoint window in frames (1: off; default 11)"
+    )
     transfer.add_argument(
         "--no-normalize", action="store_true", help="skip the global pose normalisation"
     )
@@ -164,6 +166,12 @@ def _add_patch_command(commands) -> None:
     patch.add_argument("--steps", type=int, default=500, help="optimisation steps (default 500)")
     patch.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
     patch.add_argument("--lr", type=float, help="learning rate (default 0.1, cosine-annealed)")
+    patch.add_argument(
+        "--loss",
+        choices=["ce", "margin", "probability"],
+        help="ce: the paper's log Pr(target) (default); probability: mean Pr(target), "
+        "often stronger (try --lr 0.3)",
+    )
     patch.add_argument("--areas", help="areas of the success curve, e.g. 0.05,0.1,0.2,0.3")
     patch.add_argument("--n", type=int, default=1000, help="test images measured (default 1000)")
     patch.add_argument("--out", help="output folder (default: runs/patch-MODEL-targetCLASS)")
@@ -233,16 +241,17 @@ def _upscale(args: argparse.Namespace) -> int:
 def _transfer(args: argparse.Namespace) -> int:
     from recipes.transfer import run_transfer
 
+    window = {} if args.smoothing is None else {"smoothing_window": args.smoothing}
     meta = run_transfer(
         args.checkpoint,
         args.poses,
         args.out,
         reference_poses=args.reference_poses,
-        smoothing_window=args.smoothing,
         normalize=not args.no_normalize,
         fps=args.fps,
         scale=args.scale,
         device=args.device,
+        **window,
     )
     print(f"wrote {', '.join(meta['written'])} ({meta['frames']} frames)")
     return 0

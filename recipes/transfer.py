@@ -22,7 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from gan.checkpoint import load_method
-from gan.data.pose import check_poses, fit_pose_normalizer, load_pose_video, smooth_poses
+from gan.data.pose import (
+    DEFAULT_SMOOTHING_WINDOW,
+    check_poses,
+    fit_pose_normalizer,
+    load_pose_video,
+    smooth_poses,
+)
 from gan.errors import DataError
 from gan.models.pose2video import Pose2Video, face_corners, pose_labels
 from gan.runtime import resolve_device
@@ -58,7 +64,7 @@ def run_transfer(
     out: str | Path,
     *,
     reference_poses: str | Path | None = None,
-    smoothing_window: int = 9,
+    smoothing_window: int = DEFAULT_SMOOTHING_WINDOW,
     normalize: bool = True,
     fps: int = 15,
     scale: int = 3,

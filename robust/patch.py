@@ -26,6 +26,12 @@ Deviations from the paper, all options:
   Carlini-Wagner style ``max(max_{j != t} z_j - z_t, -kappa)`` on logits,
   which stops pushing on images that are already fooled with margin
   ``kappa`` and spends the gradient on the others.
+* ``loss="probability"`` maximises ``E[Pr(t | ·)]`` instead of its log: a
+  smooth surrogate of the success rate itself. Its gradient fades on placements
+  that are already fooled *and* on hopeless ones (a small patch far from the
+  digit), so the patch is shaped for the placements it can still win; on an
+  MNIST CNN at area 0.3 it raised targeted success by 7-11 points over
+  cross-entropy (docs/benchmarks.md).
 * ``lr_schedule="cosine"`` (default) anneals Adam's learning rate to 0 over
   the run; the paper does not state a schedule.
 * Images whose true class is the target are left out of training batches and
@@ -119,7 +125,8 @@ def place_patch(
 
     Args:
         images: (N, C, H, W) in [0, 1].
-        patch: (C, R, R) or (1, R, R) texture in [0, 1].
+        patch: (C, R, R) or (1, R, R) texture in [0, 1], or (N, C, R, R): one texture per
+            image (a per-image patch, e.g. to bound what a universal one can reach).
         mask: (1, R, R) footprint in [0, 1] (see :func:`patch_mask`).
         side: the patch's side in image pixels at scale 1.
         placement: per-image scale, angle and centre.
@@ -142,11 +149,16 @@ def place_patch(
     centre = placement.centre.to(device, dtype)
     shift = -(rot @ centre.unsqueeze(-1)).squeeze(-1) * k.view(-1, 1)
     theta = torch.cat([linear, shift.unsqueeze(-1)], dim=2)  # (N, 2, 3)
+    if patch.ndim == 4 and patch.shape[0] != n:
+        raise DataError(f"{patch.shape[0]} per-image patches for {n} images.")
     mask = mask.to(device, dtype)
-    texture = torch.cat([patch.to(dtype) * mask, mask], 0)
-    grid = F.affine_grid(theta, [n, texture.shape[0], height, width], align_corners=False)
+    textures = (
+        patch.to(dtype) if patch.ndim == 4 else patch.to(dtype).unsqueeze(0).expand(n, -1, -1, -1)
+    )
+    texture = torch.cat([textures * mask, mask.expand(n, -1, -1, -1)], 1)
+    grid = F.affine_grid(theta, [n, texture.shape[1], height, width], align_corners=False)
     placed = F.grid_sample(
-        texture.unsqueeze(0).expand(n, -1, -1, -1),
+        texture,
         grid,
         mode="bilinear",
         padding_mode="zeros",
@@ -244,7 +256,8 @@ class AdversarialPatch:
         lr: the learning rate (on logits for ``"sigmoid"``, on values for ``"clip"``).
         lr_schedule: ``"cosine"`` (annealed to 0) or ``"constant"``.
         parameterization: ``"sigmoid"`` or ``"clip"`` (the paper's).
-        loss: ``"ce"`` (the paper's log-probability) or ``"margin"``.
+        loss: ``"ce"`` (the paper's log-probability), ``"margin"`` (C&W) or
+            ``"probability"`` (the target's softmax probability).
         kappa: the margin loss's confidence (logit units).
         steps: optimisation steps (one batch each).
         batch_size: images per step.
@@ -269,7 +282,7 @@ class AdversarialPatch:
         lr: float = 0.1,
         lr_schedule: Literal["cosine", "constant"] = "cosine",
         parameterization: Literal["sigmoid", "clip"] = "sigmoid",
-        loss: Literal["ce", "margin"] = "ce",
+        loss: Literal["ce", "margin", "probability"] = "ce",
         kappa: float = 5.0,
         steps: int = 500,
         batch_size: int = 64,
@@ -320,8 +333,8 @@ class AdversarialPatch:
             raise ConfigError(
                 f"parameterization must be 'sigmoid' or 'clip', got {parameterization!r}."
             )
-        if loss not in ("ce", "margin"):
-            raise ConfigError(f"loss must be 'ce' or 'margin', got {loss!r}.")
+        if loss not in ("ce", "margin", "probability"):
+            raise ConfigError(f"loss must be 'ce', 'margin' or 'probability', got {loss!r}.")
         if not _is_number(lr) or lr <= 0:
             raise ConfigError(f"lr must be a number > 0, got {lr!r}.")
         if not _is_number(kappa) or kappa < 0:
@@ -612,6 +625,8 @@ class AdversarialPatch:
         target = torch.full((logits.shape[0],), self.target, device=logits.device)
         if self.loss == "ce":
             return F.cross_entropy(logits, target)
+        if self.loss == "probability":
+            return -F.softmax(logits, 1)[:, self.target].mean()
         own = logits[:, self.target]
         others = logits.clone()
         others[:, self.target] = float("-inf")

@@ -208,6 +208,33 @@ def test_figure_shows_the_patch_and_predictions(digits):
     plt.close(fig)
 
 
+def test_probability_loss_is_the_mean_target_probability_and_spares_hopeless_images():
+    attack = make(loss="probability")
+    # Three images: hopeless (target far behind), on the boundary, already fooled.
+    logits = torch.zeros(3, 10)
+    logits[0, 0] = 12.0
+    logits[1, 0] = 1.0
+    logits[1, TARGET] = 1.0
+    logits[2, TARGET] = 12.0
+    logits.requires_grad_(True)
+    loss = attack._loss(logits)
+    probs = torch.softmax(logits.detach(), 1)[:, TARGET]
+    assert torch.allclose(loss.detach(), -probs.mean())
+    (grad,) = torch.autograd.grad(loss, logits)
+    push = -grad[:, TARGET]  # how hard each image pulls the target logit up
+    assert push[1] > 10 * push[0] and push[1] > 10 * push[2]
+    # Cross-entropy does the opposite on the hopeless image: it pulls hardest there.
+    ce = make(loss="ce")._loss(logits)
+    (ce_grad,) = torch.autograd.grad(ce, logits)
+    assert -ce_grad[0, TARGET] > -ce_grad[1, TARGET] > -ce_grad[2, TARGET]
+
+
+def test_a_probability_loss_patch_beats_its_control(digits):
+    train, test = digits
+    result = make(loss="probability").fit(train).evaluate(test, n=300)
+    assert result.success > result.control + 0.3
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
@@ -258,3 +285,18 @@ def test_place_patch_is_the_identity_paste_at_scale_one_without_rotation():
     out, placed = place_patch(images, patch, mask, 4.0, placement)
     assert torch.allclose(out[0, 0, 2:6, 2:6], patch[0], atol=1e-6)
     assert float(placed.sum()) == pytest.approx(16.0, abs=1e-4)
+
+
+def test_place_patch_takes_one_texture_per_image():
+    images = torch.zeros(3, 1, 8, 8)
+    textures = torch.stack([torch.full((1, 4, 4), v) for v in (0.2, 0.5, 0.9)])
+    mask = torch.ones(1, 4, 4)
+    placement = Placement(torch.ones(3), torch.zeros(3), torch.zeros(3, 2))
+    out, _ = place_patch(images, textures, mask, 4.0, placement)
+    for i, value in enumerate((0.2, 0.5, 0.9)):
+        assert torch.allclose(out[i, 0, 2:6, 2:6], torch.full((4, 4), value), atol=1e-6)
+    shared, _ = place_patch(images, textures[1], mask, 4.0, placement)
+    each, _ = place_patch(images, textures[1].expand(3, -1, -1, -1), mask, 4.0, placement)
+    assert torch.equal(shared, each)
+    with pytest.raises(DataError, match="2 per-image patches for 3 images"):
+        place_patch(images, textures[:2], mask, 4.0, placement)

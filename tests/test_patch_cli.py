@@ -25,10 +25,11 @@ def test_patch_command_writes_the_patch_curve_and_an_mlflow_run(exported, tmp_pa
     out = tmp_path / "patch"
     args = ["patch", "--model", str(exported), "--target", "3", "--data", "sklearn-digits"]
     args += ["--area", "0.3", "--scale", "0.9,1.1", "--rotation", "10", "--steps", "40"]
-    args += ["--n", "120", "--areas", "0.1,0.3"]
+    args += ["--n", "120", "--areas", "0.1,0.3", "--loss", "probability", "--lr", "0.3"]
     args += ["--out", str(out)]
     assert main(args) == 0
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["resolved_recipe"]["patch"]["loss"] == "probability"
     metrics = summary["metrics"]
     assert metrics["success"] > metrics["control"]
     assert {"success@0.1", "success@0.3", "control@0.3", "clean_accuracy"} <= set(metrics)

@@ -330,6 +330,7 @@ def test_recipe_on_a_users_folder_layout(tmp_path):
 
 
 def test_counterfeit_transfer_writes_the_video_and_the_side_by_side(puppet_run, tmp_path):
+    from gan.data.pose import DEFAULT_SMOOTHING_WINDOW
     from gan.data.puppet import make_puppet_data
     from recipes.cli import main
 
@@ -360,6 +361,7 @@ def test_counterfeit_transfer_writes_the_video_and_the_side_by_side(puppet_run, 
         assert gif.size == (3 * 64 + 2 * 2, 64)
     meta = json.loads(video.with_suffix(".json").read_text())
     assert meta["normalized"] and meta["frames"] == 12
+    assert meta["smoothing_window"] == DEFAULT_SMOOTHING_WINDOW  # the CLI's default
     with pytest.raises(CheckpointError, match="Pose2Video"):
         from recipes.transfer import load_pose2video
 

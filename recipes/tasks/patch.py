@@ -322,6 +322,8 @@ def recipe_from_args(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.lr is not None:
         patch["lr"] = args.lr
+    if args.loss is not None:
+        patch["loss"] = args.loss
     if args.rotation is not None:
         patch["rotation"] = args.rotation
     if args.scale is not None:

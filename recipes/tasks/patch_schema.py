@@ -58,7 +58,7 @@ class PatchConfig(StrictModel):
     lr: float = Field(0.1, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
     parameterization: Literal["sigmoid", "clip"] = "sigmoid"
-    loss: Literal["ce", "margin"] = "ce"
+    loss: Literal["ce", "margin", "probability"] = "ce"
     kappa: float = Field(5.0, ge=0)
     steps: int = Field(500, gt=0)
     batch_size: int = Field(64, gt=0)

@@ -37,7 +37,12 @@ from pydantic import Field, model_validator
 
 from gan.callbacks import SampleGridCallback
 from gan.data.loaders import InfiniteLoader
-from gan.data.pose import fit_pose_normalizer, load_pose_video, smooth_poses
+from gan.data.pose import (
+    DEFAULT_SMOOTHING_WINDOW,
+    fit_pose_normalizer,
+    load_pose_video,
+    smooth_poses,
+)
 from gan.data.puppet import make_puppet_data
 from gan.errors import DataError
 from gan.models.pose2video import (
@@ -83,7 +88,9 @@ class PoseDataConfig(StrictModel):
 
 
 class PoseProcessing(StrictModel):
-    smoothing_window: int = Field(9, ge=1, description="keypoint smoothing (odd; 1: off)")
+    smoothing_window: int = Field(
+        DEFAULT_SMOOTHING_WINDOW, ge=1, description="keypoint smoothing (odd; 1: off)"
+    )
     normalize: bool = Field(True, description="global pose normalisation of the source")
 
     @model_validator(mode="after")
