@@ -3,6 +3,7 @@
     python benchmarks/dann_reference.py --data-root ../shared/datasets --out A.json
     python benchmarks/dann_reference.py --data-root DIR --paper-updates   # Eqs. 13-15
     python benchmarks/dann_reference.py --data-root DIR --size 32         # MNIST-M at 32 px
+    python benchmarks/dann_reference.py --data-root DIR --per-domain-norm --source-only
 
 Nothing here imports counterfeit: data loading, the Ganin et al. (JMLR 2016, Fig. 4a)
 network, the gradient reversal, the schedules and the loop are written out in one
@@ -63,6 +64,12 @@ def load(args) -> dict[str, torch.Tensor]:
         "xt_test": target(mnistm["x_test"]),
         "yt_test": torch.tensor(mnistm["y_test"]).long(),
     }
+    if args.per_domain_norm:  # each domain by its own per-channel mean and std
+        for key, stats in (("xs", "xs"), ("xt", "xt"), ("xt_test", "xt")):
+            mean = data[stats].mean((0, 2, 3), keepdim=True)
+            std = data[stats].std((0, 2, 3), keepdim=True)
+            data[key] = (data[key] - mean) / std * args.scale
+        return data
     mean = torch.cat([data["xs"], data["xt"]]).mean((0, 2, 3)).view(1, 3, 1, 1)
     for key in ("xs", "xt", "xt_test"):
         data[key] = (data[key] - mean) * args.scale
@@ -111,6 +118,14 @@ def main(argv=None) -> int:
         action="store_true",
         help="domain loss as one mean over source + target (half of Eq. 18's sum of means)",
     )
+    parser.add_argument(
+        "--per-domain-norm",
+        action="store_true",
+        help="normalise each domain by its own per-channel mean and std",
+    )
+    parser.add_argument(
+        "--source-only", action="store_true", help="no domain loss (the source-only baseline)"
+    )
     parser.add_argument("--out", type=Path, help="write the log as JSON")
     args = parser.parse_args(argv)
 
@@ -148,6 +163,7 @@ def main(argv=None) -> int:
             d[: args.batch], domain_labels[: args.batch]
         ) + F.binary_cross_entropy_with_logits(d[args.batch :], domain_labels[args.batch :])
         weight = (lambda_ if args.paper_updates else 1.0) * (0.5 if args.domain_mean else 1.0)
+        weight *= 0.0 if args.source_only else 1.0
         optimizer.zero_grad()
         (class_loss + weight * domain_loss).backward()
         optimizer.step()
