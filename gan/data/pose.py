@@ -388,8 +388,9 @@ def _window_sum(values: np.ndarray, window: int) -> np.ndarray:
 DEFAULT_SMOOTHING_WINDOW = 11
 """Frames in the keypoint-smoothing window of ``puppet-dance`` and ``counterfeit transfer``
 (0.73 s at 15 fps): on the puppet benchmark with detector noise, 9 frames left the output's
-flicker at 1.24x the truth's and 11 brought it to 1.15x for 0.1 dB of PSNR
-(docs/benchmarks.md). The paper gives no window."""
+flicker at 1.24x the truth's after 2,774 steps and 11 brought it to 1.15x at the same
+held-out PSNR, for 0.5 dB on a faster source dance (docs/benchmarks.md). The paper gives
+no window."""
 
 
 def smooth_poses(seq: np.ndarray, window: int = 5, threshold: float = 0.05) -> np.ndarray:
