@@ -230,18 +230,19 @@ def bound_part(args, model, train, test) -> str:
     ]
     for area in args.areas:
         started = time.perf_counter()
-        attack = ours(model, 3, area, args, image_size=28, channels=1)
+        attack = ours(model, 3, area, args, image_size=x.shape[-1], channels=x.shape[1])
         placement = attack.sample_placement(len(x), torch.Generator().manual_seed(args.seed + 1))
+        mask, side = attack.mask, attack.side()
         logits = torch.zeros(len(x), *attack.patch.shape, requires_grad=True)
         optimizer = torch.optim.Adam([logits], lr=0.1)
         target = torch.full((len(x),), 3)
         for _ in range(300):
-            patched, _ = place_patch(x, logits.sigmoid(), attack.mask, attack.side(), placement)
+            patched, _ = place_patch(x, logits.sigmoid(), mask, side, placement)
             loss = torch.nn.functional.cross_entropy(model(patched), target, reduction="sum")
             (logits.grad,) = torch.autograd.grad(loss, logits)
             optimizer.step()
         with torch.no_grad():
-            patched, _ = place_patch(x, logits.sigmoid(), attack.mask, attack.side(), placement)
+            patched, _ = place_patch(x, logits.sigmoid(), mask, side, placement)
             success = float((model(patched).argmax(1) == 3).float().mean())
         seconds = time.perf_counter() - started
         rows.append(f"| {area:g} | **{success:.3f}** | {seconds:.0f} |")

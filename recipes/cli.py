@@ -23,6 +23,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from gan.data.pose import DEFAULT_SMOOTHING_WINDOW
 from gan.errors import CounterfeitError, TrainingInterrupted
 from gan.runtime import DEVICE_CHOICES
 
@@ -107,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--poses", required=True, help="folder with frames/ and poses/")
     transfer.add_argument("--out", required=True, help="the video: NAME.gif or NAME.mp4")
     transfer.add_argument(
-        "--smoothing", type=int, help="keypoint window in frames (1: off; default 11)"
+        "--smoothing",
+        type=int,
+        default=DEFAULT_SMOOTHING_WINDOW,
+        help=f"keypoint window in frames (1: off; default {DEFAULT_SMOOTHING_WINDOW})",
     )
     transfer.add_argument(
         "--no-normalize", action="store_true", help="skip the global pose normalisation"
@@ -241,17 +245,16 @@ def _upscale(args: argparse.Namespace) -> int:
 def _transfer(args: argparse.Namespace) -> int:
     from recipes.transfer import run_transfer
 
-    window = {} if args.smoothing is None else {"smoothing_window": args.smoothing}
     meta = run_transfer(
         args.checkpoint,
         args.poses,
         args.out,
         reference_poses=args.reference_poses,
+        smoothing_window=args.smoothing,
         normalize=not args.no_normalize,
         fps=args.fps,
         scale=args.scale,
         device=args.device,
-        **window,
     )
     print(f"wrote {', '.join(meta['written'])} ({meta['frames']} frames)")
     return 0
