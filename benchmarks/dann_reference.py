@@ -4,6 +4,7 @@
     python benchmarks/dann_reference.py --data-root DIR --paper-updates   # Eqs. 13-15
     python benchmarks/dann_reference.py --data-root DIR --size 32         # MNIST-M at 32 px
     python benchmarks/dann_reference.py --data-root DIR --per-domain-norm --source-only
+    python benchmarks/dann_reference.py --data-root DIR --no-center --softmax-domain
 
 Nothing here imports counterfeit: data loading, the Ganin et al. (JMLR 2016, Fig. 4a)
 network, the gradient reversal, the schedules and the loop are written out in one
@@ -70,13 +71,15 @@ def load(args) -> dict[str, torch.Tensor]:
             std = data[stats].std((0, 2, 3), keepdim=True)
             data[key] = (data[key] - mean) / std * args.scale
         return data
+    if args.no_center:  # raw [0, 1] pixels, as ToTensor() gives them
+        return data
     mean = torch.cat([data["xs"], data["xt"]]).mean((0, 2, 3)).view(1, 3, 1, 1)
     for key in ("xs", "xt", "xt_test"):
         data[key] = (data[key] - mean) * args.scale
     return data
 
 
-def networks(size: int) -> tuple[nn.Module, nn.Module, nn.Module]:
+def networks(size: int, domain_outputs: int) -> tuple[nn.Module, nn.Module, nn.Module]:
     features = nn.Sequential(
         nn.Conv2d(3, 32, 5), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 48, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
@@ -85,7 +88,7 @@ def networks(size: int) -> tuple[nn.Module, nn.Module, nn.Module]:
     label = nn.Sequential(
         nn.Linear(n, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10)
     )
-    domain = nn.Sequential(nn.Linear(n, 100), nn.ReLU(), nn.Linear(100, 1))
+    domain = nn.Sequential(nn.Linear(n, 100), nn.ReLU(), nn.Linear(100, domain_outputs))
     return features, label, domain
 
 
@@ -123,6 +126,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="normalise each domain by its own per-channel mean and std",
     )
+    parser.add_argument("--no-center", action="store_true", help="raw [0, 1] inputs")
+    parser.add_argument(
+        "--softmax-domain",
+        action="store_true",
+        help="two-logit softmax domain head with cross-entropy (tf-dann) instead of one logit",
+    )
     parser.add_argument(
         "--source-only", action="store_true", help="no domain loss (the source-only baseline)"
     )
@@ -131,7 +140,7 @@ def main(argv=None) -> int:
 
     torch.manual_seed(args.seed)
     data = load(args)
-    features, label, domain = networks(args.size)
+    features, label, domain = networks(args.size, 2 if args.softmax_domain else 1)
     params = [*features.parameters(), *label.parameters(), *domain.parameters()]
     optimizer = torch.optim.SGD(params, lr=0.01, momentum=0.9)
     source_batches = batches(len(data["xs"]), args.batch, args.seed)
@@ -158,7 +167,10 @@ def main(argv=None) -> int:
         f = features(torch.cat([data["xs"][i], data["xt"][j]]))
         class_loss = F.cross_entropy(label(f[: args.batch]), data["ys"][i])
         reversal = 1.0 if args.paper_updates else lambda_
-        d = domain(ReverseGradient.apply(f, reversal)).squeeze(1)
+        d = domain(ReverseGradient.apply(f, reversal))
+        if args.softmax_domain:  # logit difference: same model, twice the head's step
+            d = d[:, 1] - d[:, 0]
+        d = d.squeeze(1) if d.ndim == 2 else d
         domain_loss = F.binary_cross_entropy_with_logits(
             d[: args.batch], domain_labels[: args.batch]
         ) + F.binary_cross_entropy_with_logits(d[args.batch :], domain_labels[args.batch :])

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import torch
+from PIL import Image, ImageSequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import run_parts
@@ -124,13 +124,33 @@ def quality(args: argparse.Namespace) -> str:
         images = Path(args.images)
         images.mkdir(parents=True, exist_ok=True)
         for name in ("test", "transfer"):
-            shutil.copy(full["videos"][name], images / f"pose2video_{name}.gif")
+            compact_gif(full["videos"][name], images / f"pose2video_{name}.gif")
         text += (
             "\n![held-out poses: pose | output | truth](images/pose2video_test.gif)\n"
             "![transfer: source | normalised pose | output | truth]"
             "(images/pose2video_transfer.gif)\n"
         )
     return text
+
+
+def compact_gif(
+    source: str | Path, target: Path, frames: int = 60, height: int = 128, colours: int = 128
+) -> Path:
+    """A docs-sized copy of a run's GIF: its first ``frames`` frames at ``height`` px,
+    ``colours`` colours (the run's own GIF, every frame at full size, is 5-6 MB)."""
+    with Image.open(source) as gif:
+        duration = gif.info.get("duration", 66)
+        kept = []
+        for frame in ImageSequence.Iterator(gif):
+            if len(kept) == frames:
+                break
+            frame = frame.convert("RGB")
+            width = round(frame.width * height / frame.height)
+            kept.append(frame.resize((width, height), Image.NEAREST).quantize(colours))
+    kept[0].save(
+        target, save_all=True, append_images=kept[1:], duration=duration, loop=0, optimize=True
+    )
+    return target
 
 
 def _smoothing_sweep(summary: dict) -> str:
