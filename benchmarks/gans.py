@@ -274,7 +274,12 @@ def main(argv=None) -> int:
         "--data-root", type=Path, help="folder with mnist.npz (or torchvision's MNIST)"
     )
     parser.add_argument("--only", choices=["infogan", "dcgan", "speed"], action="append")
-    parser.add_argument("--infogan-steps", type=int, default=4000)
+    parser.add_argument(
+        "--infogan-steps",
+        type=int,
+        default=10000,
+        help="10,000 x batch 64 = the authors' 640,000 images (50 epochs x 100 x 128)",
+    )
     parser.add_argument("--infogan-batch", type=int, default=64)
     parser.add_argument("--infogan-eval-every", type=int, default=1000)
     parser.add_argument("--dcgan-steps", type=int, default=2000)
