@@ -168,9 +168,8 @@ def main(argv=None) -> int:
         class_loss = F.cross_entropy(label(f[: args.batch]), data["ys"][i])
         reversal = 1.0 if args.paper_updates else lambda_
         d = domain(ReverseGradient.apply(f, reversal))
-        if args.softmax_domain:  # logit difference: same model, twice the head's step
-            d = d[:, 1] - d[:, 0]
-        d = d.squeeze(1) if d.ndim == 2 else d
+        # two logits: their difference is the same model with twice the head's step
+        d = d[:, 1] - d[:, 0] if args.softmax_domain else d.squeeze(1)
         domain_loss = F.binary_cross_entropy_with_logits(
             d[: args.batch], domain_labels[: args.batch]
         ) + F.binary_cross_entropy_with_logits(d[args.batch :], domain_labels[args.batch :])
