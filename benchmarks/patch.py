@@ -5,7 +5,8 @@
     python benchmarks/patch.py --data-root DIR --only advgan
 
 Parts (one MNIST CNN for all, --arch: Wong et al. 2020's network (default),
-PyTorch's MNIST example CNN, LeNet-5 or a BatchNorm CNN, trained here for
+PyTorch's MNIST example CNN, LeNet-5, a BatchNorm CNN or an all-convolutional CNN
+with global average pooling (`--arch gap`), trained here for
 --epochs epochs of batch 100 with Adam and a cyclic learning rate through
 robust.AdversarialTraining(method="standard") + gan.Trainer):
 
@@ -20,7 +21,8 @@ robust.AdversarialTraining(method="standard") + gan.Trainer):
   patches      Our patch (--steps steps, cosine-annealed Adam on sigmoid logits,
                --loss: by default the target's probability, at --lr 0.3)
                for every target class at every area, each beside a random-noise
-               patch of the same size: a table and a heat map (--images).
+               patch of the same size: a table and a heat map (--images;
+               patch_success_heatmap.png, or patch_success_heatmap_ARCH.png).
   advgan       AdvGAN (robust.AdvGAN, Xiao et al. 2018) trained for --advgan-steps
                at each --eps, beside FGSM and PGD-40 at the same L-inf eps:
                untargeted success on correctly classified test images and
@@ -42,6 +44,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
+import os
 import platform
 import sys
 import time
@@ -116,17 +119,33 @@ def batchnorm_cnn() -> torch.nn.Module:
     )  # fmt: skip
 
 
+def gap_cnn() -> torch.nn.Module:
+    """An all-convolutional MNIST CNN with global average pooling (Lin et al. 2014's "Network in
+    Network" head): conv3x3-BN-ReLU at 32, 64 (stride 2), 128 (stride 2), global average pool, fc 10.
+    Its prediction is nearly invariant to where a feature appears."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.BatchNorm2d(128), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10),
+    )  # fmt: skip
+
+
 ARCHS = {
     "wong": digits_cnn,
     "pytorch-example": pytorch_example_cnn,
     "lenet5": lenet5,
     "batchnorm": batchnorm_cnn,
+    "gap": gap_cnn,
 }
 ARCH_NAMES = {
     "wong": "Wong et al. 2020's MNIST CNN (two strided convs, no pooling)",
     "pytorch-example": "PyTorch's MNIST example CNN (max-pooling, dropout)",
     "lenet5": "LeNet-5 (tanh, average pooling)",
     "batchnorm": "a BatchNorm CNN (conv-BN-ReLU-maxpool x2, fc 128)",
+    "gap": "an all-convolutional CNN with global average pooling (BN, 3 convs, GAP, fc 10)",
 }
 
 
@@ -282,7 +301,7 @@ def patches_part(args, model, train, test) -> str:
     lines.append("| mean | " + " | ".join(mean) + " |")
     if args.images:
         path = heat_map(args, success, control)
-        lines.append(f"\n![targeted success heat map]({path.relative_to(Path('docs'))})\n")
+        lines.append(f"\n![targeted success heat map]({os.path.relpath(path, 'docs')})\n")
     return "\n".join(lines) + "\n\n"
 
 
@@ -304,8 +323,11 @@ def heat_map(args, success: np.ndarray, control: np.ndarray) -> Path:
             ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if v < 0.5 else "black")  # fmt: skip
     fig.colorbar(image, ax=axes, shrink=0.8, label="targeted success")
-    fig.suptitle(f"MNIST CNN: targeted success of one patch per cell ({args.steps} steps)")
-    path = Path(args.images) / "patch_success_heatmap.png"
+    fig.suptitle(
+        f"{ARCH_NAMES[args.arch]}:\ntargeted success of one patch per cell ({args.steps} steps)"
+    )
+    suffix = "" if args.arch == "wong" else f"_{args.arch}"
+    path = Path(args.images) / f"patch_success_heatmap{suffix}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
