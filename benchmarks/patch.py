@@ -133,8 +133,9 @@ def gap_cnn() -> torch.nn.Module:
     )  # fmt: skip
 
 
+DEFAULT_ARCH = "wong"
 ARCHS = {
-    "wong": digits_cnn,
+    DEFAULT_ARCH: digits_cnn,
     "pytorch-example": pytorch_example_cnn,
     "lenet5": lenet5,
     "batchnorm": batchnorm_cnn,
@@ -326,7 +327,7 @@ def heat_map(args, success: np.ndarray, control: np.ndarray) -> Path:
     fig.suptitle(
         f"{ARCH_NAMES[args.arch]}:\ntargeted success of one patch per cell ({args.steps} steps)"
     )
-    suffix = "" if args.arch == "wong" else f"_{args.arch}"
+    suffix = "" if args.arch == DEFAULT_ARCH else f"_{args.arch}"
     path = Path(args.images) / f"patch_success_heatmap{suffix}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
@@ -452,7 +453,9 @@ def main(argv=None) -> int:
         "--only", choices=["calibration", "bound", "patches", "advgan", "art"], action="append"
     )
     parser.add_argument("--epochs", type=int, default=1, help="CNN training epochs (default 1)")
-    parser.add_argument("--arch", default="wong", choices=list(ARCHS), help="the attacked CNN")
+    parser.add_argument(
+        "--arch", default=DEFAULT_ARCH, choices=list(ARCHS), help="the attacked CNN"
+    )
     parser.add_argument("--model-lr", type=float, default=5e-3, help="peak Adam lr of the CNN")
     parser.add_argument("--targets", default="0,1,2,3,4,5,6,7,8,9")
     parser.add_argument("--areas", default="0.05,0.1,0.2,0.3")

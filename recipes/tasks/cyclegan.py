@@ -28,6 +28,7 @@ from pydantic import Field, model_validator
 
 from adapt.evaluate import accuracy, predict
 from gan.callbacks import SampleGridCallback
+from gan.data.augment import Augment
 from gan.data.loaders import InfiniteLoader, ZipLoader
 from gan.data.tensors import ImageTensors
 from gan.errors import ConfigError
@@ -111,16 +112,18 @@ def train_classifier(
     config: ClassifierConfig,
     seed: int,
     device: torch.device | str = "cpu",
+    transform: Augment | None = None,
 ) -> torch.nn.Module:
     """A :func:`gan.models.cyclegan.digits_classifier` trained on ``dataset``'s labels with
-    Adam (plain loop, seeded; the global random state is left untouched). Eval mode."""
+    Adam (plain loop, seeded; the global random state is left untouched). Eval mode.
+    ``transform`` augments the training batches (e.g. ``Augment("strong")``)."""
     if not dataset.has_labels:
         raise ConfigError(f"{dataset.name} has no labels; the classifier needs them.")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = digits_classifier(dataset.shape, num_classes).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        loader = InfiniteLoader(dataset, config.batch_size, seed=seed)
+        loader = InfiniteLoader(dataset, config.batch_size, seed=seed, transform=transform)
         model.train()
         for _ in range(config.steps):
             x, y = next(loader)
