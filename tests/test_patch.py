@@ -235,6 +235,47 @@ def test_a_probability_loss_patch_beats_its_control(digits):
     assert result.success > result.control + 0.3
 
 
+def _hopeless_linear_model() -> torch.nn.Module:
+    """Target logit 4 * sum(pixels) - 86 on 8x8 images, other logits 0: on dim images with
+    a mid-grey patch Pr(target) is about 1e-14, yet a white patch makes it about 1."""
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].bias.zero_()
+        model[1].weight[TARGET] = 4.0
+        model[1].bias[TARGET] = -86.0
+    return model
+
+
+def test_the_probability_loss_gets_going_where_the_target_starts_hopeless():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(256, 1, 8, 8, generator=generator) * 0.2
+    labels = torch.randint(0, 10, (256,), generator=generator)
+    data = (images, labels)
+    model = _hopeless_linear_model()
+    options = dict(loss="probability", area=0.3, scale=(1.0, 1.0), steps=60, lr=0.3)
+    options.update(image_size=8, channels=1)
+
+    # The raw gradient is ~1e-14: plain SGD at the same lr leaves the patch where it was
+    # (and so would Adam, whose eps is 1e-8, without the first-step scaling).
+    sgd = make(model, optimizer="sgd", **options)
+    start = sgd.patch.clone()
+    sgd.fit(data)
+    assert (sgd.patch - start).abs().max() < 1e-6
+    assert sgd.evaluate(data, n=None).success == 0.0
+
+    adam = make(model, **options).fit(data)
+    assert adam.evaluate(data, n=None).success > 0.9
+
+
+def test_the_gradient_scale_gives_adam_unit_rms_and_leaves_sgd_alone():
+    grad = torch.full((1, 4, 4), 3e-13)
+    assert math.isclose(make()._gradient_scale(grad) * 3e-13, 1.0, rel_tol=1e-5)
+    assert make(optimizer="sgd")._gradient_scale(grad) == 1.0
+    assert make()._gradient_scale(torch.zeros(1, 4, 4)) == 1.0
+    assert make()._gradient_scale(torch.full((1, 4, 4), 1e-30)) == 1e15
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
