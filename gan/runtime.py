@@ -7,6 +7,7 @@ joins the process group (gloo on CPU, nccl on CUDA).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import random
@@ -107,7 +108,10 @@ def distributed_context(device: torch.device) -> DistributedContext:
     """Join the process group when launched by ``torchrun``; otherwise a single process.
 
     The backend is nccl for CUDA devices and gloo for CPU. Each rank uses
-    ``cuda:LOCAL_RANK`` when the device is CUDA.
+    ``cuda:LOCAL_RANK`` when the device is CUDA. A group joined here is left at
+    interpreter exit (:func:`leave_process_group`): a gloo group torn down with the
+    interpreter instead can abort a rank that finishes early ("terminate called
+    without an active exception").
     """
     if not launched_by_torchrun():
         return DistributedContext()
@@ -127,7 +131,14 @@ def distributed_context(device: torch.device) -> DistributedContext:
                 )
             torch.cuda.set_device(local_rank)
         dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        atexit.register(leave_process_group)
     return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank)
+
+
+def leave_process_group() -> None:
+    """Destroy the default process group, if one is up (safe to call twice)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def rank_device(device: torch.device, ctx: DistributedContext) -> torch.device:

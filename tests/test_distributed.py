@@ -1,7 +1,9 @@
 """Data parallelism on CPU (gloo): gradient averaging, and torchrun with two processes."""
 
+import atexit
 import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -10,7 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from mlflow import MlflowClient
 
-from gan.runtime import DistributedContext
+from gan.runtime import DistributedContext, distributed_context
 from gan.train import StepContext
 from tests.conftest import TINY_DANN, VENV_BIN
 
@@ -43,6 +45,28 @@ def test_optimizer_step_averages_gradients_across_ranks(tmp_path):
     # gradient of sum(W x) wrt W is x for each output row: mean of 1 and 2 is 1.5
     expected = torch.full((2, 3), 1.0 - 1.5)
     assert torch.allclose(results[0], expected) and torch.allclose(results[1], expected)
+
+
+def _join_and_exit_worker(rank, world, port, results):
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+    )  # fmt: skip
+    ctx = distributed_context(torch.device("cpu"))
+    joined = dist.is_initialized() and ctx.world_size == world
+    atexit._run_exitfuncs()  # what the interpreter runs at exit
+    results[rank] = (joined, dist.is_initialized())
+
+
+def test_a_group_joined_from_the_environment_is_left_at_exit(tmp_path):
+    # a gloo group left to interpreter teardown can abort an early-finishing rank
+    # ("terminate called without an active exception"), so the group is destroyed at exit
+    results = mp.Manager().dict()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.spawn(_join_and_exit_worker, args=(2, port, results), nprocs=2)
+    assert results[0] == (True, False) and results[1] == (True, False)
 
 
 @pytest.mark.slow
