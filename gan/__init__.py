@@ -2,7 +2,7 @@
 
 Public API::
 
-    from gan import Trainer, TrainerConfig, TrainingMethod, StepContext, EvalCallback
+    from gan import Trainer, TrainerConfig, TrainingMethod, StepContext, EvalCallback, CollapseStop
     from gan import Tracker
     from gan.data import build_domain, DomainSpec, ImageTensors, InfiniteLoader, ZipLoader
     from gan import DCGAN, InfoGAN, EMA, get_loss, LOSSES     # GANs, weight averaging, losses
@@ -31,6 +31,7 @@ from gan.runtime import resolve_device, seed_everything
 from gan.tracking import Tracker
 from gan.train import (
     Callback,
+    CollapseStop,
     EvalCallback,
     StepContext,
     Trainer,
@@ -47,6 +48,7 @@ __all__ = [
     "LOSSES",
     "Callback",
     "CheckpointError",
+    "CollapseStop",
     "ConfigError",
     "CounterfeitError",
     "DataError",

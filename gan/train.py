@@ -22,6 +22,7 @@ reversal), which is what adversarial methods need. Data is sharded with
 from __future__ import annotations
 
 import contextlib
+import copy
 import signal
 import threading
 import time
@@ -44,7 +45,7 @@ from gan.checkpoint import (
     restore_rng_state,
     save_atomic,
 )
-from gan.errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
+from gan.errors import CheckpointError, ConfigError, NonFiniteLossError, TrainingInterrupted
 from gan.runtime import DistributedContext, distributed_context, rank_device, resolve_device
 
 Metrics = Mapping[str, "torch.Tensor | float"]
@@ -231,6 +232,80 @@ class EvalCallback(Callback):
 
     def on_end(self, trainer: Trainer) -> dict[str, float] | None:
         return self._run(trainer) if self.at_end else None
+
+
+class CollapseStop(Callback):
+    """Stop when a monitored score collapses, keeping the weights from before the fall.
+
+    Every ``every`` steps, :meth:`measure` (``score(method)``, higher is better, run in
+    eval mode without gradients) is compared with the previous check's. When it falls by more than ``drop``,
+    the method's weights of that previous check are restored and training stops
+    (``TrainResult.stopped_early`` says when and why). Otherwise the weights are kept
+    in memory as the new fallback. This is Wong et al. 2020's early stop for
+    catastrophic overfitting (:class:`robust.CatastrophicOverfittingStop`), applied
+    to any score: for DANN, source validation accuracy, which needs no target label
+    and falls to chance when the adversarial game collapses.
+
+    Its state (the last score and weights) is not part of the Trainer's checkpoint:
+    after a resume, the first check only sets the new baseline.
+
+    Args:
+        score: ``fn(method) -> float``, higher is better (subclasses may override
+            :meth:`measure` instead and pass None).
+        every: check interval in steps (>= 1).
+        drop: the fall between two checks that counts as a collapse.
+        name: the metric key the score is logged under (None: not logged, e.g. when an
+            :class:`EvalCallback` already logs the same value).
+        what: how the stop message names the score.
+    """
+
+    def __init__(
+        self,
+        score: Callable[[TrainingMethod], float] | None,
+        every: int,
+        *,
+        drop: float = 0.2,
+        name: str | None = "collapse/score",
+        what: str = "the monitored score",
+    ) -> None:
+        if every < 1:
+            raise ConfigError(f"every must be >= 1, got {every}.")
+        if drop <= 0:
+            raise ConfigError(f"drop must be > 0, got {drop}.")
+        self.score = score
+        self.every = every
+        self.drop = drop
+        self.name = name
+        self.what = what
+        self.reason = "collapse"
+        self.previous: float | None = None
+        self.saved_step: int | None = None
+        self._saved_state: dict[str, torch.Tensor] | None = None
+
+    def measure(self, method: TrainingMethod) -> float:
+        """``score(method)`` in eval mode and without gradients."""
+        was_training = method.training
+        method.eval()
+        try:
+            with torch.no_grad():
+                return float(self.score(method))  # type: ignore[misc]
+        finally:
+            method.train(was_training)
+
+    def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
+        method = trainer.method
+        value = self.measure(method)
+        if self.previous is not None and value < self.previous - self.drop:
+            method.load_state_dict(self._saved_state)
+            trainer.request_stop(
+                f"{self.reason} at step {step}: {self.what} fell from {self.previous:.3f} to "
+                f"{value:.3f}; weights restored to step {self.saved_step}"
+            )
+        else:
+            self.previous = value
+            self.saved_step = step
+            self._saved_state = copy.deepcopy(method.state_dict())
+        return {self.name: value} if self.name else None
 
 
 @dataclass

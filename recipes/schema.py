@@ -107,13 +107,26 @@ class DANNModelConfig(StrictModel):
     )
 
 
+class DANNTrainConfig(TrainConfig):
+    """DANN's training block: the shared one plus a label-free collapse guard."""
+
+    collapse_drop: float | None = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="at each evaluation (eval_every), restore the previous evaluation's "
+        "weights and stop when source validation accuracy fell by more than this (the "
+        "adversarial game collapsing; no target label is used); null: off",
+    )
+
+
 class DANNRecipe(RecipeBase):
     """Train DANN and its baselines on one source/target pair, evaluate, plot, export."""
 
     task: Literal["dann"]
     data: AdaptationData
     model: DANNModelConfig = DANNModelConfig()
-    train: TrainConfig
+    train: DANNTrainConfig
     methods: list[Literal["dann", "source-only", "target-only"]] = Field(
         default_factory=lambda: ["dann", "source-only"], min_length=1
     )

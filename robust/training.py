@@ -22,7 +22,6 @@ catastrophic-overfitting check runs the model in eval mode.
 
 from __future__ import annotations
 
-import copy
 from typing import Literal
 
 import numpy as np
@@ -31,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.errors import ConfigError, DataError
-from gan.train import Callback, StepContext, Trainer, TrainingMethod
+from gan.train import CollapseStop, StepContext, TrainingMethod
 from robust.attacks import fgsm, pgd
 
 Method = Literal["standard", "fgsm", "fgsm-rs"]
@@ -185,14 +184,15 @@ def cyclic_lr(
     )
 
 
-class CatastrophicOverfittingStop(Callback):
+class CatastrophicOverfittingStop(CollapseStop):
     """Stop adversarial training when PGD accuracy on a held-out batch collapses.
 
     Wong et al. 2020, Sec. 5.2 and their code's ``--early-stop``: every
     ``every`` steps, run PGD (``steps`` steps of ``eps / 4`` with a random
     start; their CIFAR-10 check: 5 steps of 2/255 at eps 8/255) on a fixed
     batch; when robust accuracy falls by more than ``drop`` (0.2) since the
-    previous check, restore the weights of that previous check and stop.
+    previous check, restore the weights of that previous check and stop
+    (:class:`gan.train.CollapseStop` with PGD accuracy as the score).
 
     Args:
         x, y: the held-out batch (images in [0, 1], labels); keep it out of training.
@@ -217,22 +217,23 @@ class CatastrophicOverfittingStop(Callback):
         drop: float = 0.2,
         seed: int = 0,
     ) -> None:
-        if every < 1:
-            raise ConfigError(f"every must be >= 1, got {every}.")
+        super().__init__(
+            None,
+            every,
+            drop=drop,
+            name="heldout/pgd_accuracy",
+            what="PGD accuracy on the held-out batch",
+        )
         if len(x) != len(y) or len(x) == 0:
             raise DataError(
                 f"the held-out batch needs images and one label each, got {len(x)} and {len(y)}."
             )
         self.x, self.y = x, y
         self.eps = eps
-        self.every = every
         self.steps = steps
         self.step_size = eps / 4 if step_size is None else step_size
-        self.drop = drop
         self.seed = seed
-        self.previous: float | None = None
-        self.saved_step: int | None = None
-        self._saved_state: dict[str, torch.Tensor] | None = None
+        self.reason = "catastrophic overfitting"
 
     def robust_accuracy(self, model: nn.Module) -> float:
         """PGD accuracy of ``model`` on the held-out batch (in eval mode)."""
@@ -256,18 +257,5 @@ class CatastrophicOverfittingStop(Callback):
         finally:
             model.train(was_training)
 
-    def on_step(self, trainer: Trainer, step: int) -> dict[str, float]:
-        method = trainer.method
-        accuracy = self.robust_accuracy(method)
-        if self.previous is not None and accuracy < self.previous - self.drop:
-            method.load_state_dict(self._saved_state)
-            trainer.request_stop(
-                f"catastrophic overfitting at step {step}: PGD accuracy on the held-out batch "
-                f"fell from {self.previous:.3f} to {accuracy:.3f}; weights restored to step "
-                f"{self.saved_step}"
-            )
-        else:
-            self.previous = accuracy
-            self.saved_step = step
-            self._saved_state = copy.deepcopy(method.state_dict())
-        return {"heldout/pgd_accuracy": accuracy}
+    def measure(self, method: TrainingMethod) -> float:
+        return self.robust_accuracy(method)

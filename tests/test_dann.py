@@ -187,3 +187,62 @@ def test_resnet_backbone_with_local_weights(tmp_path):
         DANN((1, 32, 32), backbone="resnet18")
     with pytest.raises(ConfigError, match="takes no weights"):
         DANN((3, 28, 28), backbone_weights=tmp_path / "resnet18.pth")
+
+
+class _KillClassifier:
+    """From step ``start`` on, zero the label predictor: source accuracy falls to chance."""
+
+    def __init__(self, start):
+        self.every, self.start = 1, start
+
+    def on_step(self, trainer, step):
+        if step >= self.start:
+            with torch.no_grad():
+                for p in trainer.method.label_predictor.parameters():
+                    p.zero_()
+
+    def on_end(self, trainer):
+        return None
+
+
+def test_collapse_guard_restores_the_weights_from_before_the_fall_and_stops():
+    from adapt import accuracy, predict
+    from gan import Trainer, TrainerConfig
+    from gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
+    from recipes.tasks.dann import collapse_guard
+
+    source = build_domain(DomainSpec(name="mnist-small"), "train", 28).take(600)
+    source_val = build_domain(DomainSpec(name="mnist-small"), "test", 28).take(300)
+    target = build_domain(DomainSpec(name="mnistm-style"), "train", 28).take(300, seed=1)
+    torch.manual_seed(0)
+    model = DANN((3, 28, 28))
+    warm_up = torch.optim.Adam(model.parameters(), 1e-3)  # SGD at 0.01 needs ~10x the steps
+    for _ in range(60):
+        x, y = source.get_batch(torch.randint(len(source), (64,)))
+        warm_up.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        warm_up.step()
+    guard = collapse_guard(source_val, every=10, drop=0.2)
+    data = ZipLoader(
+        InfiniteLoader(source, 32, seed=0), InfiniteLoader(target.unlabeled(), 32, seed=1)
+    )
+    result = Trainer(
+        model,
+        data,
+        TrainerConfig(max_steps=100, progress=False, seed=0),
+        callbacks=[_KillClassifier(start=21), guard],  # the sabotage runs first
+    ).fit()
+    assert result.steps == 30
+    assert result.stopped_early.startswith("collapse at step 30: source validation accuracy")
+    assert "weights restored to step 20" in result.stopped_early
+    assert guard.previous > 0.5  # the step-20 model reads the digits
+    assert accuracy(predict(model, source_val)) == pytest.approx(guard.previous)
+
+
+def test_collapse_guard_settings_are_checked():
+    from gan import CollapseStop
+
+    with pytest.raises(ConfigError, match="every must be >= 1"):
+        CollapseStop(lambda m: 0.0, every=0)
+    with pytest.raises(ConfigError, match="drop must be > 0"):
+        CollapseStop(lambda m: 0.0, every=5, drop=0)

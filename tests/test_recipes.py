@@ -124,3 +124,11 @@ def test_file_backed_recipe_without_root_names_the_setting(tmp_path):
     recipe = load_recipe("mnist-mnistm-dann", [f"data.root={tmp_path}"]).recipe
     with pytest.raises(DataError, match=r"MNIST not found under .*mnist\.npz"):
         load_domains(recipe.data)
+
+
+def test_dann_collapse_guard_is_on_by_default_and_validated():
+    assert load_recipe("mnist-mnistm-dann").recipe.train.collapse_drop == 0.2
+    off = load_recipe("digits-dann", ["train.collapse_drop=null"]).recipe
+    assert off.train.collapse_drop is None
+    with pytest.raises(ConfigError, match=r"train\.collapse_drop"):
+        load_recipe("digits-dann", ["train.collapse_drop=0"])

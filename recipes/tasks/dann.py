@@ -2,8 +2,9 @@
 
 Trains every method listed in the recipe (``dann``, ``source-only``,
 ``target-only``) from the same seed through :class:`gan.Trainer`, then
-evaluates the final models (no checkpoint selection): source and target
-accuracy, per-class target accuracy, target prediction entropy and domain
+evaluates the final models (no checkpoint selection on target labels; a
+collapse guard, ``train.collapse_drop``, keeps the weights from before a fall of
+source validation accuracy and stops): source and target accuracy, per-class target accuracy, target prediction entropy and domain
 separability; plots confusion matrices, a before/after feature embedding and
 evaluation curves; exports each classifier with ``torch.export``.
 """
@@ -22,7 +23,7 @@ from gan.errors import ConfigError, DataError
 from gan.export import export_classifier
 from gan.plots import confusion_matrix_figure, curves_figure, embedding_figure, labelled_grid_figure
 from gan.runtime import seed_everything
-from gan.train import EvalCallback, Trainer, TrainResult
+from gan.train import CollapseStop, EvalCallback, Trainer, TrainResult
 from recipes.run import RunContext, TaskOutput
 from recipes.schema import AdaptationData, DANNRecipe
 
@@ -115,6 +116,8 @@ def train_methods(
         trainer = _trainer(ctx, recipe, method, model, domains)
         checkpoint = ctx.checkpoint_path(method)
         results[method] = trainer.fit(resume=ctx.resume and checkpoint.is_file())
+        if results[method].stopped_early:
+            ctx.print(f"{method}: stopped early: {results[method].stopped_early}")
         models[method] = model
     return models, results
 
@@ -142,7 +145,26 @@ def _trainer(ctx, recipe: DANNRecipe, method: str, model: DANN, domains) -> Trai
         return values
 
     callbacks = [EvalCallback(evaluate, t.eval_every, prefix="eval/")] if t.eval_every else []
+    if t.eval_every and t.collapse_drop is not None:
+        callbacks.append(collapse_guard(source_val, t.eval_every, t.collapse_drop))
     return ctx.trainer(model, data, method, callbacks)
+
+
+def collapse_guard(source_val: ImageTensors, every: int, drop: float) -> CollapseStop:
+    """Stop DANN when source validation accuracy falls by more than ``drop`` between checks.
+
+    The adversarial game can collapse (measured on MNIST -> MNIST-M: class loss at
+    chance and every digit one class, 1k steps after reaching 0.72 target accuracy);
+    source accuracy shows it without any target label. The weights of the previous
+    check are restored and training stops.
+    """
+    return CollapseStop(
+        lambda m: accuracy(predict(m, source_val)),
+        every,
+        drop=drop,
+        name=None,  # the evaluation callback logs the same accuracy
+        what="source validation accuracy",
+    )
 
 
 def report(ctx: RunContext, recipe: DANNRecipe, models, results, domains) -> TaskOutput:
@@ -172,6 +194,7 @@ def report(ctx: RunContext, recipe: DANNRecipe, models, results, domains) -> Tas
             "metrics": evaluation.metrics,
             "target_per_class_accuracy": evaluation.target_per_class,
             "steps": results[method].steps,
+            "stopped_early": results[method].stopped_early,
             "train_seconds": round(results[method].wall_time, 2),
             "steps_per_second": round(results[method].steps_per_second, 2),
             "checkpoint": str(ctx.checkpoint_path(method)),
