@@ -57,7 +57,7 @@ def _numbers_only(recipe: dict) -> dict:
 
 
 def paper_part(args) -> str:
-    rows = []
+    rows, notes = [], []
     for recipe, method in (
         ("mnist-mnistm-source-only", "source-only"),
         ("mnist-mnistm-dann", "dann"),
@@ -74,11 +74,15 @@ def paper_part(args) -> str:
         rows.append(
             f"| {method} | {acc:.4f} | {PAPER[method]:.4f} | {summary['models'][method]['metrics']['source_accuracy']:.4f} | {secs:.0f} |"
         )
+        if summary["models"][method].get("stopped_early"):  # the collapse guard fired
+            notes.append(
+                f"* {method} stopped early: {summary['models'][method]['stopped_early']}\n"
+            )
     head = (
         f"### MNIST -> MNIST-M (paper architecture and schedule, batch 64+64, {args.steps} steps, seed {args.seed})\n\n"
         "| method | target acc (ours) | Ganin et al. 2016 | source test acc | train s |\n| --- | --- | --- | --- | --- |\n"
     )
-    return head + "\n".join(rows) + "\n"
+    return head + "\n".join(rows) + "\n" + ("\n" + "".join(notes) if notes else "")
 
 
 def embedded_part(args) -> str:

@@ -238,10 +238,10 @@ class CollapseStop(Callback):
     """Stop when a monitored score collapses, keeping the weights from before the fall.
 
     Every ``every`` steps, :meth:`measure` (``score(method)``, higher is better, run in
-    eval mode without gradients) is compared with the previous check's. When it falls by more than ``drop``,
-    the method's weights of that previous check are restored and training stops
-    (``TrainResult.stopped_early`` says when and why). Otherwise the weights are kept
-    in memory as the new fallback. This is Wong et al. 2020's early stop for
+    eval mode without gradients) is compared with the previous check's. When it falls
+    by more than ``drop``, the method's weights of that previous check are restored and
+    training stops (``TrainResult.stopped_early`` says when and why). Otherwise the
+    weights are kept in memory as the new fallback. This is Wong et al. 2020's early stop for
     catastrophic overfitting (:class:`robust.CatastrophicOverfittingStop`), applied
     to any score: for DANN, source validation accuracy, which needs no target label
     and falls to chance when the adversarial game collapses.
@@ -259,6 +259,8 @@ class CollapseStop(Callback):
         what: how the stop message names the score.
     """
 
+    reason = "collapse"
+
     def __init__(
         self,
         score: Callable[[TrainingMethod], float] | None,
@@ -272,12 +274,13 @@ class CollapseStop(Callback):
             raise ConfigError(f"every must be >= 1, got {every}.")
         if drop <= 0:
             raise ConfigError(f"drop must be > 0, got {drop}.")
+        if score is None and type(self).measure is CollapseStop.measure:
+            raise ConfigError("CollapseStop needs a score function: score(method) -> float.")
         self.score = score
         self.every = every
         self.drop = drop
         self.name = name
         self.what = what
-        self.reason = "collapse"
         self.previous: float | None = None
         self.saved_step: int | None = None
         self._saved_state: dict[str, torch.Tensor] | None = None

@@ -205,6 +205,8 @@ class CatastrophicOverfittingStop(CollapseStop):
     checkpoint: after a resume, the first check only sets the new baseline.
     """
 
+    reason = "catastrophic overfitting"
+
     def __init__(
         self,
         x: torch.Tensor,
@@ -233,7 +235,6 @@ class CatastrophicOverfittingStop(CollapseStop):
         self.steps = steps
         self.step_size = eps / 4 if step_size is None else step_size
         self.seed = seed
-        self.reason = "catastrophic overfitting"
 
     def robust_accuracy(self, model: nn.Module) -> float:
         """PGD accuracy of ``model`` on the held-out batch (in eval mode)."""

@@ -246,3 +246,5 @@ def test_collapse_guard_settings_are_checked():
         CollapseStop(lambda m: 0.0, every=0)
     with pytest.raises(ConfigError, match="drop must be > 0"):
         CollapseStop(lambda m: 0.0, every=5, drop=0)
+    with pytest.raises(ConfigError, match="needs a score function"):
+        CollapseStop(None, every=5)
