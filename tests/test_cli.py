@@ -41,6 +41,9 @@ def test_run_writes_summary_plots_checkpoints_and_models(finished_run):
             assert 0 <= summary["metrics"][f"{method}/{key}"] <= 2.31
         assert (out / "checkpoints" / f"{method}.ckpt").is_file()
         assert (out / "plots" / f"confusion_{method}.png").stat().st_size > 1000
+        warning = summary["models"][method]["warning"]  # chance is 0.1 for ten digits
+        assert (warning is not None) == (summary["metrics"][f"{method}/source_accuracy"] < 0.2)
+        assert warning is None or f"warning: {warning}" in result.stdout
     assert {"embedding.png", "domains.png", "accuracy_curves.png"} <= {
         p.name for p in (out / "plots").iterdir()
     }

@@ -195,11 +195,14 @@ def report(ctx: RunContext, recipe: DANNRecipe, models, results, domains) -> Tas
             "target_per_class_accuracy": evaluation.target_per_class,
             "steps": results[method].steps,
             "stopped_early": results[method].stopped_early,
+            "warning": _did_not_learn(method, evaluation.metrics["source_accuracy"], num_classes),
             "train_seconds": round(results[method].wall_time, 2),
             "steps_per_second": round(results[method].steps_per_second, 2),
             "checkpoint": str(ctx.checkpoint_path(method)),
             "model": str(export),
         }
+        if details[method]["warning"]:
+            ctx.print(f"warning: {details[method]['warning']}")
         labelled = domains["target_test"].has_labels
         shown = evaluation.target if labelled else evaluation.source
         ctx.save_figure(
@@ -225,6 +228,25 @@ def report(ctx: RunContext, recipe: DANNRecipe, models, results, domains) -> Tas
             )
         )
     return TaskOutput(metrics, {"models": details}, table)
+
+
+def _did_not_learn(method: str, source_accuracy: float, num_classes: int) -> str | None:
+    """A label-free warning when the classifier never learned the source task.
+
+    The collapse guard catches a fall; this catches a run that never rose (measured:
+    colourful, elastically warped synthetic digits, where the domain loss won from the
+    start and source accuracy stayed at chance for all 3,000 steps).
+    """
+    chance = 1 / num_classes
+    if source_accuracy >= 2 * chance:
+        return None
+    message = (
+        f"{method} did not learn the source task: source accuracy {source_accuracy:.3f} "
+        f"(chance {chance:.3f})."
+    )
+    if method == "dann":
+        message += " The domain loss may dominate: try a lower model.lambda_max or model.lr."
+    return message
 
 
 def _plots(ctx: RunContext, recipe: DANNRecipe, models, results, reports, domains) -> None:
