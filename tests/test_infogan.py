@@ -121,3 +121,39 @@ def test_predict_categorical_and_bad_configs():
         InfoGAN(categorical=(), continuous=0)
     with pytest.raises(ConfigError, match=">= 2 categories"):
         InfoGAN(categorical=(1,))
+
+
+def test_one_step_matches_a_hand_written_reference_with_a_fresh_generator_batch():
+    """The authors' trainer: a D/Q step on one draw of (z, c), then a G step on a new draw."""
+    import copy
+
+    from gan.losses import minimax_d, non_saturating_g
+
+    torch.manual_seed(0)
+    model = InfoGAN(image_size=8, ema_decay=None)
+    reference = copy.deepcopy(model)
+    real = torch.rand(16, 1, 8, 8)
+    ctx = StepContext.single_process(model.configure_optimizers(), 1)
+    torch.manual_seed(1)
+    model.train_step((real, torch.full((16,), -1)), ctx)
+
+    g, d = reference.generator, reference.discriminator
+    opts = reference.configure_optimizers()
+    torch.manual_seed(1)
+    noise, codes, cont = reference.sample_codes(16)
+    fake = g(reference.latent(noise, codes, cont)).detach()
+    d_real, _ = d(real)  # real first: the order BatchNorm's running statistics see
+    d_fake, q_fake = d(fake)
+    loss_d = minimax_d(d_real, d_fake) + reference.information_loss(q_fake, codes, cont)[0]
+    opts["d"].zero_grad()
+    loss_d.backward()
+    opts["d"].step()
+    noise, codes, cont = reference.sample_codes(16)  # a fresh draw for G
+    d_fake, q_fake = d(g(reference.latent(noise, codes, cont)))
+    loss_g = non_saturating_g(d_fake) + reference.information_loss(q_fake, codes, cont)[0]
+    opts["g"].zero_grad()
+    loss_g.backward()
+    opts["g"].step()
+
+    for (name, ours), theirs in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert torch.allclose(ours, theirs, atol=1e-6), name

@@ -17,8 +17,9 @@ recipe's). The authors' code draws z ~ U(-1, 1) and fixes the Gaussian
 posterior's standard deviation to 1 (``fix_std=True``); ``learn_std=True``
 instead lets Q predict it (the paper's "exponential transformation").
 
-Deviations: the G step reuses the D step's generated batch instead of drawing
-a fresh one; G's weights are also averaged (:class:`gan.ema.EMA`) for sampling.
+As in the authors' trainer (two ``sess.run`` calls per update), the G step draws
+fresh noise and codes rather than reusing the D step's batch. Deviation: G's
+weights are also averaged (:class:`gan.ema.EMA`) for sampling.
 """
 
 from __future__ import annotations
@@ -235,9 +236,10 @@ class InfoGAN(TrainingMethod):
         d, g = self.discriminator, self.generator
         opt_d, opt_g = ctx.optimizers["d"], ctx.optimizers["g"]
         with ctx.autocast():
-            fake = g(self.latent(noise, codes, cont))
+            with torch.no_grad():
+                fake = g(self.latent(noise, codes, cont))
             d_real, _ = d(real)
-            d_fake, q_fake = d(fake.detach())
+            d_fake, q_fake = d(fake)
             gan_d = minimax_d(d_real, d_fake)
             info_d, ce, nll = self.information_loss(q_fake, codes, cont)
         opt_d.zero_grad(set_to_none=True)
@@ -245,8 +247,9 @@ class InfoGAN(TrainingMethod):
         ctx.optimizer_step(opt_d)
         d.requires_grad_(False)
         try:
+            noise, codes, cont = self.sample_codes(real.shape[0], device=real.device)
             with ctx.autocast():
-                d_fake_g, q_fake_g = d(fake)
+                d_fake_g, q_fake_g = d(g(self.latent(noise, codes, cont)))
                 gan_g = non_saturating_g(d_fake_g)
                 info_g, _, _ = self.information_loss(q_fake_g, codes, cont)
             opt_g.zero_grad(set_to_none=True)
