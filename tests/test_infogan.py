@@ -117,20 +117,24 @@ def test_predict_categorical_and_bad_configs():
     assert predicted.shape == (7,) and predicted.dtype == torch.long
     assert predicted.min() >= 0 and predicted.max() < 10
     assert model.discriminator.training  # restored after predicting in eval mode
+    with pytest.raises(ConfigError, match="g_batch must be 'fresh' or 'reuse'"):
+        InfoGAN(g_batch="both")
     with pytest.raises(ConfigError, match="at least one latent code"):
         InfoGAN(categorical=(), continuous=0)
     with pytest.raises(ConfigError, match=">= 2 categories"):
         InfoGAN(categorical=(1,))
 
 
-def test_one_step_matches_a_hand_written_reference_with_a_fresh_generator_batch():
-    """The authors' trainer: a D/Q step on one draw of (z, c), then a G step on a new draw."""
+@pytest.mark.parametrize("g_batch", ["fresh", "reuse"])
+def test_one_step_matches_a_hand_written_reference(g_batch):
+    """A D/Q step on one draw of (z, c), then a G step on a new draw (the authors' trainer)
+    or on the same one."""
     import copy
 
     from gan.losses import minimax_d, non_saturating_g
 
     torch.manual_seed(0)
-    model = InfoGAN(image_size=8, ema_decay=None)
+    model = InfoGAN(image_size=8, ema_decay=None, g_batch=g_batch)
     reference = copy.deepcopy(model)
     real = torch.rand(16, 1, 8, 8)
     ctx = StepContext.single_process(model.configure_optimizers(), 1)
@@ -141,15 +145,17 @@ def test_one_step_matches_a_hand_written_reference_with_a_fresh_generator_batch(
     opts = reference.configure_optimizers()
     torch.manual_seed(1)
     noise, codes, cont = reference.sample_codes(16)
-    fake = g(reference.latent(noise, codes, cont)).detach()
+    fake = g(reference.latent(noise, codes, cont))
     d_real, _ = d(real)  # real first: the order BatchNorm's running statistics see
-    d_fake, q_fake = d(fake)
+    d_fake, q_fake = d(fake.detach())
     loss_d = minimax_d(d_real, d_fake) + reference.information_loss(q_fake, codes, cont)[0]
     opts["d"].zero_grad()
     loss_d.backward()
     opts["d"].step()
-    noise, codes, cont = reference.sample_codes(16)  # a fresh draw for G
-    d_fake, q_fake = d(g(reference.latent(noise, codes, cont)))
+    if g_batch == "fresh":
+        noise, codes, cont = reference.sample_codes(16)
+        fake = g(reference.latent(noise, codes, cont))
+    d_fake, q_fake = d(fake)
     loss_g = non_saturating_g(d_fake) + reference.information_loss(q_fake, codes, cont)[0]
     opts["g"].zero_grad()
     loss_g.backward()

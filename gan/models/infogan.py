@@ -18,8 +18,9 @@ posterior's standard deviation to 1 (``fix_std=True``); ``learn_std=True``
 instead lets Q predict it (the paper's "exponential transformation").
 
 As in the authors' trainer (two ``sess.run`` calls per update), the G step draws
-fresh noise and codes rather than reusing the D step's batch. Deviation: G's
-weights are also averaged (:class:`gan.ema.EMA`) for sampling.
+fresh noise and codes (``g_batch="fresh"``); ``g_batch="reuse"`` reuses the D
+step's generated batch instead. Deviation: G's weights are also averaged
+(:class:`gan.ema.EMA`) for sampling.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class InfoGAN(TrainingMethod):
         lr_g, lr_d: Adam learning rates of G and of D with Q (1e-3, 2e-4).
         betas: Adam betas ((0.5, 0.999)).
         learn_std: Q predicts the continuous codes' standard deviation (else fixed to 1).
+        g_batch: "fresh": the G step draws new noise and codes (the authors' trainer);
+            "reuse": it reuses the D step's generated batch (one G forward fewer).
         ema_decay: decay of the generator's weight average; None disables it.
         n_fixed: fixed latent vectors kept for sample grids and traversals.
         seed: seed of the fixed latent vectors.
@@ -73,6 +76,7 @@ class InfoGAN(TrainingMethod):
         lr_d: float = 2e-4,
         betas: tuple[float, float] = (0.5, 0.999),
         learn_std: bool = False,
+        g_batch: Literal["fresh", "reuse"] = "fresh",
         ema_decay: float | None = 0.999,
         n_fixed: int = 100,
         seed: int = 0,
@@ -89,6 +93,9 @@ class InfoGAN(TrainingMethod):
             raise ConfigError("InfoGAN needs at least one latent code (categorical or continuous).")
         if min(lr_g, lr_d) <= 0 or info_weight < 0 or continuous_weight < 0:
             raise ConfigError("InfoGAN's learning rates must be > 0 and its weights >= 0.")
+        if g_batch not in ("fresh", "reuse"):
+            raise ConfigError(f"g_batch must be 'fresh' or 'reuse', got '{g_batch}'.")
+        self.g_batch = g_batch
         self.noise_dim = noise_dim
         self.categorical = categorical
         self.continuous = continuous
@@ -235,11 +242,12 @@ class InfoGAN(TrainingMethod):
         noise, codes, cont = self.sample_codes(real.shape[0], device=real.device)
         d, g = self.discriminator, self.generator
         opt_d, opt_g = ctx.optimizers["d"], ctx.optimizers["g"]
+        reuse = self.g_batch == "reuse"
         with ctx.autocast():
-            with torch.no_grad():
+            with torch.set_grad_enabled(reuse):
                 fake = g(self.latent(noise, codes, cont))
             d_real, _ = d(real)
-            d_fake, q_fake = d(fake)
+            d_fake, q_fake = d(fake.detach())
             gan_d = minimax_d(d_real, d_fake)
             info_d, ce, nll = self.information_loss(q_fake, codes, cont)
         opt_d.zero_grad(set_to_none=True)
@@ -247,9 +255,12 @@ class InfoGAN(TrainingMethod):
         ctx.optimizer_step(opt_d)
         d.requires_grad_(False)
         try:
-            noise, codes, cont = self.sample_codes(real.shape[0], device=real.device)
+            if not reuse:
+                noise, codes, cont = self.sample_codes(real.shape[0], device=real.device)
             with ctx.autocast():
-                d_fake_g, q_fake_g = d(g(self.latent(noise, codes, cont)))
+                if not reuse:
+                    fake = g(self.latent(noise, codes, cont))
+                d_fake_g, q_fake_g = d(fake)
                 gan_g = non_saturating_g(d_fake_g)
                 info_g, _, _ = self.information_loss(q_fake_g, codes, cont)
             opt_g.zero_grad(set_to_none=True)

@@ -125,6 +125,10 @@ class InfoGANModelConfig(StrictModel):
     lr_d: float = Field(2e-4, gt=0)
     betas: tuple[float, float] = (0.5, 0.999)
     learn_std: bool = False
+    g_batch: Literal["fresh", "reuse"] = Field(
+        "fresh",
+        description="the G step's latent batch: a fresh draw (the authors') or the D step's",
+    )
     ema_decay: float | None = Field(0.999, ge=0, lt=1)
 
 
@@ -210,6 +214,7 @@ def build_infogan(recipe: InfoGANRecipe) -> InfoGAN:
         lr_d=m.lr_d,
         betas=m.betas,
         learn_std=m.learn_std,
+        g_batch=m.g_batch,
         ema_decay=m.ema_decay,
         seed=recipe.seed,
     )
