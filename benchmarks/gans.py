@@ -68,6 +68,7 @@ def infogan_part(args) -> str:
             f"data.root={args.data_root}",
             f"train.steps={args.infogan_steps}",
             f"train.batch_size={args.infogan_batch}",
+            f"model.g_batch={args.infogan_g_batch}",
             f"train.eval_every={args.infogan_eval_every}",
             f"train.checkpoint_every={args.infogan_eval_every}",
             "evaluation.n_samples=5000",
@@ -281,6 +282,12 @@ def main(argv=None) -> int:
         help="10,000 x batch 64 = the authors' 640,000 images (50 epochs x 100 x 128)",
     )
     parser.add_argument("--infogan-batch", type=int, default=64)
+    parser.add_argument(
+        "--infogan-g-batch",
+        choices=["reuse", "fresh"],
+        default="reuse",
+        help="the G step's latent batch: the D step's (default) or a fresh draw (the authors')",
+    )
     parser.add_argument("--infogan-eval-every", type=int, default=1000)
     parser.add_argument("--dcgan-steps", type=int, default=2000)
     parser.add_argument("--dcgan-width", type=int, default=32)

@@ -126,8 +126,8 @@ class InfoGANModelConfig(StrictModel):
     betas: tuple[float, float] = (0.5, 0.999)
     learn_std: bool = False
     g_batch: Literal["fresh", "reuse"] = Field(
-        "fresh",
-        description="the G step's latent batch: a fresh draw (the authors') or the D step's",
+        "reuse",
+        description="the G step's latent batch: the D step's, or a fresh draw (the authors')",
     )
     ema_decay: float | None = Field(0.999, ge=0, lt=1)
 
