@@ -20,8 +20,8 @@ instead lets Q predict it (the paper's "exponential transformation").
 Deviations: (1) the G step reuses the D step's generated batch
 (``g_batch="reuse"``). The authors' trainer draws fresh noise and codes for it
 (two ``sess.run`` calls per update; ``g_batch="fresh"``), which the paper does
-not mention; measured on full MNIST (docs/benchmarks.md), fresh draws ended 7 to
-17 points lower in categorical-code cluster accuracy on two seeds. (2) G's
+not mention; measured on full MNIST (docs/benchmarks.md), fresh draws ended 6 and
+16 points lower in categorical-code cluster accuracy on two seeds. (2) G's
 weights are also averaged (:class:`gan.ema.EMA`) for sampling.
 """
 
