@@ -3,10 +3,11 @@
 Trains every method listed in the recipe (``dann``, ``source-only``,
 ``target-only``) from the same seed through :class:`gan.Trainer`, then
 evaluates the final models (no checkpoint selection on target labels; a
-collapse guard, ``train.collapse_drop``, keeps the weights from before a fall of
-source validation accuracy and stops): source and target accuracy, per-class target accuracy, target prediction entropy and domain
-separability; plots confusion matrices, a before/after feature embedding and
-evaluation curves; exports each classifier with ``torch.export``.
+collapse guard, ``train.collapse_drop``, keeps the weights from before a fall
+of source validation accuracy and stops): source and target accuracy,
+per-class target accuracy, target prediction entropy and domain separability;
+plots confusion matrices, a before/after feature embedding and evaluation
+curves; exports each classifier with ``torch.export``.
 """
 
 from __future__ import annotations
