@@ -257,10 +257,9 @@ class InfoGAN(TrainingMethod):
         ctx.optimizer_step(opt_d)
         d.requires_grad_(False)
         try:
-            if not reuse:
-                noise, codes, cont = self.sample_codes(real.shape[0], device=real.device)
             with ctx.autocast():
-                if not reuse:
+                if not reuse:  # the authors' trainer: a fresh draw for the G step
+                    noise, codes, cont = self.sample_codes(real.shape[0], device=real.device)
                     fake = g(self.latent(noise, codes, cont))
                 d_fake_g, q_fake_g = d(fake)
                 gan_g = non_saturating_g(d_fake_g)
