@@ -41,10 +41,10 @@ def test_render_is_deterministic_balanced_and_shaped():
     assert torch.bincount(a.labels, minlength=10).tolist() == [5] * 10
 
 
-def test_fonts_come_from_three_installed_sources():
+def test_glyphs_come_from_three_installed_font_sources_and_the_stroke_writers():
     kinds = {font.kind for font in available_fonts()}
-    assert kinds == {"ttf", "pil", "hershey"}
-    assert len(available_fonts()) >= 20
+    assert kinds == {"ttf", "pil", "hershey", "strokes"}
+    assert len([f for f in available_fonts() if f.kind != "strokes"]) >= 20
 
 
 def test_digit_is_visible_against_its_background():

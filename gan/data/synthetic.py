@@ -3,7 +3,9 @@
 Glyphs come from fonts that ship inside installed wheels, so nothing is
 downloaded: matplotlib's TrueType fonts (DejaVu, STIX, Computer Modern),
 Pillow's built-in scalable font (``ImageFont.load_default(size=...)``) and
-OpenCV's Hershey stroke fonts. Each image gets a random font, stroke width,
+OpenCV's Hershey stroke fonts; and, with ``fonts`` including ``"strokes"``,
+handwriting-like pen strokes from :mod:`gan.data.strokes` (28 synthetic
+writers). Each image gets a random font, stroke width,
 affine transform (rotation, scale, shear, translation), foreground colour,
 background (flat, gradient or smooth noise texture), blur and pixel noise, all
 drawn from a seeded generator: the same ``seed`` always renders the same images.
@@ -22,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict, Field
 
+from gan.data.strokes import hands, stroke_mask
 from gan.data.tensors import ImageTensors
 
 # Fonts inside matplotlib's wheel whose digits are ordinary glyphs (the STIX
@@ -59,6 +62,7 @@ HERSHEY_FONTS = (
 )
 GLYPH_CANVAS = 96  # glyphs are drawn large, transformed, then area-downsampled
 PIL_FONT_SIZE = 64
+STROKE_HANDS = 28  # as many synthetic writers as there are Hershey + TrueType faces
 
 
 class DigitStyle(BaseModel):
@@ -76,8 +80,10 @@ class DigitStyle(BaseModel):
     translate: float = Field(0.08, ge=0, le=0.5, description="max shift, fraction of size")
     stroke: tuple[int, int] = (0, 3)
     elastic: float = Field(0.0, ge=0, le=0.2, description="elastic warp, fraction of size")
-    fonts: tuple[Literal["ttf", "pil", "hershey"], ...] = Field(
-        ("ttf", "pil", "hershey"), min_length=1, description="font sources to draw from"
+    fonts: tuple[Literal["ttf", "pil", "hershey", "strokes"], ...] = Field(
+        ("ttf", "pil", "hershey"),
+        min_length=1,
+        description="glyph sources to draw from; 'strokes' are handwriting-like pen paths",
     )
     colour: bool = True
     min_contrast: float = Field(0.35, ge=0, le=1)
@@ -88,7 +94,7 @@ class DigitStyle(BaseModel):
 
 @dataclass(frozen=True)
 class _Font:
-    kind: str  # "ttf", "pil" or "hershey"
+    kind: str  # "ttf", "pil", "hershey" or "strokes"
     ref: object
 
 
@@ -103,12 +109,18 @@ def available_fonts() -> tuple[_Font, ...]:
     ]
     fonts.append(_Font("pil", ImageFont.load_default(size=PIL_FONT_SIZE)))
     fonts.extend(_Font("hershey", face) for face in HERSHEY_FONTS)
+    fonts.extend(_Font("strokes", hand) for hand in hands(STROKE_HANDS))
     return tuple(fonts)
 
 
-def _glyph_mask(digit: int, font: _Font, stroke: int) -> np.ndarray:
-    """A float32 coverage mask (GLYPH_CANVAS^2) with the digit roughly centred."""
+def _glyph_mask(digit: int, font: _Font, stroke: int, rng: np.random.Generator) -> np.ndarray:
+    """A float32 coverage mask (GLYPH_CANVAS^2) with the digit roughly centred.
+
+    ``stroke`` thickens font glyphs; a stroke writer's pen sets its own width.
+    """
     size = GLYPH_CANVAS
+    if font.kind == "strokes":
+        return stroke_mask(digit, font.ref, size, rng)
     if font.kind == "hershey":
         canvas = np.zeros((size, size), np.uint8)
         text = str(digit)
@@ -195,7 +207,7 @@ def render_digit(digit: int, size: int, style: DigitStyle, rng: np.random.Genera
     fonts = [f for f in available_fonts() if f.kind in style.fonts]
     font = fonts[int(rng.integers(len(fonts)))]
     stroke = int(rng.integers(style.stroke[0], style.stroke[1] + 1))
-    mask = _glyph_mask(digit, font, stroke)
+    mask = _glyph_mask(digit, font, stroke, rng)
     hi = size * 3  # render at 3x and area-downsample: antialiased edges
     affine = _fit_affine(mask, hi, style, rng)
     if affine is None:

@@ -1,0 +1,104 @@
+"""How handwriting-like are the rendered digits? Judges trained on real digits read them.
+
+    python benchmarks/stroke_digits.py --data-root ../shared/datasets
+
+Trains the Ganin et al. MNIST network (``recipes.tasks.cyclegan.train_classifier``, Adam,
+1,500 steps) once on each real set: full MNIST (60,000, from DATA_ROOT), USPS (7,291, from
+DATA_ROOT, padded so its digits fill 20 of 28 pixels as MNIST's do) and the embedded
+MNIST-M-style train split (4,000; the judge of the ``synth2real-cyclegan`` recipe). Each
+judge then reads 2,000 rendered test digits (grey, the recipes' style) for every glyph
+source: the fonts (the default), the stroke writers (``fonts: [strokes]``) and both mixed.
+Prints one Markdown table of accuracies and the per-class accuracies of each source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from adapt.evaluate import predict
+from gan.data import DigitStyle, DomainSpec, ImageTensors, build_domain, load_mnist, load_usps
+from recipes.tasks.cyclegan import ClassifierConfig, train_classifier
+
+SOURCES = {
+    "fonts (default)": ("ttf", "pil", "hershey"),
+    "strokes": ("strokes",),
+    "fonts + strokes": ("ttf", "pil", "hershey", "strokes"),
+}
+
+
+def _usps_like_mnist(data: ImageTensors) -> ImageTensors:
+    """USPS digits fill their 16 px box; pad to 22 and resize to 28 so they fill 20 px."""
+    images = data.images[:, 0].numpy()  # (N, 16, 16) grey
+    padded = np.pad(images, ((0, 0), (3, 3), (3, 3)))
+    resized = np.stack([cv2.resize(i, (28, 28), interpolation=cv2.INTER_AREA) for i in padded])
+    return ImageTensors.from_numpy(resized, data.labels.numpy(), data.name)
+
+
+def _judges(data_root: Path) -> dict[str, tuple[ImageTensors, ImageTensors]]:
+    mnistm = {s: build_domain(DomainSpec(name="mnistm-style"), s, 28) for s in ("train", "test")}
+    return {
+        "MNIST (60,000)": (load_mnist(data_root, "train"), load_mnist(data_root, "test")),
+        "USPS (7,291)": tuple(_usps_like_mnist(load_usps(data_root, s)) for s in ("train", "test")),
+        "MNIST-M-style (4,000)": (mnistm["train"], mnistm["test"]),
+    }
+
+
+def _per_class(judge: torch.nn.Module, data: ImageTensors) -> np.ndarray:
+    p = predict(judge, data.with_shape(3, 28), 500)
+    right = (p.predicted == p.labels).numpy()
+    labels = p.labels.numpy()
+    return np.array([right[labels == k].mean() for k in range(10)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-root", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n", type=int, default=2000, help="rendered test digits per source")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    rendered = {
+        name: build_domain(
+            DomainSpec(
+                name="synthetic-digits",
+                n=10,
+                n_test=args.n,
+                style=DigitStyle(colour=False, fonts=fonts),
+            ),
+            "test",
+            28,
+        )
+        for name, fonts in SOURCES.items()
+    }
+    rows, classes = [], []
+    for judge_name, (train, test) in _judges(args.data_root).items():
+        judge = train_classifier(train.with_shape(3, 28), 10, ClassifierConfig(), seed=1)
+        row = [judge_name, f"{_per_class(judge, test).mean():.3f}"]
+        for name, digits in rendered.items():
+            per_class = _per_class(judge, digits)
+            row.append(f"{per_class.mean():.3f}")
+            classes.append(
+                f"| {judge_name} | {name} | " + " | ".join(f"{a:.2f}" for a in per_class) + " |"
+            )
+        rows.append("| " + " | ".join(row) + " |")
+    print("| judge trained on | its real test digits | " + " | ".join(SOURCES) + " |")
+    print("| --- " * (2 + len(SOURCES)) + "|")
+    print("\n".join(rows))
+    print("\n| judge | rendered | " + " | ".join(str(k) for k in range(10)) + " |")
+    print("| --- " * 12 + "|")
+    print("\n".join(classes))
+    print(f"\n{time.perf_counter() - started:.0f} s, {args.n} rendered test digits per source")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
