@@ -179,7 +179,7 @@ SKELETONS: dict[int, tuple[Skeleton, ...]] = {
 }
 
 # Relative widths where a digit's shape depends on them: a narrow 7 reads as a 1.
-DIGIT_WIDTH = {1: 0.45, 7: 1.3}
+DIGIT_WIDTH = {1: 0.45, 7: 1.5}
 
 
 @dataclass(frozen=True)
