@@ -22,7 +22,7 @@ from gan.export import export_classifier
 from gan.plots import confusion_matrix_figure, curves_figure, save_image_grid
 from gan.train import Callback, EvalCallback, Trainer
 from recipes.run import RunContext, TaskOutput
-from recipes.schema import DANNRecipe, EvaluationConfig, PixelDARecipe, TrainConfig
+from recipes.schema import DANNRecipe, DANNTrainConfig, EvaluationConfig, PixelDARecipe
 from recipes.tasks import dann
 from recipes.translate import translate_dataset
 
@@ -141,7 +141,7 @@ def _baselines(ctx: RunContext, recipe: PixelDARecipe, domains) -> TaskOutput | 
         model=b.model,
         methods=b.methods,
         evaluation=EvaluationConfig(batch_size=recipe.evaluation.batch_size, embedding="none"),
-        train=TrainConfig(
+        train=DANNTrainConfig(
             steps=b.steps,
             batch_size=b.batch_size,
             log_every=recipe.train.log_every,
