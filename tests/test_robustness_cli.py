@@ -239,3 +239,26 @@ def test_adapted_robustness_evaluates_the_model_digits_dann_exports(tmp_path, ca
     report = json.loads((tmp_path / "runs" / "adapted-robustness" / "report.json").read_text())
     assert report["n"] == 24 and report["data"] == "mnistm-style/test"
     assert len(report["attacks"]["pgd"]) == 6
+
+
+def test_fgsm_recipe_trains_a_classifier_that_fgsm_degrades(tmp_path):
+    """`counterfeit run digits-fgsm` on short settings: the CNN learns, eps 0 is clean
+    accuracy, and accuracy never rises as FGSM's eps grows."""
+    out = tmp_path / "fgsm"
+    tiny = [
+        "device=cpu",
+        "train.steps=60",
+        "train.progress=false",
+        "tracking.enabled=false",
+        "evaluation.n=200",
+        "evaluation.eps=[0.0,0.1,0.3]",
+        "evaluation.attack_options={pgd: {steps: 3}}",
+    ]
+    assert main(["run", "digits-fgsm", "--out", str(out), *[f"--set={o}" for o in tiny]]) == 0
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    clean = metrics["standard/clean_accuracy"]
+    fgsm = [metrics[f"standard/fgsm/eps_{eps}"] for eps in ("0", "0.1", "0.3")]
+    assert clean > 0.6, clean
+    assert fgsm[0] == clean
+    assert fgsm[0] >= fgsm[1] >= fgsm[2] and fgsm[2] < clean - 0.2, fgsm
+    assert metrics["standard/pgd/eps_0.3"] <= fgsm[2] + 0.02
