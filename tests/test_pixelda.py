@@ -16,6 +16,21 @@ from gan.errors import ConfigError, DataError
 from gan.nets.pixelda import PixelDADiscriminator, PixelDAGenerator
 
 TINY = dict(generator_filters=8, generator_blocks=1, discriminator_filters=8)
+# Overrides that make a built-in PixelDA recipe (and its baselines) run in seconds.
+TINY_RECIPE = [
+    "device=cpu",
+    "model.generator_filters=4",
+    "model.generator_blocks=1",
+    "model.discriminator_filters=4",
+    "train.steps=2",
+    "train.batch_size=4",
+    "train.checkpoint_every=2",
+    "train.progress=false",
+    "samples_every=2",
+    "baselines.steps=2",
+    "baselines.batch_size=4",
+    "tracking.enabled=false",
+]
 
 
 def _batch(n=4, size=16, seed=0, source_channels=3):
@@ -293,23 +308,12 @@ def test_builtin_recipe_runs_end_to_end_with_its_baselines(tmp_path):
     from recipes import load_recipe, run_recipe
 
     tiny = [
-        "device=cpu",
         "data.source.n=64",
         "data.source.n_test=40",
         "data.target.n=64",
         "data.target.n_test=40",
-        "model.generator_filters=4",
-        "model.generator_blocks=1",
-        "model.discriminator_filters=4",
-        "train.steps=2",
-        "train.batch_size=4",
         "train.log_every=1",
-        "train.checkpoint_every=2",
-        "train.progress=false",
-        "samples_every=2",
-        "baselines.steps=2",
-        "baselines.batch_size=4",
-        "tracking.enabled=false",
+        *TINY_RECIPE,
     ]
     loaded = load_recipe("digits-pixelda", tiny)
     assert loaded.recipe.baselines.methods == ["source-only", "dann"]
@@ -345,19 +349,8 @@ def test_builtin_data_root_recipes_run_on_files_in_the_published_npz_layout(
     write(target_file, target_shape)
     tiny = [
         f"data.root={tmp_path}",
-        "device=cpu",
-        "model.generator_filters=4",
-        "model.generator_blocks=1",
-        "model.discriminator_filters=4",
-        "train.steps=2",
-        "train.batch_size=4",
         "train.eval_every=2",
-        "train.checkpoint_every=2",
-        "train.progress=false",
-        "samples_every=2",
-        "baselines.steps=2",
-        "baselines.batch_size=4",
-        "tracking.enabled=false",
+        *TINY_RECIPE,
     ]
     summary = run_recipe(load_recipe(name, tiny), out=tmp_path / "run")
     assert 0.0 <= summary["metrics"]["pixelda/target_accuracy"] <= 1.0
