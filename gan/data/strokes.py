@@ -7,9 +7,10 @@ CycleGAN sections). This renderer narrows it while staying synthetic: each
 digit has a few skeletons (the pen's path, in a unit box, as people write it:
 open and closed 4, 1 with and without a flag, 7 with and without a bar), drawn
 as smooth Catmull-Rom curves (Catmull & Rom 1974) through control points, with a
-round pen of random width. A :class:`Hand` is one writer: it fixes a preferred skeleton per digit, a
-slant, a width and a pen size, and every image adds its own jitter to the control
-points, in the manner of the writers behind MNIST (about 250 of them).
+round pen of random width. A :class:`Hand` is one writer: it fixes a preferred
+skeleton per digit, a slant, a width and a pen size, and every image adds its own
+jitter to the control points, in the manner of the writers behind MNIST (about
+250 of them).
 
 Skeleton coordinates: x to the right, y downwards, both in [0, 1].
 """

@@ -5,10 +5,10 @@ downloaded: matplotlib's TrueType fonts (DejaVu, STIX, Computer Modern),
 Pillow's built-in scalable font (``ImageFont.load_default(size=...)``) and
 OpenCV's Hershey stroke fonts; and, with ``fonts`` including ``"strokes"``,
 handwriting-like pen strokes from :mod:`gan.data.strokes` (28 synthetic
-writers). Each image gets a random font, stroke width,
-affine transform (rotation, scale, shear, translation), foreground colour,
-background (flat, gradient or smooth noise texture), blur and pixel noise, all
-drawn from a seeded generator: the same ``seed`` always renders the same images.
+writers). Each image gets a random font, stroke width, affine transform
+(rotation, scale, shear, translation), foreground colour, background (flat,
+gradient or smooth noise texture), blur and pixel noise, all drawn from a
+seeded generator: the same ``seed`` always renders the same images.
 """
 
 from __future__ import annotations
