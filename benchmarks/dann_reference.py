@@ -3,6 +3,7 @@
     python benchmarks/dann_reference.py --data-root ../shared/datasets --out A.json
     python benchmarks/dann_reference.py --data-root DIR --paper-updates   # Eqs. 13-15
     python benchmarks/dann_reference.py --data-root DIR --size 32         # MNIST-M at 32 px
+    python benchmarks/dann_reference.py --data-root DIR --crop            # crop MNIST-M, no resize
     python benchmarks/dann_reference.py --data-root DIR --per-domain-norm --source-only
     python benchmarks/dann_reference.py --data-root DIR --no-center --softmax-domain
 
@@ -48,6 +49,11 @@ def load(args) -> dict[str, torch.Tensor]:
     def resize(x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] == args.size:
             return x
+        if args.crop:  # crop or zero-pad around the centre: the digits keep their scale
+            margin = (x.shape[-1] - args.size) // 2
+            if margin > 0:
+                return x[..., margin : margin + args.size, margin : margin + args.size]
+            return F.pad(x, (-margin,) * 4)
         return F.interpolate(x, size=(args.size, args.size), mode="bilinear", antialias=True)
 
     source = torch.tensor(mnist["x_train"]).float().div(255)
@@ -127,6 +133,12 @@ def main(argv=None) -> int:
         help="normalise each domain by its own per-channel mean and std",
     )
     parser.add_argument("--no-center", action="store_true", help="raw [0, 1] inputs")
+    parser.add_argument(
+        "--crop",
+        action="store_true",
+        help="crop MNIST-M (pad MNIST) to --size instead of resizing: MNIST-M's 32 px "
+        "images are MNIST digits padded by 2, so this keeps both at the same scale",
+    )
     parser.add_argument(
         "--softmax-domain",
         action="store_true",

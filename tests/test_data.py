@@ -208,6 +208,34 @@ def test_build_domain_converts_to_the_requested_shape():
     assert colour.shape == (1, 32, 32) and len(colour) == 10
 
 
+def test_center_fit_keeps_the_digit_scale_where_resize_shrinks_it(tmp_path):
+    # MNIST-M's layout: a 28 px digit padded by 2 to 32 px
+    digits = np.zeros((4, 28, 28), np.uint8)
+    digits[:, 4:24, 9:19] = 255
+    padded = np.repeat(np.pad(digits, ((0, 0), (2, 2), (2, 2)))[..., None], 3, axis=3)
+    labels = np.arange(4)
+    np.savez(tmp_path / "mnistm.npz", x_train=padded, y_train=labels, x_test=padded, y_test=labels)
+
+    def load(fit: str) -> ImageTensors:
+        spec = DomainSpec(name="mnist-m", root=tmp_path, fit=fit)
+        return build_domain(spec, "test", image_size=28, channels=1)
+
+    centre, resized = load("center"), load("resize")
+    assert torch.equal(centre.images[:, 0], torch.from_numpy(digits))
+    assert centre.images.shape == resized.images.shape == (4, 1, 28, 28)
+    rows_inked = (resized.images[0, 0] > 127).any(1).sum().item()
+    assert rows_inked < 20  # the 20-row stroke shrinks to 28/32 of its height
+
+    # smaller images are zero-padded around the centre, odd margins bottom / right
+    small = ImageTensors(torch.full((1, 1, 3, 3), 9, dtype=torch.uint8), None, "small")
+    grown = small.with_shape(1, 6, fit="center").images[0, 0]
+    assert grown[1:4, 1:4].eq(9).all() and grown.sum().item() == 81
+    with pytest.raises(DataError, match="unknown fit 'crop'"):
+        small.with_shape(1, 6, fit="crop")
+    with pytest.raises(ValueError, match="fit"):
+        DomainSpec(name="mnist-m", fit="crop")
+
+
 def test_unknown_domain_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"known domains: .*mnist-m.*synthetic-digits"):
         build_domain(DomainSpec(name="mnist-n"), "train", 28)

@@ -132,3 +132,33 @@ def test_dann_collapse_guard_is_on_by_default_and_validated():
     assert off.train.collapse_drop is None
     with pytest.raises(ConfigError, match=r"train\.collapse_drop"):
         load_recipe("digits-dann", ["train.collapse_drop=0"])
+
+
+@pytest.mark.parametrize(
+    "name", ["mnist-mnistm-dann", "mnist-mnistm-source-only", "mnist-mnistm-oracle"]
+)
+def test_mnistm_recipes_keep_both_domains_digits_at_one_scale(tmp_path, name):
+    """MNIST-M's 32 px images are MNIST digits padded by 2: the recipes crop or pad
+    (never resize), so each domain's pixels reach the network unchanged in scale."""
+    import numpy as np
+    import torch
+
+    from gan.data.tensors import center_fit_uint8
+    from recipes.tasks.dann import load_domains
+
+    rng = np.random.default_rng(0)
+    files = {"mnist.npz": (28, 28), "mnistm.npz": (32, 32, 3)}
+    for file, shape in files.items():
+        arrays = {}
+        for split, n in (("train", 12), ("test", 6)):
+            arrays[f"x_{split}"] = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+            arrays[f"y_{split}"] = np.arange(n) % 10
+        np.savez(tmp_path / file, **arrays)
+    recipe = load_recipe(name, [f"data.root={tmp_path}"]).recipe
+    domains = load_domains(recipe.data, need_target_labels=True)
+    size = recipe.data.image_size
+    for side, file in (("source", "mnist.npz"), ("target", "mnistm.npz")):
+        pixels = torch.from_numpy(np.load(tmp_path / file)["x_test"])
+        pixels = pixels[:, None] if pixels.ndim == 3 else pixels.permute(0, 3, 1, 2)
+        expected = center_fit_uint8(pixels.expand(-1, 3, -1, -1), size)
+        assert torch.equal(domains[f"{side}_test"].images, expected), side

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 from gan.errors import DataError
 
 UNLABELED = -1
+FITS = ("resize", "center")
 
 
 class ImageTensors(Dataset):
@@ -104,11 +105,20 @@ class ImageTensors(Dataset):
         """The same images with labels hidden (what an adaptation method may see)."""
         return ImageTensors(self.images, None, self.name)
 
-    def with_shape(self, channels: int, size: int) -> ImageTensors:
-        """Convert to ``channels`` (1 or 3) and resize to ``size`` x ``size`` (antialiased)."""
+    def with_shape(self, channels: int, size: int, fit: str = "resize") -> ImageTensors:
+        """Convert to ``channels`` (1 or 3) and bring to ``size`` x ``size``.
+
+        ``fit="resize"`` interpolates (antialiased bilinear); ``fit="center"`` crops
+        or zero-pads around the centre and keeps the pixel scale (see
+        :func:`center_fit_uint8`).
+        """
         images = convert_channels(self.images, channels, self.name)
+        if fit not in FITS:
+            raise DataError(f"{self.name}: unknown fit '{fit}'; use one of {', '.join(FITS)}.")
         if images.shape[-2:] != (size, size):
-            images = resize_uint8(images, size)
+            images = (
+                resize_uint8(images, size) if fit == "resize" else center_fit_uint8(images, size)
+            )
         return ImageTensors(images, self.labels, self.name)
 
 
@@ -134,6 +144,26 @@ def resize_uint8(images: torch.Tensor, size: int, chunk: int = 4096) -> torch.Te
         part = F.interpolate(part, size=(size, size), mode="bilinear", antialias=True)
         out.append(part.round().clamp_(0, 255).to(torch.uint8))
     return torch.cat(out) if out else images.new_zeros((0, images.shape[1], size, size))
+
+
+def center_fit_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Centre-crop or zero-pad each side to ``size`` pixels; no interpolation.
+
+    Keeps the objects' pixel scale, which resizing would change: MNIST-M's 32 px
+    images are MNIST's 28 px digits padded by 2, so cropping them to 28 matches
+    MNIST exactly where resizing shrinks their digits by 12.5%. An odd margin puts
+    the extra pixel at the bottom / right.
+    """
+    for dim in (2, 3):
+        have = images.shape[dim]
+        if have > size:
+            images = images.narrow(dim, (have - size) // 2, size)
+        elif have < size:
+            before = (size - have) // 2
+            pad = [0, 0, 0, 0]
+            pad[(3 - dim) * 2 : (3 - dim) * 2 + 2] = [before, size - have - before]
+            images = F.pad(images, pad)
+    return images.contiguous()
 
 
 def _describe(obj: object) -> str:
