@@ -31,11 +31,13 @@ def test_architecture_is_the_papers_mnist_network():
     assert model(torch.rand(2, 3, 28, 28)).shape == (2, 10)
 
 
-def test_one_step_matches_hand_written_reference():
+@pytest.mark.parametrize("weight", [1.0, 0.5])
+def test_one_step_matches_hand_written_reference(weight):
     """Same loss and same parameter update as a step written out by hand:
-    feature grads = dL_y - lambda * dL_d, domain grads = dL_d, label grads = dL_y."""
+    feature grads = dL_y - lambda * w * dL_d, domain grads = w * dL_d, label grads = dL_y,
+    with w = 1 (Eq. 18's sum of the two domain means) or 0.5 (one mean over both)."""
     torch.manual_seed(0)
-    model = DANN((3, 28, 28), lr=0.05, momentum=0.9)
+    model = DANN((3, 28, 28), lr=0.05, momentum=0.9, domain_weight=weight)
     reference = copy.deepcopy(model)
     (xs, ys), (xt, yt) = _batch()
     step, total = 3, 10
@@ -60,8 +62,8 @@ def test_one_step_matches_hand_written_reference():
     g_y = torch.autograd.grad(class_loss, feat_params + label_params, retain_graph=True)
     g_d = torch.autograd.grad(domain_loss, feat_params + dom_params)
     n_feat = len(feat_params)
-    grads = [gy - lam * gd for gy, gd in zip(g_y[:n_feat], g_d[:n_feat])]
-    grads += list(g_y[n_feat:]) + list(g_d[n_feat:])
+    grads = [gy - lam * weight * gd for gy, gd in zip(g_y[:n_feat], g_d[:n_feat])]
+    grads += list(g_y[n_feat:]) + [weight * gd for gd in g_d[n_feat:]]
     with torch.no_grad():  # first SGD-momentum step: buffer = grad, p -= lr * grad
         for p, g in zip(feat_params + label_params + dom_params, grads):
             p -= 0.05 * g

@@ -236,6 +236,22 @@ def test_center_fit_keeps_the_digit_scale_where_resize_shrinks_it(tmp_path):
         DomainSpec(name="mnist-m", fit="crop")
 
 
+def test_pad_puts_frame_filling_digits_in_mnists_box(tmp_path):
+    # USPS's digits fill their 16 px frame; MNIST's sit in a 20 px box of 28
+    frame = np.full((2, 16, 16), 255, np.uint8)
+    np.savez(tmp_path / "usps.npz", x_train=frame, y_train=[0, 1], x_test=frame, y_test=[0, 1])
+
+    def inked_rows(pad: int) -> int:
+        spec = DomainSpec(name="usps", root=tmp_path, pad=pad)
+        image = build_domain(spec, "test", image_size=28, channels=1).images[0, 0]
+        return int((image > 127).any(1).sum())
+
+    assert inked_rows(0) == 28
+    assert inked_rows(3) == 20  # 16 -> 22 px, resized to 28: 16 * 28 / 22 = 20.4
+    with pytest.raises(ValueError, match="pad"):
+        DomainSpec(name="usps", pad=-1)
+
+
 def test_unknown_domain_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"known domains: .*mnist-m.*synthetic-digits"):
         build_domain(DomainSpec(name="mnist-n"), "train", 28)

@@ -45,6 +45,9 @@ class DomainSpec(BaseModel):
             by 2, so ``mnist-m`` with ``fit: center`` at 28 px (or ``mnist`` with
             ``fit: center`` at 32 px) puts both domains' digits at the same size;
             resizing either side leaves a 12-14% scale gap between them.
+        pad: zero pixels added on every side before ``fit``. USPS's 16 px digits fill
+            their frame where MNIST's 20 px digits sit in 28: ``{name: usps, pad: 3}``
+            (16 -> 22 px, resized to 28) draws them at MNIST's 20 px.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -58,6 +61,7 @@ class DomainSpec(BaseModel):
     seed: int = 0
     style: DigitStyle | None = None
     fit: Literal["resize", "center"] = "resize"
+    pad: int = Field(0, ge=0)
 
 
 Builder = Callable[[DomainSpec, str, int], ImageTensors]
@@ -148,4 +152,6 @@ def build_domain(spec: DomainSpec, split: str, image_size: int, channels: int = 
     dataset = info.builder(spec, split, image_size)
     limit = spec.n if split == "train" else spec.n_test
     dataset = dataset.take(limit, seed=spec.seed)
+    if spec.pad:
+        dataset = dataset.padded(spec.pad)
     return dataset.with_shape(channels, image_size, fit=spec.fit)

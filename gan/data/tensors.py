@@ -105,6 +105,10 @@ class ImageTensors(Dataset):
         """The same images with labels hidden (what an adaptation method may see)."""
         return ImageTensors(self.images, None, self.name)
 
+    def padded(self, pixels: int) -> ImageTensors:
+        """The same images with ``pixels`` zero pixels added on every side."""
+        return ImageTensors(F.pad(self.images, (pixels,) * 4), self.labels, self.name)
+
     def with_shape(self, channels: int, size: int, fit: str = "resize") -> ImageTensors:
         """Convert to ``channels`` (1 or 3) and bring to ``size`` x ``size``.
 
