@@ -22,8 +22,7 @@ import numpy as np
 import torch
 
 from adapt.evaluate import predict
-from gan.data import DigitStyle, DomainSpec, ImageTensors, build_domain, load_mnist, load_usps
-from gan.data.tensors import resize_uint8
+from gan.data import DigitStyle, DomainSpec, ImageTensors, build_domain, load_mnist
 from recipes.tasks.cyclegan import ClassifierConfig, train_classifier
 
 # MNIST fits each digit in 20 of 28 pixels; DigitStyle's default scale is 0.70-0.95.
@@ -38,17 +37,12 @@ SOURCES = {
 }
 
 
-def _usps_like_mnist(data: ImageTensors) -> ImageTensors:
-    """USPS digits fill their 16 px box; pad to 22 and resize to 28 so they fill 20 px."""
-    padded = torch.nn.functional.pad(data.images, (3, 3, 3, 3))
-    return ImageTensors(resize_uint8(padded, 28), data.labels, data.name)
-
-
 def _judges(data_root: Path) -> dict[str, tuple[ImageTensors, ImageTensors]]:
     mnistm = {s: build_domain(DomainSpec(name="mnistm-style"), s, 28) for s in ("train", "test")}
+    usps = DomainSpec(name="usps", root=data_root, pad=3)  # USPS's digits into MNIST's 20 px
     return {
         "MNIST (60,000)": (load_mnist(data_root, "train"), load_mnist(data_root, "test")),
-        "USPS (7,291)": tuple(_usps_like_mnist(load_usps(data_root, s)) for s in ("train", "test")),
+        "USPS (7,291)": tuple(build_domain(usps, s, 28, channels=1) for s in ("train", "test")),
         "MNIST-M-style (4,000)": (mnistm["train"], mnistm["test"]),
     }
 

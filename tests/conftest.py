@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -49,6 +50,23 @@ def _isolated_mlflow(tmp_path, monkeypatch, mlflow_uri):
     """Tests log to the session's store, never the developer's, and run in a temp dir."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def random_digits_npz():
+    """Writes a dataset file in the published npz layout (uint8 x_train, y_train,
+    x_test, y_test): ``write(path, shape, n_train, n_test)``, random pixels of
+    ``shape`` per image, labels cycling 0-9."""
+    rng = np.random.default_rng(0)
+
+    def write(path: Path, shape: tuple[int, ...], n_train: int, n_test: int) -> None:
+        arrays = {}
+        for split, n in (("train", n_train), ("test", n_test)):
+            arrays[f"x_{split}"] = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
+            arrays[f"y_{split}"] = np.arange(n) % 10
+        np.savez(path, **arrays)
+
+    return write
 
 
 @pytest.fixture(scope="session")

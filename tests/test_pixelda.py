@@ -3,7 +3,6 @@ gradient paths, resume, bad inputs."""
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -330,23 +329,14 @@ def test_builtin_recipe_runs_end_to_end_with_its_baselines(tmp_path):
     ],
 )
 def test_builtin_data_root_recipes_run_on_files_in_the_published_npz_layout(
-    tmp_path, name, target_file, target_shape
+    tmp_path, random_digits_npz, name, target_file, target_shape
 ):
     """The two PixelDA recipes that read `data.root` run end to end on tiny random files
     laid out as the loaders document (uint8 x_train, y_train, x_test, y_test)."""
     from recipes import load_recipe, run_recipe
 
-    rng = np.random.default_rng(0)
-
-    def write(file, shape):
-        arrays = {}
-        for split, n in (("train", 48), ("test", 24)):
-            arrays[f"x_{split}"] = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
-            arrays[f"y_{split}"] = np.arange(n) % 10
-        np.savez(tmp_path / file, **arrays)
-
-    write("mnist.npz", (28, 28))
-    write(target_file, target_shape)
+    random_digits_npz(tmp_path / "mnist.npz", (28, 28), 48, 24)
+    random_digits_npz(tmp_path / target_file, target_shape, 48, 24)
     tiny = [
         f"data.root={tmp_path}",
         "train.eval_every=2",

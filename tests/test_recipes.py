@@ -137,7 +137,7 @@ def test_dann_collapse_guard_is_on_by_default_and_validated():
 @pytest.mark.parametrize(
     "name", ["mnist-mnistm-dann", "mnist-mnistm-source-only", "mnist-mnistm-oracle"]
 )
-def test_mnistm_recipes_keep_both_domains_digits_at_one_scale(tmp_path, name):
+def test_mnistm_recipes_keep_both_domains_digits_at_one_scale(tmp_path, random_digits_npz, name):
     """MNIST-M's 32 px images are MNIST digits padded by 2: the recipes crop or pad
     (never resize), so each domain's pixels reach the network unchanged in scale."""
     import numpy as np
@@ -146,14 +146,8 @@ def test_mnistm_recipes_keep_both_domains_digits_at_one_scale(tmp_path, name):
     from gan.data.tensors import center_fit_uint8
     from recipes.tasks.dann import load_domains
 
-    rng = np.random.default_rng(0)
-    files = {"mnist.npz": (28, 28), "mnistm.npz": (32, 32, 3)}
-    for file, shape in files.items():
-        arrays = {}
-        for split, n in (("train", 12), ("test", 6)):
-            arrays[f"x_{split}"] = rng.integers(0, 256, (n, *shape), dtype=np.uint8)
-            arrays[f"y_{split}"] = np.arange(n) % 10
-        np.savez(tmp_path / file, **arrays)
+    random_digits_npz(tmp_path / "mnist.npz", (28, 28), 12, 6)
+    random_digits_npz(tmp_path / "mnistm.npz", (32, 32, 3), 12, 6)
     recipe = load_recipe(name, [f"data.root={tmp_path}"]).recipe
     domains = load_domains(recipe.data, need_target_labels=True)
     size = recipe.data.image_size

@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from gan.data import embedded, files
 from gan.data.blend import blend_with_photos
 from gan.data.synthetic import DigitStyle, render_digits
-from gan.data.tensors import ImageTensors
+from gan.data.tensors import Fit, ImageTensors
 from gan.errors import ConfigError, DataError
 
 TEST_SEED_OFFSET = 1_000_003
@@ -60,7 +59,7 @@ class DomainSpec(BaseModel):
     n_test: int | None = Field(None, gt=0)
     seed: int = 0
     style: DigitStyle | None = None
-    fit: Literal["resize", "center"] = "resize"
+    fit: Fit = "resize"
     pad: int = Field(0, ge=0)
 
 

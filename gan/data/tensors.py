@@ -8,6 +8,8 @@ the loader index a whole batch at once instead of collating single items.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,7 +18,7 @@ from torch.utils.data import Dataset
 from gan.errors import DataError
 
 UNLABELED = -1
-FITS = ("resize", "center")
+Fit = Literal["resize", "center"]  # how images reach a size: interpolate, or crop / pad
 
 
 class ImageTensors(Dataset):
@@ -109,7 +111,7 @@ class ImageTensors(Dataset):
         """The same images with ``pixels`` zero pixels added on every side."""
         return ImageTensors(F.pad(self.images, (pixels,) * 4), self.labels, self.name)
 
-    def with_shape(self, channels: int, size: int, fit: str = "resize") -> ImageTensors:
+    def with_shape(self, channels: int, size: int, fit: Fit = "resize") -> ImageTensors:
         """Convert to ``channels`` (1 or 3) and bring to ``size`` x ``size``.
 
         ``fit="resize"`` interpolates (antialiased bilinear); ``fit="center"`` crops
@@ -117,8 +119,10 @@ class ImageTensors(Dataset):
         :func:`center_fit_uint8`).
         """
         images = convert_channels(self.images, channels, self.name)
-        if fit not in FITS:
-            raise DataError(f"{self.name}: unknown fit '{fit}'; use one of {', '.join(FITS)}.")
+        if fit not in get_args(Fit):
+            raise DataError(
+                f"{self.name}: unknown fit '{fit}'; use one of {', '.join(get_args(Fit))}."
+            )
         if images.shape[-2:] != (size, size):
             images = (
                 resize_uint8(images, size) if fit == "resize" else center_fit_uint8(images, size)
@@ -158,16 +162,11 @@ def center_fit_uint8(images: torch.Tensor, size: int) -> torch.Tensor:
     MNIST exactly where resizing shrinks their digits by 12.5%. An odd margin puts
     the extra pixel at the bottom / right.
     """
-    for dim in (2, 3):
-        have = images.shape[dim]
-        if have > size:
-            images = images.narrow(dim, (have - size) // 2, size)
-        elif have < size:
-            before = (size - have) // 2
-            pad = [0, 0, 0, 0]
-            pad[(3 - dim) * 2 : (3 - dim) * 2 + 2] = [before, size - have - before]
-            images = F.pad(images, pad)
-    return images.contiguous()
+    grow_h, grow_w = size - images.shape[2], size - images.shape[3]
+    # F.pad crops where a margin is negative; int(x / 2) rounds towards zero
+    before_h, before_w = int(grow_h / 2), int(grow_w / 2)
+    margins = (before_w, grow_w - before_w, before_h, grow_h - before_h)
+    return F.pad(images, margins).contiguous()
 
 
 def _describe(obj: object) -> str:
