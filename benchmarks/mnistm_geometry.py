@@ -8,6 +8,13 @@ zooms it about the centre by each factor, and correlates its edge map with the
 MNIST-M image's (both blurred alike, so interpolation blur does not favour any
 zoom). The peak says how the 32 px images were made: zoom 1.0 means MNIST padded
 by 2 (crop them to 28, or pad MNIST to 32); 32/28 = 1.143 would mean resized.
+
+A second table asks whether the blended digit was binarised. Each MNIST-M pixel
+is |patch - digit|. Next to a pixel in the digit's core (MNIST grey >= 250, so
+MNIST-M = 255 - patch there), the neighbouring pixel's value is predicted under
+each hypothesis from the same (smooth) patch: binarised at > 0 (every inked
+pixel full: 255 - patch) or grey (|patch - MNIST grey|). The hypothesis with the
+smaller error is how the digit was blended.
 """
 
 from __future__ import annotations
@@ -59,7 +66,28 @@ def main(argv=None) -> int:
         e = edges(zoom(padded, factor))
         corr = (e * e_target).sum(1) / (e.norm(dim=1) * e_target.norm(dim=1) + 1e-9)
         print(f"| {factor:.3f} | {corr.mean().item():.3f} |")
+    binarisation_table(padded[:, 0] * 255, target * 255)
     return 0
+
+
+def binarisation_table(digit: torch.Tensor, target: torch.Tensor) -> None:
+    """Mean error of each blending hypothesis for core pixels' right-hand neighbours."""
+    core, right = digit[..., :-1] >= 250, digit[..., 1:]
+    patch = 255 - target[..., :-1]  # at core pixels, MNIST-M = 255 - patch (both hypotheses)
+    seen = target[..., 1:]
+    print(
+        "\n| neighbour's MNIST grey | pixels | error if binarised at > 0 | error if grey |\n"
+        "| --- | --- | --- | --- |"
+    )
+    for low, high in ((250, 256), (150, 250), (60, 150), (1, 60), (0, 1)):
+        sel = (core & (right >= low) & (right < high))[:, None].expand_as(seen)
+        level = right[:, None].expand_as(seen)[sel]
+        binary = torch.where(level > 0, 255 - patch[sel], patch[sel])
+        grey = (patch[sel] - level).abs()
+        print(
+            f"| {low}-{high - 1} | {int(sel.sum()) // 3} | {(binary - seen[sel]).abs().mean():.1f} "
+            f"| {(grey - seen[sel]).abs().mean():.1f} |"
+        )
 
 
 if __name__ == "__main__":

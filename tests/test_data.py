@@ -252,6 +252,21 @@ def test_pad_puts_frame_filling_digits_in_mnists_box(tmp_path):
         DomainSpec(name="usps", pad=-1)
 
 
+def test_binarize_gives_mnist_the_stroke_mask_mnistm_blends(tmp_path, random_digits_npz):
+    # MNIST-M = |patch - 255 * (digit > 0)|: the binarised source is the target's mask
+    random_digits_npz(tmp_path / "mnist.npz", (28, 28), 3, 3)
+    raw = build_domain(DomainSpec(name="mnist", root=tmp_path), "test", 28, channels=1)
+    spec = DomainSpec(name="mnist", root=tmp_path, binarize=0, pad=2, fit="center")
+    binary = build_domain(spec, "test", 32, channels=1).images[:, 0]
+    assert set(binary.unique().tolist()) == {0, 255}
+    assert torch.equal(binary[:, 2:30, 2:30] > 0, raw.images[:, 0] > 0)
+    assert binary[:, :2].eq(0).all()  # the pad comes after: the frame stays black
+    at_128 = build_domain(spec.model_copy(update={"binarize": 128}), "test", 32, 1)
+    assert torch.equal(at_128.images[:, 0, 2:30, 2:30] > 0, raw.images[:, 0] > 128)
+    with pytest.raises(ValueError, match="binarize"):
+        DomainSpec(name="mnist", binarize=255)
+
+
 def test_unknown_domain_lists_the_known_ones():
     with pytest.raises(ConfigError, match=r"known domains: .*mnist-m.*synthetic-digits"):
         build_domain(DomainSpec(name="mnist-n"), "train", 28)

@@ -47,6 +47,10 @@ class DomainSpec(BaseModel):
         pad: zero pixels added on every side before ``fit``. USPS's 16 px digits fill
             their frame where MNIST's 20 px digits sit in 28: ``{name: usps, pad: 3}``
             (16 -> 22 px, resized to 28) draws them at MNIST's 20 px.
+        binarize: set every pixel value above this grey level to 255 and the rest to
+            0, before ``pad`` and ``fit``. MNIST-M's digits are MNIST's binarised at 0
+            (every pixel of the digit is full, edges included), so ``{name: mnist,
+            binarize: 0}`` gives the source the target's stroke shapes.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -61,6 +65,7 @@ class DomainSpec(BaseModel):
     style: DigitStyle | None = None
     fit: Fit = "resize"
     pad: int = Field(0, ge=0)
+    binarize: int | None = Field(None, ge=0, le=254)
 
 
 Builder = Callable[[DomainSpec, str, int], ImageTensors]
@@ -151,6 +156,8 @@ def build_domain(spec: DomainSpec, split: str, image_size: int, channels: int = 
     dataset = info.builder(spec, split, image_size)
     limit = spec.n if split == "train" else spec.n_test
     dataset = dataset.take(limit, seed=spec.seed)
+    if spec.binarize is not None:
+        dataset = dataset.binarized(spec.binarize)
     if spec.pad:
         dataset = dataset.padded(spec.pad)
     return dataset.with_shape(channels, image_size, fit=spec.fit)

@@ -107,6 +107,15 @@ class ImageTensors(Dataset):
         """The same images with labels hidden (what an adaptation method may see)."""
         return ImageTensors(self.images, None, self.name)
 
+    def binarized(self, threshold: int) -> ImageTensors:
+        """The same images with every value above ``threshold`` set to 255, the rest to 0.
+
+        MNIST-M (Ganin et al. 2016) blends MNIST digits binarised this way at
+        ``threshold=0``: every pixel of the digit, anti-aliased edge included, is full.
+        """
+        images = (self.images > threshold).to(torch.uint8) * 255
+        return ImageTensors(images, self.labels, self.name)
+
     def padded(self, pixels: int) -> ImageTensors:
         """The same images with ``pixels`` zero pixels added on every side."""
         return ImageTensors(F.pad(self.images, (pixels,) * 4), self.labels, self.name)
