@@ -98,6 +98,12 @@ def test_blend_is_abs_difference_with_the_photo_patch():
     assert out.images[0, :, 0, 0].tolist() == [200, 40, 90]  # background: the photo
     assert out.images[0, :, 0, 1].tolist() == [55, 215, 165]  # digit: |photo - 255|
     assert out.labels.tolist() == [1, 2, 3]
+    # a faint anti-aliased edge pixel: background by default, full digit at MNIST-M's 0
+    faint = ImageTensors(torch.tensor([[[[0, 40]]]], dtype=torch.uint8), None, "faint")
+    kept = blend_with_photos(faint, seed=0, photos=(photo,)).images[0, :, 0]
+    assert kept[:, 1].tolist() == [200, 40, 90]
+    full = blend_with_photos(faint, seed=0, photos=(photo,), threshold=0).images[0, :, 0]
+    assert full[:, 1].tolist() == [55, 215, 165] and full[:, 0].tolist() == [200, 40, 90]
 
 
 def test_blend_is_seeded():
@@ -265,6 +271,20 @@ def test_binarize_gives_mnist_the_stroke_mask_mnistm_blends(tmp_path, random_dig
     assert torch.equal(at_128.images[:, 0, 2:30, 2:30] > 0, raw.images[:, 0] > 128)
     with pytest.raises(ValueError, match="binarize"):
         DomainSpec(name="mnist", binarize=255)
+
+
+def test_mnistm_style_binarize_sets_the_blend_threshold():
+    # same photo crops; MNIST-M's threshold 0 adds exactly the faint edge pixels
+    from gan.data import embedded
+
+    def blend(**kw):
+        spec = DomainSpec(name="mnistm-style", n_test=20, **kw)
+        return build_domain(spec, "test", 28).images
+
+    digits = embedded.mnist_small("test").take(20, seed=0).images[:, 0]
+    changed = (blend(binarize=0) != blend()).any(1)
+    assert torch.equal(changed, (digits > 0) & (digits <= 127))
+    assert torch.equal(blend(binarize=127), blend())
 
 
 def test_unknown_domain_lists_the_known_ones():

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from gan.data import embedded, files
-from gan.data.blend import blend_with_photos
+from gan.data.blend import DIGIT_THRESHOLD, blend_with_photos
 from gan.data.synthetic import DigitStyle, render_digits
 from gan.data.tensors import Fit, ImageTensors
 from gan.errors import ConfigError, DataError
@@ -50,7 +50,9 @@ class DomainSpec(BaseModel):
         binarize: set every pixel value above this grey level to 255 and the rest to
             0, before ``pad`` and ``fit``. MNIST-M's digits are MNIST's binarised at 0
             (every pixel of the digit is full, edges included), so ``{name: mnist,
-            binarize: 0}`` gives the source the target's stroke shapes.
+            binarize: 0}`` gives the source the target's stroke shapes. For
+            ``mnistm-style`` it is the digits' threshold before blending (default
+            127; MNIST-M's is 0).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -88,7 +90,9 @@ def _synthetic(spec: DomainSpec, split: str, size: int) -> ImageTensors:
 
 def _mnistm_style(spec: DomainSpec, split: str, size: int) -> ImageTensors:
     seed = spec.seed if split == "train" else spec.seed + TEST_SEED_OFFSET
-    return blend_with_photos(embedded.mnist_small(split), seed=seed, name=f"mnistm-style/{split}")
+    threshold = DIGIT_THRESHOLD if spec.binarize is None else spec.binarize
+    digits = embedded.mnist_small(split)
+    return blend_with_photos(digits, seed, threshold=threshold, name=f"mnistm-style/{split}")
 
 
 def _image_folder(spec: DomainSpec, split: str, size: int) -> ImageTensors:
@@ -156,7 +160,7 @@ def build_domain(spec: DomainSpec, split: str, image_size: int, channels: int = 
     dataset = info.builder(spec, split, image_size)
     limit = spec.n if split == "train" else spec.n_test
     dataset = dataset.take(limit, seed=spec.seed)
-    if spec.binarize is not None:
+    if spec.binarize is not None and spec.name != "mnistm-style":  # that one blends binarised
         dataset = dataset.binarized(spec.binarize)
     if spec.pad:
         dataset = dataset.padded(spec.pad)
