@@ -69,6 +69,7 @@ def infogan_part(args) -> str:
             f"train.steps={args.infogan_steps}",
             f"train.batch_size={args.infogan_batch}",
             f"model.g_batch={args.infogan_g_batch}",
+            f"model.continuous_weight={args.infogan_continuous_weight}",
             f"train.eval_every={args.infogan_eval_every}",
             f"train.checkpoint_every={args.infogan_eval_every}",
             "evaluation.n_samples=5000",
@@ -287,6 +288,13 @@ def main(argv=None) -> int:
         choices=["reuse", "fresh"],
         default="reuse",
         help="the G step's latent batch: the D step's (default) or a fresh draw (the authors')",
+    )
+    parser.add_argument(
+        "--infogan-continuous-weight",
+        type=float,
+        default=1.0,
+        help="weight of the continuous codes' NLL in L_I: 1 (the authors' code) or smaller "
+        "(the paper's advice for continuous codes, Sec. 5)",
     )
     parser.add_argument("--infogan-eval-every", type=int, default=1000)
     parser.add_argument("--dcgan-steps", type=int, default=2000)

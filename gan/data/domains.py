@@ -78,6 +78,7 @@ class DomainInfo:
     builder: Builder
     description: str
     embedded: bool
+    blends_binarized: bool = False  # the builder applies ``binarize`` to its digits itself
 
 
 def _synthetic(spec: DomainSpec, split: str, size: int) -> ImageTensors:
@@ -115,7 +116,10 @@ DOMAINS: dict[str, DomainInfo] = {
         True,
     ),
     "mnistm-style": DomainInfo(
-        _mnistm_style, "mnist-small blended over real photos, as MNIST-M was built", True
+        _mnistm_style,
+        "mnist-small blended over real photos, as MNIST-M was built",
+        True,
+        blends_binarized=True,
     ),
     "sklearn-digits": DomainInfo(
         lambda s, split, size: embedded.sklearn_digits(split),
@@ -160,7 +164,7 @@ def build_domain(spec: DomainSpec, split: str, image_size: int, channels: int = 
     dataset = info.builder(spec, split, image_size)
     limit = spec.n if split == "train" else spec.n_test
     dataset = dataset.take(limit, seed=spec.seed)
-    if spec.binarize is not None and spec.name != "mnistm-style":  # that one blends binarised
+    if spec.binarize is not None and not info.blends_binarized:
         dataset = dataset.binarized(spec.binarize)
     if spec.pad:
         dataset = dataset.padded(spec.pad)
