@@ -294,7 +294,7 @@ def main(argv=None) -> int:
         type=float,
         default=1.0,
         help="weight of the continuous codes' NLL in L_I: 1 (the authors' code) or smaller "
-        "(the paper's advice for continuous codes, Sec. 5)",
+        "(the paper's advice for continuous codes, Sec. 6)",
     )
     parser.add_argument("--infogan-eval-every", type=int, default=1000)
     parser.add_argument("--dcgan-steps", type=int, default=2000)
