@@ -70,6 +70,7 @@ def infogan_part(args) -> str:
             f"train.batch_size={args.infogan_batch}",
             f"model.g_batch={args.infogan_g_batch}",
             f"model.continuous_weight={args.infogan_continuous_weight}",
+            f"model.leak={args.infogan_leak}",
             f"train.eval_every={args.infogan_eval_every}",
             f"train.checkpoint_every={args.infogan_eval_every}",
             "evaluation.n_samples=5000",
@@ -295,6 +296,9 @@ def main(argv=None) -> int:
         default=1.0,
         help="weight of the continuous codes' NLL in L_I: 1 (the authors' code) or smaller "
         "(the paper's advice for continuous codes, Sec. 6)",
+    )
+    parser.add_argument(
+        "--infogan-leak", type=float, default=0.1, help="D's lReLU slope: 0.1 (paper), 0.01 (code)"
     )
     parser.add_argument("--infogan-eval-every", type=int, default=1000)
     parser.add_argument("--dcgan-steps", type=int, default=2000)

@@ -28,7 +28,10 @@ def test_mnist_nets_shapes_ranges_and_layers():
     assert [m.out_features for m in d.body.modules() if isinstance(m, nn.Linear)] == [1024]
     assert [m.out_features for m in d.q_head.modules() if isinstance(m, nn.Linear)] == [128, 12]
     assert isinstance(d.body[0][1], nn.Identity)  # no BatchNorm on D's input layer
-    assert all(m.negative_slope == 0.1 for m in d.modules() if isinstance(m, nn.LeakyReLU))
+    slopes = [m.negative_slope for m in d.modules() if isinstance(m, nn.LeakyReLU)]
+    assert slopes == [0.1] * 4  # conv64, conv128, fc1024 and Q's fc128: the paper's leak
+    authors = InfoGAN(leak=0.01).discriminator  # the authors' code's leak
+    assert {m.negative_slope for m in authors.modules() if isinstance(m, nn.LeakyReLU)} == {0.01}
     with pytest.raises(ConfigError, match="multiple of 4"):
         InfoGANGenerator(74, 30)
     with pytest.raises(ConfigError, match=r"\(N, 74\)"):

@@ -38,7 +38,7 @@ from gan.ema import EMA
 from gan.errors import ConfigError
 from gan.losses import minimax_d, non_saturating_g
 from gan.models._common import random_labels, sample_latent, split_batch
-from gan.nets.infogan import InfoGANDiscriminator, InfoGANGenerator
+from gan.nets.infogan import LEAK, InfoGANDiscriminator, InfoGANGenerator
 from gan.train import StepContext, TrainingMethod
 
 
@@ -60,6 +60,8 @@ class InfoGAN(TrainingMethod):
         learn_std: Q predicts the continuous codes' standard deviation (else fixed to 1).
         g_batch: "reuse" (default): the G step reuses the D step's generated batch;
             "fresh": it draws new noise and codes, as the authors' trainer does.
+        leak: negative slope of D's and Q's lReLUs (the paper's 0.1; the authors'
+            code 0.01).
         ema_decay: decay of the generator's weight average; None disables it.
         n_fixed: fixed latent vectors kept for sample grids and traversals.
         seed: seed of the fixed latent vectors.
@@ -81,6 +83,7 @@ class InfoGAN(TrainingMethod):
         betas: tuple[float, float] = (0.5, 0.999),
         learn_std: bool = False,
         g_batch: Literal["fresh", "reuse"] = "reuse",
+        leak: float = LEAK,
         ema_decay: float | None = 0.999,
         n_fixed: int = 100,
         seed: int = 0,
@@ -109,7 +112,7 @@ class InfoGAN(TrainingMethod):
         self.learn_std = learn_std
         q_features = sum(categorical) + continuous * (2 if learn_std else 1)
         self.generator = InfoGANGenerator(self.latent_features, image_size, channels)
-        self.discriminator = InfoGANDiscriminator(q_features, image_size, channels)
+        self.discriminator = InfoGANDiscriminator(q_features, image_size, channels, leak)
         self.g_ema = EMA(self.generator, ema_decay) if ema_decay is not None else None
         noise, codes, cont = self.sample_codes(n_fixed, torch.Generator().manual_seed(seed))
         self.register_buffer("fixed_noise", noise)

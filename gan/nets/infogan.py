@@ -66,21 +66,24 @@ class InfoGANDiscriminator(nn.Module):
     Args:
         q_features: width of Q's output (categorical logits, then continuous
             means, then continuous log-std when learned).
+        leak: the lReLUs' negative slope (the paper's 0.1; the authors' code 0.01).
     """
 
-    def __init__(self, q_features: int, image_size: int = 28, channels: int = 1) -> None:
+    def __init__(
+        self, q_features: int, image_size: int = 28, channels: int = 1, leak: float = LEAK
+    ) -> None:
         super().__init__()
         base = _base(image_size)
         self.shape = (channels, image_size, image_size)
         self.body = nn.Sequential(
-            conv_block(channels, 64, 4, 2, 1, "none", "lrelu", slope=LEAK),
-            conv_block(64, 128, 4, 2, 1, "batch", "lrelu", slope=LEAK),
+            conv_block(channels, 64, 4, 2, 1, "none", "lrelu", slope=leak),
+            conv_block(64, 128, 4, 2, 1, "batch", "lrelu", slope=leak),
             nn.Flatten(),
-            linear_block(128 * base * base, 1024, "batch", "lrelu", slope=LEAK),
+            linear_block(128 * base * base, 1024, "batch", "lrelu", slope=leak),
         )
         self.d_head = nn.Linear(1024, 1)
         self.q_head = nn.Sequential(
-            linear_block(1024, 128, "batch", "lrelu", slope=LEAK), nn.Linear(128, q_features)
+            linear_block(1024, 128, "batch", "lrelu", slope=leak), nn.Linear(128, q_features)
         )
         init_normal_(self)
 

@@ -129,6 +129,7 @@ class InfoGANModelConfig(StrictModel):
         "reuse",
         description="the G step's latent batch: the D step's, or a fresh draw (the authors')",
     )
+    leak: float = Field(0.1, gt=0, lt=1, description="D's lReLU slope: the paper's 0.1")
     ema_decay: float | None = Field(0.999, ge=0, lt=1)
 
 
@@ -215,6 +216,7 @@ def build_infogan(recipe: InfoGANRecipe) -> InfoGAN:
         betas=m.betas,
         learn_std=m.learn_std,
         g_batch=m.g_batch,
+        leak=m.leak,
         ema_decay=m.ema_decay,
         seed=recipe.seed,
     )
