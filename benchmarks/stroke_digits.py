@@ -60,11 +60,8 @@ HAND_SET_WIDTH = (1,)  # see strokes.DIGIT_WIDTH
 
 
 def _class_moments(data: ImageTensors) -> np.ndarray:
-    """Per class: mean slant and mean aspect (10 x 2)."""
     grey = data.with_shape(1, 28)
-    slant, aspect = strokes.shape_moments(grey.images[:, 0].float().numpy())
-    labels = grey.labels.numpy()
-    return np.array([[slant[labels == k].mean(), aspect[labels == k].mean()] for k in range(10)])
+    return strokes.class_moments(grey.images[:, 0].float().numpy(), grey.labels.numpy())
 
 
 def calibrate(data_root: Path, n: int, steps: int = 4) -> None:

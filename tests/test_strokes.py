@@ -6,7 +6,15 @@ import torch
 
 from adapt.evaluate import accuracy, predict
 from gan.data import DigitStyle, DomainSpec, build_domain, render_digits
-from gan.data.strokes import SKELETONS, Hand, _catmull_rom, hands, shape_moments, stroke_mask
+from gan.data.strokes import (
+    SKELETONS,
+    Hand,
+    _catmull_rom,
+    class_moments,
+    hands,
+    shape_moments,
+    stroke_mask,
+)
 from recipes.tasks.cyclegan import ClassifierConfig, train_classifier
 
 
@@ -88,13 +96,15 @@ def test_shape_moments_of_a_leaning_bar_and_a_wide_box():
     assert abs(slant[1]) < 1e-9 and aspect[1] > 2 > 0.5 > aspect[2]
     with pytest.raises(ValueError, match="N x H x W"):
         shape_moments(image[0])
+    per_class = class_moments(image, np.array([0, 1, 2]), num_classes=3)
+    assert np.allclose(per_class, np.stack([slant, aspect], axis=1))
+    with pytest.raises(ValueError, match=r"no images of class \[3\]"):
+        class_moments(image, np.array([0, 1, 2]), num_classes=4)
 
 
 def _class_moments(data):
     grey = data.with_shape(1, 28)
-    slant, aspect = shape_moments(grey.images[:, 0].float().numpy())
-    labels = grey.labels.numpy()
-    return np.array([[slant[labels == k].mean(), aspect[labels == k].mean()] for k in range(10)])
+    return class_moments(grey.images[:, 0].float().numpy(), grey.labels.numpy())
 
 
 def test_stroke_digits_lean_and_spread_like_real_mnist_digits():

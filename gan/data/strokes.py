@@ -323,3 +323,15 @@ def shape_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dy = ys[None] - cy[:, None, None]
     mu20, mu02, mu11 = ((x * m).sum((1, 2)) / mass for m in (dx**2, dy**2, dx * dy))
     return -mu11 / mu02, np.sqrt(mu20 / mu02)
+
+
+def class_moments(images: np.ndarray, labels: np.ndarray, num_classes: int = 10) -> np.ndarray:
+    """Per class, the mean slant and mean aspect of :func:`shape_moments` (num_classes x 2)."""
+    slant, aspect = shape_moments(images)
+    labels = np.asarray(labels)
+    missing = [k for k in range(num_classes) if not (labels == k).any()]
+    if missing:
+        raise ValueError(f"class_moments: no images of class {missing}")
+    return np.array(
+        [[slant[labels == k].mean(), aspect[labels == k].mean()] for k in range(num_classes)]
+    )
