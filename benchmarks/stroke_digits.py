@@ -59,20 +59,15 @@ CLEAN_STROKES = DigitStyle(
 HAND_SET_WIDTH = (1,)  # see strokes.DIGIT_WIDTH
 
 
-def _class_moments(data: ImageTensors) -> np.ndarray:
-    grey = data.with_shape(1, 28)
-    return strokes.class_moments(grey.images[:, 0].float().numpy(), grey.labels.numpy())
-
-
 def calibrate(data_root: Path, n: int, steps: int = 4) -> None:
     """Fit strokes.DIGIT_WIDTH and DIGIT_SLANT to full MNIST's per-class moments; print them."""
-    target = _class_moments(load_mnist(data_root, "train"))
+    target = strokes.class_moments(load_mnist(data_root, "train"))
     print("| step | " + " | ".join(f"{k}: slant / aspect" for k in range(10)) + " |")
     print("| --- " * 11 + "|")
     print("| MNIST | " + " | ".join(f"{s:+.2f} / {a:.2f}" for s, a in target) + " |")
     for step in range(steps + 1):
         spec = DomainSpec(name="synthetic-digits", n=10, n_test=n, style=CLEAN_STROKES)
-        rendered = _class_moments(build_domain(spec, "test", 28))
+        rendered = strokes.class_moments(build_domain(spec, "test", 28))
         print(f"| {step} | " + " | ".join(f"{s:+.2f} / {a:.2f}" for s, a in rendered) + " |")
         if step == steps:
             break

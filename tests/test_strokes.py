@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from adapt.evaluate import accuracy, predict
-from gan.data import DigitStyle, DomainSpec, build_domain, render_digits
+from gan.data import DigitStyle, DomainSpec, ImageTensors, build_domain, render_digits
 from gan.data.strokes import (
     SKELETONS,
     Hand,
@@ -96,22 +96,18 @@ def test_shape_moments_of_a_leaning_bar_and_a_wide_box():
     assert abs(slant[1]) < 1e-9 and aspect[1] > 2 > 0.5 > aspect[2]
     with pytest.raises(ValueError, match="N x H x W"):
         shape_moments(image[0])
-    per_class = class_moments(image, np.array([0, 1, 2]), num_classes=3)
-    assert np.allclose(per_class, np.stack([slant, aspect], axis=1))
-    with pytest.raises(ValueError, match=r"no images of class \[3\]"):
-        class_moments(image, np.array([0, 1, 2]), num_classes=4)
-
-
-def _class_moments(data):
-    grey = data.with_shape(1, 28)
-    return class_moments(grey.images[:, 0].float().numpy(), grey.labels.numpy())
+    as_uint8 = torch.from_numpy(image * 255).to(torch.uint8)[:, None]
+    per_class = class_moments(ImageTensors(as_uint8, torch.tensor([0, 1, 2]), "bars"))
+    assert np.allclose(per_class, np.stack([slant, aspect], axis=1), atol=1e-6)
+    with pytest.raises(ValueError, match=r"bars has no images of class \[1\]"):
+        class_moments(ImageTensors(as_uint8, torch.tensor([0, 2, 2]), "bars"))
 
 
 def test_stroke_digits_lean_and_spread_like_real_mnist_digits():
     """DIGIT_WIDTH and DIGIT_SLANT were fitted to full MNIST's per-class moments; the embedded
     MNIST sample, which the fit never saw, agrees with the rendered strokes to within a few
     hundredths: mean errors 0.031 in slant and 0.013 in aspect (before the fit 0.084 and 0.17)."""
-    real = _class_moments(build_domain(DomainSpec(name="mnist-small"), "train", 28))
+    real = class_moments(build_domain(DomainSpec(name="mnist-small"), "train", 28))
     clean = DigitStyle(
         colour=False,
         fonts=("strokes",),
@@ -122,7 +118,7 @@ def test_stroke_digits_lean_and_spread_like_real_mnist_digits():
         min_contrast=1.0,
     )
     spec = DomainSpec(name="synthetic-digits", n=10, n_test=500, style=clean)
-    rendered = _class_moments(build_domain(spec, "test", 28))
+    rendered = class_moments(build_domain(spec, "test", 28))
     error = np.abs(rendered - real)
     assert error[:, 0].mean() < 0.055, error[:, 0]
     assert np.delete(error[:, 1], 1).mean() < 0.06, error[:, 1]  # the 1's width is hand-set

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from gan.data.tensors import ImageTensors
+
 Points = tuple[tuple[float, float], ...]
 # A stroke is ("curve", points) through which the pen moves smoothly,
 # ("line", points) with sharp corners, or ("loop", points) closed smoothly.
@@ -325,13 +327,15 @@ def shape_moments(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return -mu11 / mu02, np.sqrt(mu20 / mu02)
 
 
-def class_moments(images: np.ndarray, labels: np.ndarray, num_classes: int = 10) -> np.ndarray:
-    """Per class, the mean slant and mean aspect of :func:`shape_moments` (num_classes x 2)."""
-    slant, aspect = shape_moments(images)
-    labels = np.asarray(labels)
-    missing = [k for k in range(num_classes) if not (labels == k).any()]
+def class_moments(data: ImageTensors) -> np.ndarray:
+    """Per class of a labelled domain, the mean slant and mean aspect of :func:`shape_moments`
+    on its grey images (num_classes x 2)."""
+    grey = data.with_shape(1, data.shape[-1])
+    slant, aspect = shape_moments(grey.images[:, 0].float().numpy())
+    labels = grey.labels.numpy()
+    missing = [k for k in range(data.num_classes) if not (labels == k).any()]
     if missing:
-        raise ValueError(f"class_moments: no images of class {missing}")
+        raise ValueError(f"class_moments: {data.name} has no images of class {missing}")
     return np.array(
-        [[slant[labels == k].mean(), aspect[labels == k].mean()] for k in range(num_classes)]
+        [[slant[labels == k].mean(), aspect[labels == k].mean()] for k in range(data.num_classes)]
     )
