@@ -6,6 +6,7 @@
     python benchmarks/dann_reference.py --data-root DIR --crop            # crop MNIST-M, no resize
     python benchmarks/dann_reference.py --data-root DIR --per-domain-norm --source-only
     python benchmarks/dann_reference.py --data-root DIR --no-center --softmax-domain
+    python benchmarks/dann_reference.py --data-root DIR --crop --domain-mean --average 0.99 0.999
 
 Nothing here imports counterfeit: data loading, the Ganin et al. (JMLR 2016, Fig. 4a)
 network, the gradient reversal, the schedules and the loop are written out in one
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 
 class ReverseGradient(torch.autograd.Function):
@@ -147,6 +149,14 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--source-only", action="store_true", help="no domain loss (the source-only baseline)"
     )
+    parser.add_argument(
+        "--average",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="DECAY",
+        help="also evaluate exponential moving averages of the classifier's weights",
+    )
     parser.add_argument("--out", type=Path, help="write the log as JSON")
     args = parser.parse_args(argv)
 
@@ -158,15 +168,18 @@ def main(argv=None) -> int:
     source_batches = batches(len(data["xs"]), args.batch, args.seed)
     target_batches = batches(len(data["xt"]), args.batch, args.seed + 1)
     domain_labels = torch.cat([torch.zeros(args.batch), torch.ones(args.batch)])
+    classifier = nn.Sequential(features, label)
+    averages = {
+        decay: AveragedModel(classifier, multi_avg_fn=get_ema_multi_avg_fn(decay))
+        for decay in args.average
+    }
 
-    def target_accuracy() -> float:
-        features.eval(), label.eval()
+    def target_accuracy(model: nn.Module) -> float:
+        model.eval()
         with torch.no_grad():
             x, y = data["xt_test"], data["yt_test"]
-            pred = torch.cat(
-                [label(features(x[i : i + 1000])).argmax(1) for i in range(0, len(x), 1000)]
-            )
-        features.train(), label.train()
+            pred = torch.cat([model(x[i : i + 1000]).argmax(1) for i in range(0, len(x), 1000)])
+        model.train()
         return (pred == y).float().mean().item()
 
     log, domain_hits, start = [], [], time.time()
@@ -190,12 +203,15 @@ def main(argv=None) -> int:
         optimizer.zero_grad()
         (class_loss + weight * domain_loss).backward()
         optimizer.step()
+        for average in averages.values():
+            average.update_parameters(classifier)
         domain_hits.append(((d > 0).float() == domain_labels).float().mean().item())
         if (step + 1) % 1000 == 0:
             log.append(
                 dict(
                     step=step + 1,
-                    target_accuracy=target_accuracy(),
+                    target_accuracy=target_accuracy(classifier),
+                    **{f"average_{d}": target_accuracy(a) for d, a in averages.items()},
                     train_domain_accuracy=float(np.mean(domain_hits[-1000:])),
                     seconds=round(time.time() - start, 1),
                 )

@@ -105,6 +105,13 @@ class DANNModelConfig(StrictModel):
     domain_weight: float = Field(
         1.0, gt=0, description="weight of L_d(source) + L_d(target); 0.5 = mean over both"
     )
+    ema_decay: float | None = Field(
+        None,
+        ge=0,
+        lt=1,
+        description="evaluate and export an exponential moving average of the classifier's "
+        "weights with this decay (null: the last iterate, as in the paper)",
+    )
 
 
 class DANNTrainConfig(TrainConfig):

@@ -14,8 +14,15 @@ from gan.checkpoint import load_checkpoint
 from gan.export import load_exported
 from tests.conftest import TINY_DANN, VENV_BIN, run_cli
 
-# Long enough that a Ctrl-C sent after the first checkpoint lands inside training.
-RESUMABLE = [*TINY_DANN, "train.steps=240", "train.checkpoint_every=20", "train.eval_every=120"]
+# Long enough that a Ctrl-C sent after the first checkpoint lands inside training; with a
+# weight average, so that resume and export are checked with it.
+RESUMABLE = [
+    *TINY_DANN,
+    "train.steps=240",
+    "train.checkpoint_every=20",
+    "train.eval_every=120",
+    "model.ema_decay=0.99",
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +46,8 @@ def test_run_writes_summary_plots_checkpoints_and_models(finished_run):
     for method in ("dann", "source-only"):
         for key in ("target_accuracy", "source_accuracy", "target_entropy", "proxy_a_distance"):
             assert 0 <= summary["metrics"][f"{method}/{key}"] <= 2.31
+        for side in ("source", "target"):  # the live weights, beside the average's
+            assert 0 <= summary["metrics"][f"{method}/last_iterate_{side}_accuracy"] <= 1
         assert (out / "checkpoints" / f"{method}.ckpt").is_file()
         assert (out / "plots" / f"confusion_{method}.png").stat().st_size > 1000
         warning = summary["models"][method]["warning"]  # chance is 0.1 for ten digits
@@ -61,11 +70,13 @@ def test_exported_model_reproduces_the_trained_classifier(finished_run):
 
     out, _ = finished_run
     state = load_checkpoint(out / "checkpoints" / "dann.ckpt")
-    model = DANN((3, 28, 28))
+    model = DANN((3, 28, 28), ema_decay=0.99)
     model.load_state_dict(state["method"])
     exported = load_exported(out / "models" / "dann.pt2")
     x = torch.rand(5, 3, 28, 28)
-    assert torch.allclose(exported(x), model.eval()(x), atol=1e-5)
+    assert torch.allclose(exported(x), model.eval()(x), atol=1e-5)  # the weight average
+    live = model.label_predictor(model.features(x))
+    assert not torch.allclose(exported(x), live, atol=1e-4)
 
 
 def test_run_is_in_mlflow_with_metrics_params_and_artifacts(finished_run, mlflow_uri):

@@ -76,6 +76,45 @@ def test_one_step_matches_hand_written_reference(weight):
         assert torch.allclose(got[name], expected, atol=1e-6), name
 
 
+def test_weight_average_is_what_eval_mode_classifies_and_training_never_reads():
+    """ema_decay keeps avg <- d_t * avg + (1 - d_t) * w after each step (d_t warming up as
+    min(d, (1 + t) / (10 + t))); eval mode, classifier() and evaluated_nets() use it, while
+    the live weights train exactly as without it."""
+    torch.manual_seed(0)
+    model = DANN((3, 28, 28), lr=0.05, ema_decay=0.9)
+    torch.manual_seed(0)
+    plain = DANN((3, 28, 28), lr=0.05)
+    live = lambda m: [p.detach().clone() for p in m.classifier().parameters()]  # noqa: E731
+    expected = [
+        p.detach().clone()
+        for p in torch.nn.Sequential(model.features, model.label_predictor).parameters()
+    ]
+    contexts = [StepContext.single_process(m.configure_optimizers(), 10) for m in (model, plain)]
+    for t in range(3):
+        for m, ctx in zip((model, plain), contexts):
+            ctx.step = t
+            m.train_step(_batch(seed=t), ctx)
+        weights = [
+            p.detach()
+            for p in torch.nn.Sequential(model.features, model.label_predictor).parameters()
+        ]
+        decay = min(0.9, (1 + t) / (10 + t))
+        expected = [decay * a + (1 - decay) * w for a, w in zip(expected, weights)]
+    for mine, theirs in zip(model.parameters(), plain.parameters()):
+        assert torch.equal(mine, theirs)  # training is unchanged by the average
+    for got, want in zip(live(model), expected):
+        assert torch.allclose(got, want, atol=1e-6)
+    x = torch.rand(4, 3, 28, 28)
+    model.eval()
+    averaged = model(x)
+    features, head = model.evaluated_nets()
+    assert torch.allclose(averaged, head(features(x)))
+    assert not torch.allclose(averaged, model.label_predictor(model.features(x)), atol=1e-3)
+    model.train()
+    assert torch.allclose(model(x), model.label_predictor(model.features(x)))
+    assert not any(p.requires_grad for p in model.average.parameters())
+
+
 def test_reversal_pushes_features_against_the_domain_classifier():
     """A step with lambda > 0 raises the domain loss for a frozen domain classifier
     (the feature extractor moves to confuse it); with lambda = 0 it does not try."""

@@ -86,6 +86,7 @@ def build_model(recipe: DANNRecipe, method: str, in_shape, num_classes, mean) ->
         gamma=m.gamma,
         lambda_max=m.lambda_max,
         domain_weight=m.domain_weight,
+        ema_decay=m.ema_decay,
     )
 
 
@@ -176,8 +177,7 @@ def report(ctx: RunContext, recipe: DANNRecipe, models, results, domains) -> Tas
     reports = {}
     for method, model in models.items():
         evaluation = evaluate_adaptation(
-            model.features,
-            model.label_predictor,
+            *model.evaluated_nets(),
             domains["source_test"],
             domains["target_test"],
             num_classes,
@@ -185,6 +185,8 @@ def report(ctx: RunContext, recipe: DANNRecipe, models, results, domains) -> Tas
             recipe.seed,
         )
         reports[method] = evaluation
+        if model.average is not None:
+            evaluation.metrics.update(_last_iterate_accuracy(model, domains))
         metrics.update({f"{method}/{k}": v for k, v in evaluation.metrics.items()})
         example = domains["source_test"].get_batch(torch.arange(2))[0].to(ctx.device)
         export = export_classifier(
@@ -229,6 +231,19 @@ def report(ctx: RunContext, recipe: DANNRecipe, models, results, domains) -> Tas
             )
         )
     return TaskOutput(metrics, {"models": details}, table)
+
+
+def _last_iterate_accuracy(model: DANN, domains: dict[str, ImageTensors]) -> dict[str, float]:
+    """Accuracy of the live weights, beside the weight average's (what averaging bought)."""
+    values = {}
+    for side in ("source", "target"):
+        test = domains[f"{side}_test"]
+        if test.has_labels:
+            predictions = predict(
+                model, test, feature_extractor=model.features, head=model.label_predictor
+            )
+            values[f"last_iterate_{side}_accuracy"] = accuracy(predictions)
+    return values
 
 
 def _did_not_learn(method: str, source_accuracy: float, num_classes: int) -> str | None:
