@@ -84,25 +84,26 @@ def test_weight_average_is_what_eval_mode_classifies_and_training_never_reads():
     model = DANN((3, 28, 28), lr=0.05, ema_decay=0.9)
     torch.manual_seed(0)
     plain = DANN((3, 28, 28), lr=0.05)
-    live = lambda m: [p.detach().clone() for p in m.classifier().parameters()]  # noqa: E731
-    expected = [
-        p.detach().clone()
-        for p in torch.nn.Sequential(model.features, model.label_predictor).parameters()
-    ]
+
+    def live_classifier_weights() -> list[torch.Tensor]:
+        nets = torch.nn.Sequential(model.features, model.label_predictor)
+        return [p.detach().clone() for p in nets.parameters()]
+
+    expected = live_classifier_weights()
     contexts = [StepContext.single_process(m.configure_optimizers(), 10) for m in (model, plain)]
     for t in range(3):
         for m, ctx in zip((model, plain), contexts):
             ctx.step = t
             m.train_step(_batch(seed=t), ctx)
-        weights = [
-            p.detach()
-            for p in torch.nn.Sequential(model.features, model.label_predictor).parameters()
-        ]
         decay = min(0.9, (1 + t) / (10 + t))
-        expected = [decay * a + (1 - decay) * w for a, w in zip(expected, weights)]
-    for mine, theirs in zip(model.parameters(), plain.parameters()):
-        assert torch.equal(mine, theirs)  # training is unchanged by the average
-    for got, want in zip(live(model), expected):
+        expected = [
+            decay * a + (1 - decay) * w for a, w in zip(expected, live_classifier_weights())
+        ]
+    trained = {k: v for k, v in model.named_parameters() if not k.startswith("average.")}
+    assert trained.keys() == dict(plain.named_parameters()).keys()
+    for name, theirs in plain.named_parameters():
+        assert torch.equal(trained[name], theirs), name  # training is unchanged by the average
+    for got, want in zip(model.classifier().parameters(), expected, strict=True):
         assert torch.allclose(got, want, atol=1e-6)
     x = torch.rand(4, 3, 28, 28)
     model.eval()
