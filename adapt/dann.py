@@ -126,17 +126,17 @@ class DANN(TrainingMethod):
         self.label_predictor = mlp(n_features, spec.label_hidden, num_classes)
         self.domain_classifier = mlp(n_features, spec.domain_hidden, 1) if mode == "dann" else None
         self.n_features = n_features
-        self.average = (
-            EMA(nn.Sequential(self.features, self.label_predictor), ema_decay)
-            if ema_decay is not None
-            else None
-        )
+        self.average = EMA(self.last_iterate(), ema_decay) if ema_decay is not None else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits for images in [0, 1] (from the weight average in eval mode, if kept)."""
         if self.average is not None and not self.training:
             return self.average(x)
         return self.label_predictor(self.features(x))
+
+    def last_iterate(self) -> nn.Sequential:
+        """The live classifier (feature extractor + label predictor), the one being trained."""
+        return nn.Sequential(self.features, self.label_predictor)
 
     def evaluated_nets(self) -> tuple[nn.Module, nn.Module]:
         """(feature extractor, label predictor) as evaluated: the averaged copies, if kept."""
@@ -193,7 +193,7 @@ class DANN(TrainingMethod):
         ctx.backward(losses["loss"])
         ctx.optimizer_step(optimizer)
         if self.average is not None:
-            self.average.update(nn.Sequential(self.features, self.label_predictor))
+            self.average.update(self.last_iterate())
         return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in losses.items()}
 
     def supervised_losses(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -86,8 +86,7 @@ def test_weight_average_is_what_eval_mode_classifies_and_training_never_reads():
     plain = DANN((3, 28, 28), lr=0.05)
 
     def live_classifier_weights() -> list[torch.Tensor]:
-        nets = torch.nn.Sequential(model.features, model.label_predictor)
-        return [p.detach().clone() for p in nets.parameters()]
+        return [p.detach().clone() for p in model.last_iterate().parameters()]
 
     expected = live_classifier_weights()
     contexts = [StepContext.single_process(m.configure_optimizers(), 10) for m in (model, plain)]
