@@ -41,7 +41,6 @@ from recipes import load_recipe, run_recipe
 
 RECIPE = "synth2real-cyclegan"
 DEFAULT_STEPS = 1000  # ~12-15 min on one CPU thread at batch 4 (small preset)
-CLASSIFIER_STEPS = 1000
 SPEED_STEPS = 20
 SPEED_ROUNDS = 3
 SEMANTIC_WEIGHT = (
@@ -63,7 +62,6 @@ def run_variant(args: argparse.Namespace, variant: str) -> dict:
         f"train.checkpoint_every={max(1, steps // 4)}",
         f"samples_every={max(1, steps // 4)}",
         f"model.semantic_weight={VARIANTS[variant]}",
-        f"evaluation.classifier.steps={CLASSIFIER_STEPS}",
         f"seed={getattr(args, 'seed', 0)}",
         "train.progress=false",
         "train.log_every=50",
@@ -77,6 +75,7 @@ def cyclegan(args: argparse.Namespace) -> str:
     summaries = {variant: run_variant(args, variant) for variant in VARIANTS}
     plain = summaries["plain"]["cyclegan"]
     hp = plain["hparams"]
+    judge = plain.get("classifier", {})
     lines = [
         f"### CycleGAN synthetic digits -> MNIST-M-style real digits (`{RECIPE}`, preset "
         f"`{hp['preset']}`: ngf {hp['generator_width']}, {hp['generator_blocks']} residual "
@@ -84,7 +83,8 @@ def cyclegan(args: argparse.Namespace) -> str:
         f"{plain['receptive_field']}; batch {plain['batch_size']}, {plain['steps']} steps, "
         f"28 px RGB)\n",
         "Real-domain classifier (Ganin et al. MNIST net trained on the "
-        f"{plain['images']['target_train']} labelled real train digits) reading "
+        f"{plain['images']['target_train']} labelled real train digits, "
+        f"{judge.get('steps', '?')} Adam steps, augmentation {judge.get('augment', '?')}) reading "
         f"{plain['images']['source_test']} synthetic test digits; FID-digits against the "
         f"{plain['images']['target_test']} real test digits.\n",
         "| variant | translated acc (target >= 0.90) | untranslated acc | real test acc | "

@@ -1,14 +1,15 @@
 """Re-judge finished synth2real-cyclegan runs with judges trained differently.
 
     python benchmarks/i2i_rejudge.py benchmarks/out/i2i-2000/cyclegan-plain \
-        benchmarks/out/i2i-2000/cyclegan-semantic --augment none --augment strong
+        benchmarks/out/i2i-2000/cyclegan-semantic --augment none --augment strong --steps 3000
 
 Loads each run's checkpoint (``recipes.translate.load_translator``), translates the
 recipe's synthetic test digits once, then trains the recipe's real-domain judge
-(``recipes.tasks.cyclegan.train_classifier``, same seed and steps) once per
-``--augment`` (``none`` or a ``gan.data.Augment`` preset) and prints one JSON row
-each: the judge on real test digits, on untranslated synthetic digits and on every
-run's translations. With ``none`` it reproduces the recipe's own numbers.
+(``recipes.tasks.cyclegan.train_classifier``, the run's seed and classifier settings)
+once per ``--augment`` (``none`` or a ``gan.data.Augment`` preset) and ``--steps``, and
+prints one JSON row each: the judge on real test digits, on untranslated synthetic
+digits and on every run's translations. Without either flag it reproduces the run's own
+numbers (with the same thread count).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from pathlib import Path
 import torch
 
 from adapt.evaluate import accuracy, predict
-from gan.data.augment import Augment
 from recipes import load_recipe
 from recipes.tasks import dann
 from recipes.tasks.cyclegan import train_classifier
@@ -33,7 +33,15 @@ def main(argv=None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of synth2real-cyclegan")
-    parser.add_argument("--augment", action="append", help="none or an Augment preset")
+    parser.add_argument(
+        "--augment",
+        action="append",
+        choices=["none", "light", "strong"],
+        help="default: the recipe's",
+    )
+    parser.add_argument(
+        "--steps", type=int, action="append", help="judge steps (default: the recipe's)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -49,17 +57,24 @@ def main(argv=None) -> int:
         )
         for run in args.runs
     }
-    for augment in args.augment or ["none"]:
+    configs = [
+        recipe.evaluation.classifier.model_copy(
+            update={"augment": augment, **({"steps": steps} if steps else {})}
+        )
+        for augment in args.augment or [recipe.evaluation.classifier.augment]
+        for steps in args.steps or [None]
+    ]
+    for config in configs:
         started = time.perf_counter()
         judge = train_classifier(
             domains["target_train"],
             dann.num_classes_of(domains),
-            recipe.evaluation.classifier,
+            config,
             recipe.seed + 1,
-            transform=None if augment == "none" else Augment(augment),
         )
         row = {
-            "augment": augment,
+            "augment": config.augment,
+            "steps": config.steps,
             "real": accuracy(predict(judge, domains["target_test"], bs)),
             "untranslated": accuracy(predict(judge, domains["source_test"], bs)),
             **{name: accuracy(predict(judge, d, bs)) for name, d in translated.items()},
