@@ -101,11 +101,14 @@ def test_infogan_recipe_reports_cluster_accuracy(tmp_path):
         "data.domain.name=sklearn-digits",
         "data.image_size=8",
         "tracking.enabled=false",
+        "model.q_ema_decay=0.9",
     ]
     summary = run_recipe(load_recipe("mnist-infogan", overrides), out=tmp_path / "info")
     metrics = summary["metrics"]
     assert 0.0 < metrics["cluster_accuracy"] <= 1.0
+    assert 0.0 < metrics["last_iterate_cluster_accuracy"] <= 1.0
     assert summary["cluster_accuracy"]["n_images"] == 80
+    assert summary["cluster_accuracy"]["labelled_by"] == "D/Q weight average"
     assert metrics["fid-digits/n_fake"] == 60
     plots = {p.name for p in (tmp_path / "info" / "plots").iterdir()}
     assert {"traversal_categorical0.png", "traversal_continuous0.png", "samples.png"} <= plots

@@ -128,6 +128,40 @@ def test_predict_categorical_and_bad_configs():
         InfoGAN(categorical=(1,))
 
 
+def test_q_weight_average_labels_images_and_training_never_reads_it():
+    """q_ema_decay keeps avg <- d_t * avg + (1 - d_t) * w of D and Q after each step;
+    predict_categorical labels with it (average=False: the live nets), and the live
+    weights train exactly as a twin's without it."""
+    torch.manual_seed(0)
+    model = InfoGAN(image_size=8, lr_d=0.05, ema_decay=None, q_ema_decay=0.9)
+    torch.manual_seed(0)
+    twin = InfoGAN(image_size=8, lr_d=0.05, ema_decay=None)
+    expected = [p.detach().clone() for p in model.discriminator.parameters()]
+    contexts = [StepContext.single_process(m.configure_optimizers(), 1) for m in (model, twin)]
+    for t in range(4):
+        real = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(t))
+        for m, ctx in zip((model, twin), contexts):
+            torch.manual_seed(100 + t)
+            m.train_step((real, torch.full((16,), -1)), ctx)
+        decay = min(0.9, (1 + t) / (10 + t))
+        live = [p.detach() for p in model.discriminator.parameters()]
+        expected = [decay * a + (1 - decay) * w for a, w in zip(expected, live)]
+    trained = {k: v for k, v in model.state_dict().items() if not k.startswith("q_ema.")}
+    assert trained.keys() == twin.state_dict().keys()
+    for name, theirs in twin.state_dict().items():
+        assert torch.equal(trained[name], theirs), name
+    for got, want in zip(model.q_ema.module.parameters(), expected, strict=True):
+        assert torch.allclose(got, want, atol=1e-6)
+    images = torch.rand(64, 1, 8, 8)
+    live = model.predict_categorical(images, average=False)
+    other = int(live[0] + 1) % 10
+    with torch.no_grad():  # make the average's Q answer `other` for everything
+        model.q_ema.module.q_head[-1].bias[:10] = 1e6 * torch.eye(10)[other]
+    assert model.predict_categorical(images).eq(other).all()
+    assert torch.equal(model.predict_categorical(images, average=False), live)
+    assert not any(p.requires_grad for p in model.q_ema.parameters())
+
+
 @pytest.mark.parametrize("g_batch", ["fresh", "reuse"])
 def test_one_step_matches_a_hand_written_reference(g_batch):
     """A D/Q step on one draw of (z, c), then a G step on a new draw (the authors' trainer)

@@ -22,7 +22,9 @@ Deviations: (1) the G step reuses the D step's generated batch
 (two ``sess.run`` calls per update; ``g_batch="fresh"``), which the paper does
 not mention; measured on full MNIST (docs/benchmarks.md), fresh draws ended 6 and
 16 points lower in categorical-code cluster accuracy on two seeds. (2) G's
-weights are also averaged (:class:`gan.ema.EMA`) for sampling.
+weights are also averaged (:class:`gan.ema.EMA`) for sampling. (3) Optionally
+(``q_ema_decay``) D and Q's weights are averaged too, and that average labels real
+images in :meth:`InfoGAN.predict_categorical`; training never reads it.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class InfoGAN(TrainingMethod):
         leak: negative slope of D's and Q's lReLUs (the paper's 0.1; the authors'
             code 0.01).
         ema_decay: decay of the generator's weight average; None disables it.
+        q_ema_decay: decay of a weight average of D and Q, used only to label images
+            (:meth:`predict_categorical`); None (default) labels with the last iterate.
         n_fixed: fixed latent vectors kept for sample grids and traversals.
         seed: seed of the fixed latent vectors.
     """
@@ -85,6 +89,7 @@ class InfoGAN(TrainingMethod):
         g_batch: Literal["fresh", "reuse"] = "reuse",
         leak: float = LEAK,
         ema_decay: float | None = 0.999,
+        q_ema_decay: float | None = None,
         n_fixed: int = 100,
         seed: int = 0,
     ) -> None:
@@ -114,6 +119,7 @@ class InfoGAN(TrainingMethod):
         self.generator = InfoGANGenerator(self.latent_features, image_size, channels)
         self.discriminator = InfoGANDiscriminator(q_features, image_size, channels, leak)
         self.g_ema = EMA(self.generator, ema_decay) if ema_decay is not None else None
+        self.q_ema = EMA(self.discriminator, q_ema_decay) if q_ema_decay is not None else None
         noise, codes, cont = self.sample_codes(n_fixed, torch.Generator().manual_seed(seed))
         self.register_buffer("fixed_noise", noise)
         self.register_buffer("fixed_codes", codes)
@@ -218,22 +224,24 @@ class InfoGAN(TrainingMethod):
 
     @torch.no_grad()
     def predict_categorical(
-        self, images: torch.Tensor, index: int = 0, batch_size: int = 500
+        self, images: torch.Tensor, index: int = 0, batch_size: int = 500, average: bool = True
     ) -> torch.Tensor:
-        """Q's most likely category of categorical code ``index`` for each image (eval mode)."""
+        """Q's most likely category of categorical code ``index`` for each image (eval mode),
+        from the weight average of D and Q when ``average`` and one is kept."""
         if not 0 <= index < len(self.categorical):
             raise ConfigError(f"InfoGAN has {len(self.categorical)} categorical code(s).")
         offset = sum(self.categorical[:index])
-        was_training = self.discriminator.training
-        self.discriminator.eval()
+        net = self.q_ema.module if average and self.q_ema is not None else self.discriminator
+        was_training = net.training
+        net.eval()
         device = self.fixed_noise.device
         try:
             out = []
             for chunk in images.split(batch_size):
-                _, q = self.discriminator(chunk.to(device))
+                _, q = net(chunk.to(device))
                 out.append(q[:, offset : offset + self.categorical[index]].argmax(1).cpu())
         finally:
-            self.discriminator.train(was_training)
+            net.train(was_training)
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
     # -- training ----------------------------------------------------------------
@@ -276,6 +284,8 @@ class InfoGAN(TrainingMethod):
             d.requires_grad_(True)
         if self.g_ema is not None:
             self.g_ema.update(g)
+        if self.q_ema is not None:
+            self.q_ema.update(d)
         entropy = sum(math.log(k) for k in self.categorical)
         return {
             "d_loss": gan_d.detach(),
