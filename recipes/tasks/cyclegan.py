@@ -11,9 +11,10 @@ written while training (``OUT/samples/cycle_stepNNNNNN.png``, MLflow
 The measure that matters is label preservation: a classifier (Ganin et al.
 2016's MNIST net) is trained on the target domain's *labelled train split*
 only (on augmented batches by default, so that it reads digits rather than
-memorising its few thousand examples), then reads (1) real target test images, (2) untranslated source test
-images and (3) the same source test images translated A -> B; their labels
-are the source labels, so (3) says how often the translation kept the digit.
+memorising its few thousand examples), then reads (1) real target test images,
+(2) untranslated source test images and (3) the same source test images
+translated A -> B; their labels are the source labels, so (3) says how often
+the translation kept the digit.
 Beside it, FID-digits (:mod:`gan.metrics`) of translated vs real target test
 images, and of untranslated vs real as the starting point. With the semantic
 loss, f_S is the same architecture trained on the source's train split first.
