@@ -57,12 +57,11 @@ def main(argv=None) -> int:
         )
         for run in args.runs
     }
+    run_config = recipe.evaluation.classifier
     configs = [
-        recipe.evaluation.classifier.model_copy(
-            update={"augment": augment, **({"steps": steps} if steps else {})}
-        )
-        for augment in args.augment or [recipe.evaluation.classifier.augment]
-        for steps in args.steps or [None]
+        run_config.model_copy(update={"augment": augment, "steps": steps})
+        for augment in args.augment or [run_config.augment]
+        for steps in args.steps or [run_config.steps]
     ]
     for config in configs:
         started = time.perf_counter()

@@ -10,8 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.transforms.functional import affine
 
-from gan.data import ImageTensors, InfiniteLoader, ZipLoader
+from gan.data import DomainSpec, ImageTensors, InfiniteLoader, ZipLoader, build_domain
 from gan.errors import ConfigError
 from gan.image_pool import ImagePool
 from gan.models.cyclegan import CycleGAN, digits_classifier
@@ -534,9 +535,6 @@ def test_an_augmented_judge_reads_warped_real_digits_better():
     """The label-preservation judge trains on augmented batches (``augment: strong``) so
     that it reads digits, not its 4,000 examples: on real test digits rotated, shrunk and
     sheared it beats the same judge trained without augmentation."""
-    from torchvision.transforms.functional import affine
-
-    from gan.data import DomainSpec, build_domain
     from recipes.tasks.cyclegan import ClassifierConfig, train_classifier
 
     train = build_domain(DomainSpec(name="mnistm-style"), "train", 28)
