@@ -2,12 +2,12 @@
 
 Public API::
 
-    from adapt import DANN, PixelDA, GradientReversal, grad_reverse, dann_lambda, dann_lr
-    from adapt import evaluate_adaptation
+    from counterfeit.adapt import DANN, PixelDA, GradientReversal, grad_reverse, dann_lambda, dann_lr
+    from counterfeit.adapt import evaluate_adaptation
 """
 
-from adapt.dann import DANN, MODES
-from adapt.evaluate import (
+from counterfeit.adapt.dann import DANN, MODES
+from counterfeit.adapt.evaluate import (
     AdaptationReport,
     Predictions,
     accuracy,
@@ -17,8 +17,8 @@ from adapt.evaluate import (
     per_class_accuracy,
     predict,
 )
-from adapt.grl import GradientReversal, dann_lambda, dann_lr, grad_reverse
-from adapt.pixelda import PixelDA, pairwise_mse
+from counterfeit.adapt.grl import GradientReversal, dann_lambda, dann_lr, grad_reverse
+from counterfeit.adapt.pixelda import PixelDA, pairwise_mse
 
 __all__ = [
     "DANN",

@@ -36,13 +36,16 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.losses import minimax_d, non_saturating_g
+from counterfeit.gan.nets.pixelda import (
+    PixelDADiscriminator,
+    PixelDAGenerator,
+    PixelDATaskClassifier,
+)
+from counterfeit.gan.runtime import follows_input_device
+from counterfeit.gan.train import StepContext, TrainingMethod
 from torch import nn
-
-from gan.errors import ConfigError, DataError
-from gan.losses import minimax_d, non_saturating_g
-from gan.nets.pixelda import PixelDADiscriminator, PixelDAGenerator, PixelDATaskClassifier
-from gan.runtime import follows_input_device
-from gan.train import StepContext, TrainingMethod
 
 Preset = Literal["paper", "small"]
 PRESETS: dict[str, dict[str, int]] = {

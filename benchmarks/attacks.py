@@ -34,11 +34,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from counterfeit.gan import Trainer, TrainerConfig
+from counterfeit.gan.data import InfiniteLoader, load_mnist
+from counterfeit.robust import (
+    AdversarialTraining,
+    CatastrophicOverfittingStop,
+    bim,
+    digits_cnn,
+    evaluate,
+    fgsm,
+)
 from report import run_parts
-
-from gan import Trainer, TrainerConfig
-from gan.data import InfiniteLoader, load_mnist
-from robust import AdversarialTraining, CatastrophicOverfittingStop, bim, digits_cnn, evaluate, fgsm
 
 PAPER_FGSM_ERROR = {"standard": 0.894, "adversarially trained": 0.179}  # Goodfellow et al. 2015
 PEERS_HINT = (
@@ -163,7 +169,7 @@ def peers_part(args) -> str:
             load_mnist(args.data_root, "test"),
         )
     else:
-        from gan.data import mnist_small
+        from counterfeit.gan.data import mnist_small
 
         train_set, test_set = mnist_small("train"), mnist_small("test")
     model, _ = train("standard", InfiniteLoader(train_set, 100, seed=0), 600, 0.3, args.seed)

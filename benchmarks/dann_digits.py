@@ -23,11 +23,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from counterfeit.adapt import DANN, dann_lambda
+from counterfeit.gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
+from counterfeit.recipes import load_recipe, run_recipe
 from report import run_parts, trainer_overhead, trainer_seconds
-
-from adapt import DANN, dann_lambda
-from gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
-from recipes import load_recipe, run_recipe
 
 PAPER = {"source-only": 0.5225, "dann": 0.7666, "target-only": 0.9596}
 
@@ -116,7 +115,7 @@ def plain_loop(model: DANN, data, steps: int) -> float:
     """The same DANN step written out by hand: no Trainer."""
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (1 + 10 * s / steps) ** -0.75)
-    from adapt.grl import grad_reverse
+    from counterfeit.adapt.grl import grad_reverse
 
     model.train()
     start = time.perf_counter()

@@ -29,14 +29,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from counterfeit.gan.checkpoint import load_checkpoint
+from counterfeit.gan.data import DomainSpec, InfiniteLoader, build_domain
+from counterfeit.gan.metrics import DigitsFeatures, GenerativeScores, generate_images
+from counterfeit.gan.models import DCGAN
+from counterfeit.recipes import load_recipe, run_recipe
+from counterfeit.recipes.tasks.gan import build_dcgan, build_infogan, pad_images
 from report import run_parts, trainer_overhead, trainer_seconds
-
-from gan.checkpoint import load_checkpoint
-from gan.data import DomainSpec, InfiniteLoader, build_domain
-from gan.metrics import DigitsFeatures, GenerativeScores, generate_images
-from gan.models import DCGAN
-from recipes import load_recipe, run_recipe
-from recipes.tasks.gan import build_dcgan, build_infogan, pad_images
 
 PAPER_CLUSTER_ACCURACY = 0.95
 

@@ -20,12 +20,11 @@ import time
 from pathlib import Path
 
 import torch
-
-from adapt.evaluate import accuracy, predict
-from recipes import load_recipe
-from recipes.tasks import dann
-from recipes.tasks.cyclegan import train_classifier
-from recipes.translate import load_translator, translate_dataset
+from counterfeit.adapt.evaluate import accuracy, predict
+from counterfeit.recipes import load_recipe
+from counterfeit.recipes.tasks import dann
+from counterfeit.recipes.tasks.cyclegan import train_classifier
+from counterfeit.recipes.translate import load_translator, translate_dataset
 
 
 def main(argv=None) -> int:

@@ -29,13 +29,12 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from counterfeit.gan.checkpoint import load_checkpoint
+from counterfeit.gan.data import InfiniteLoader
+from counterfeit.gan.data.photos import TRAIN_PHOTOS, downsample, photo_crops, random_flips
+from counterfeit.gan.models.srgan import SRGAN
+from counterfeit.recipes import load_recipe, run_recipe
 from report import run_parts, trainer_overhead, trainer_seconds
-
-from gan.checkpoint import load_checkpoint
-from gan.data import InfiniteLoader
-from gan.data.photos import TRAIN_PHOTOS, downsample, photo_crops, random_flips
-from gan.models.srgan import SRGAN
-from recipes import load_recipe, run_recipe
 
 DEFAULTS = {
     "out": Path("benchmarks/out/srgan"),

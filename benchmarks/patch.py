@@ -52,10 +52,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from gan import Trainer, TrainerConfig
-from gan.data import InfiniteLoader, load_mnist
-from robust import (
+from counterfeit.gan import Trainer, TrainerConfig
+from counterfeit.gan.data import InfiniteLoader, load_mnist
+from counterfeit.robust import (
     AdversarialPatch,
     AdversarialTraining,
     AdvGAN,

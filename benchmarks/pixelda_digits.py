@@ -23,12 +23,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from counterfeit.adapt.pixelda import PixelDA
+from counterfeit.gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
+from counterfeit.gan.losses import minimax_d, non_saturating_g
+from counterfeit.recipes import load_recipe, run_recipe
 from report import run_parts, trainer_overhead, trainer_seconds
-
-from adapt.pixelda import PixelDA
-from gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
-from gan.losses import minimax_d, non_saturating_g
-from recipes import load_recipe, run_recipe
 
 PAPER = {"pixelda": 0.982, "source-only": 0.636}
 DANN_SUMMARY = Path("benchmarks/out/dann/mnist-mnistm-dann/summary.json")

@@ -37,14 +37,13 @@ import torch
 from PIL import Image, ImageSequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from counterfeit.gan.data.pose import smooth_poses
+from counterfeit.gan.data.puppet import make_puppet_data
+from counterfeit.gan.models.pose2video import pose_labels
+from counterfeit.gan.video import to_tensor_frames, video_scores
+from counterfeit.recipes import load_recipe, run_recipe
+from counterfeit.recipes.transfer import load_pose2video
 from report import run_parts
-
-from gan.data.pose import smooth_poses
-from gan.data.puppet import make_puppet_data
-from gan.models.pose2video import pose_labels
-from gan.video import to_tensor_frames, video_scores
-from recipes import load_recipe, run_recipe
-from recipes.transfer import load_pose2video
 
 CALIBRATION = (
     "| calibration (issue) | steps | PSNR | SSIM | fg-PSNR | flicker ratio |\n"

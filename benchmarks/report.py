@@ -55,7 +55,7 @@ def trainer_seconds(method, data, steps: int) -> float:
     """Seconds ``steps`` steps of ``method`` take through :class:`gan.Trainer` on CPU, with
     what a user gets by default (progress bar, logging every 10 steps, NaN guard) and no
     checkpoints: the Trainer side of :func:`trainer_overhead`."""
-    from gan import Trainer, TrainerConfig
+    from counterfeit.gan import Trainer, TrainerConfig
 
     config = TrainerConfig(max_steps=steps, log_every=10, checkpoint_every=None, device="cpu")
     return Trainer(method, data, config, description="trainer").fit().wall_time

@@ -29,11 +29,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from counterfeit.adapt.evaluate import predict
+from counterfeit.gan.data import (
+    DigitStyle,
+    DomainSpec,
+    ImageTensors,
+    build_domain,
+    load_mnist,
+    strokes,
+)
+from counterfeit.recipes.tasks.cyclegan import ClassifierConfig, train_classifier
 from torchvision.utils import save_image
-
-from adapt.evaluate import predict
-from gan.data import DigitStyle, DomainSpec, ImageTensors, build_domain, load_mnist, strokes
-from recipes.tasks.cyclegan import ClassifierConfig, train_classifier
 
 # MNIST fits each digit in 20 of 28 pixels; DigitStyle's default scale is 0.70-0.95.
 MNIST_BOX = (0.68, 0.74)

@@ -2,12 +2,12 @@
 
 Public API::
 
-    from gan import Trainer, TrainerConfig, TrainingMethod, StepContext, EvalCallback, CollapseStop
-    from gan import Tracker
-    from gan.data import build_domain, DomainSpec, ImageTensors, InfiniteLoader, ZipLoader
-    from gan import DCGAN, InfoGAN, EMA, get_loss, LOSSES     # GANs, weight averaging, losses
-    from gan.metrics import DigitsFeatures, GenerativeScores  # FID / KID / IS
-    from gan.callbacks import SampleGridCallback              # sample grids while training
+    from counterfeit.gan import Trainer, TrainerConfig, TrainingMethod, StepContext, EvalCallback, CollapseStop
+    from counterfeit.gan import Tracker
+    from counterfeit.gan.data import build_domain, DomainSpec, ImageTensors, InfiniteLoader, ZipLoader
+    from counterfeit.gan import DCGAN, InfoGAN, EMA, get_loss, LOSSES     # GANs, weight averaging, losses
+    from counterfeit.gan.metrics import DigitsFeatures, GenerativeScores  # FID / KID / IS
+    from counterfeit.gan.callbacks import SampleGridCallback              # sample grids while training
 """
 
 import os
@@ -16,8 +16,8 @@ import os
 # import (a network call, and a warning on every machine without internet).
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-from gan.ema import EMA
-from gan.errors import (
+from counterfeit.gan.ema import EMA
+from counterfeit.gan.errors import (
     CheckpointError,
     ConfigError,
     CounterfeitError,
@@ -25,11 +25,11 @@ from gan.errors import (
     NonFiniteLossError,
     TrainingInterrupted,
 )
-from gan.losses import LOSSES, GANLoss, get_loss
-from gan.models import DCGAN, InfoGAN
-from gan.runtime import resolve_device, seed_everything
-from gan.tracking import Tracker
-from gan.train import (
+from counterfeit.gan.losses import LOSSES, GANLoss, get_loss
+from counterfeit.gan.models import DCGAN, InfoGAN
+from counterfeit.gan.runtime import resolve_device, seed_everything
+from counterfeit.gan.tracking import Tracker
+from counterfeit.gan.train import (
     Callback,
     CollapseStop,
     EvalCallback,

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from counterfeit.gan.plots import save_image_grid
+from counterfeit.gan.train import Callback, Trainer
 from torch import nn
-
-from gan.plots import save_image_grid
-from gan.train import Callback, Trainer
 
 GridFn = Callable[[nn.Module], torch.Tensor]
 

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from gan.errors import CheckpointError
+from counterfeit.gan.errors import CheckpointError
 
 FORMAT = "counterfeit-checkpoint/1"
 

@@ -34,10 +34,9 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from counterfeit.gan.checkpoint import load_checkpoint, load_module_state, save_atomic
+from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
 from torch import nn
-
-from gan.checkpoint import load_checkpoint, load_module_state, save_atomic
-from gan.errors import CheckpointError, ConfigError, DataError
 
 MetricName = Literal["fid", "kid", "is"]
 CACHE_ENV = "COUNTERFEIT_CACHE"
@@ -97,7 +96,7 @@ class DigitsClassifier(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        from gan.nets.blocks import conv_block
+        from counterfeit.gan.nets.blocks import conv_block
 
         self.hidden = nn.Sequential(
             conv_block(1, 16, 3, 2, 1, "batch", "relu"),
@@ -142,8 +141,8 @@ def train_digits_classifier(
     train images, padded to 32 px) with Adam and a one-cycle schedule peaking at 2e-3;
     returns it (eval mode) and its accuracy on the 1,000 held-out mnist-small test digits.
     Takes 10-20 s of one CPU core; does not disturb the global random state."""
-    from gan.data.embedded import mnist_small
-    from gan.data.loaders import InfiniteLoader
+    from counterfeit.gan.data.embedded import mnist_small
+    from counterfeit.gan.data.loaders import InfiniteLoader
 
     train, test = mnist_small("train"), mnist_small("test")
     with torch.random.fork_rng(devices=[]):

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gan.errors import ConfigError, TrainingInterrupted
+from counterfeit.gan.errors import ConfigError, TrainingInterrupted
 
 MAX_PARAM_LENGTH = 6000
 
@@ -192,7 +192,7 @@ class Tracker:
         """Log images (N, C, H, W) in [0, 1] as one PNG grid artifact named ``filename``."""
         if not self.active:
             return
-        from gan.plots import save_image_grid
+        from counterfeit.gan.plots import save_image_grid
 
         with tempfile.TemporaryDirectory() as tmp:
             self.log_artifact(save_image_grid(images, Path(tmp) / filename, nrow), artifact_path)

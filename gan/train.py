@@ -33,11 +33,7 @@ from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from torch import nn
-from tqdm.auto import tqdm
-
-from gan.checkpoint import (
+from counterfeit.gan.checkpoint import (
     FORMAT,
     capture_rng_state,
     load_checkpoint,
@@ -45,8 +41,21 @@ from gan.checkpoint import (
     restore_rng_state,
     save_atomic,
 )
-from gan.errors import CheckpointError, ConfigError, NonFiniteLossError, TrainingInterrupted
-from gan.runtime import DistributedContext, distributed_context, rank_device, resolve_device
+from counterfeit.gan.errors import (
+    CheckpointError,
+    ConfigError,
+    NonFiniteLossError,
+    TrainingInterrupted,
+)
+from counterfeit.gan.runtime import (
+    DistributedContext,
+    distributed_context,
+    rank_device,
+    resolve_device,
+)
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+from tqdm.auto import tqdm
 
 Metrics = Mapping[str, "torch.Tensor | float"]
 

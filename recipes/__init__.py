@@ -2,11 +2,11 @@
 
 Public API::
 
-    from recipes import load_recipe, run_recipe
+    from counterfeit.recipes import load_recipe, run_recipe
     summary = run_recipe(load_recipe("digits-dann", ["train.steps=200"]), out="runs/x")
 """
 
-from recipes.loader import builtin_recipes, load_recipe
-from recipes.run import run_recipe
+from counterfeit.recipes.loader import builtin_recipes, load_recipe
+from counterfeit.recipes.run import run_recipe
 
 __all__ = ["builtin_recipes", "load_recipe", "run_recipe"]

@@ -23,9 +23,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from gan.data.pose import DEFAULT_SMOOTHING_WINDOW
-from gan.errors import CounterfeitError, TrainingInterrupted
-from gan.runtime import DEVICE_CHOICES
+from counterfeit.gan.data.pose import DEFAULT_SMOOTHING_WINDOW
+from counterfeit.gan.errors import CounterfeitError, TrainingInterrupted
+from counterfeit.gan.runtime import DEVICE_CHOICES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,8 +218,8 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from recipes.loader import load_recipe
-    from recipes.run import run_recipe
+    from counterfeit.recipes.loader import load_recipe
+    from counterfeit.recipes.run import run_recipe
 
     overrides = list(args.overrides)
     if args.device is not None:
@@ -236,14 +236,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _upscale(args: argparse.Namespace) -> int:
-    from recipes.upscale import run_upscale
+    from counterfeit.recipes.upscale import run_upscale
 
     run_upscale(args.checkpoint, args.images, args.out, device=args.device)
     return 0
 
 
 def _transfer(args: argparse.Namespace) -> int:
-    from recipes.transfer import run_transfer
+    from counterfeit.recipes.transfer import run_transfer
 
     meta = run_transfer(
         args.checkpoint,
@@ -261,7 +261,7 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
-    from recipes.translate import run_translate
+    from counterfeit.recipes.translate import run_translate
 
     run_translate(
         args.checkpoint,
@@ -279,7 +279,7 @@ def _translate(args: argparse.Namespace) -> int:
 
 
 def _recipes(args: argparse.Namespace) -> int:
-    from recipes.loader import describe_builtin
+    from counterfeit.recipes.loader import describe_builtin
 
     rows = describe_builtin()
     width = max(len(name) for name, _, _ in rows)
@@ -289,13 +289,13 @@ def _recipes(args: argparse.Namespace) -> int:
 
 
 def _robustness(args: argparse.Namespace) -> int:
-    from recipes.tasks.robustness import recipe_from_args
+    from counterfeit.recipes.tasks.robustness import recipe_from_args
 
     return _run_built_recipe(args, "counterfeit robustness", recipe_from_args)
 
 
 def _patch(args: argparse.Namespace) -> int:
-    from recipes.tasks.patch import recipe_from_args
+    from counterfeit.recipes.tasks.patch import recipe_from_args
 
     return _run_built_recipe(args, "counterfeit patch", recipe_from_args)
 
@@ -304,8 +304,8 @@ def _run_built_recipe(
     args: argparse.Namespace, command: str, recipe_from_args: Callable[[argparse.Namespace], dict]
 ) -> int:
     """Run the recipe a command builds from its arguments, in --out (default runs/NAME)."""
-    from recipes.loader import LoadedRecipe, validate
-    from recipes.run import run_recipe
+    from counterfeit.recipes.loader import LoadedRecipe, validate
+    from counterfeit.recipes.run import run_recipe
 
     raw = recipe_from_args(args)
     recipe = validate(raw, command)

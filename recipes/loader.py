@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from counterfeit.gan.errors import ConfigError
+from counterfeit.recipes.schema import RecipeBase
 from pydantic import BaseModel, ValidationError
-
-from gan.errors import ConfigError
-from recipes.schema import RecipeBase
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 
@@ -107,7 +106,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def validate(raw: dict[str, Any], source: str) -> RecipeBase:
     """Validate ``raw`` against its task's schema."""
-    from recipes.tasks import TASKS
+    from counterfeit.recipes.tasks import TASKS
 
     task = raw.get("task")
     if task is None:

@@ -19,13 +19,17 @@ from typing import Any
 
 import torch
 import yaml
-
-from gan.errors import ConfigError
-from gan.runtime import DistributedContext, distributed_context, resolve_device, seed_everything
-from gan.tracking import Tracker
-from gan.train import Callback, Trainer, TrainerConfig, TrainingMethod, TrainResult
-from recipes.loader import LoadedRecipe
-from recipes.schema import RecipeBase
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.runtime import (
+    DistributedContext,
+    distributed_context,
+    resolve_device,
+    seed_everything,
+)
+from counterfeit.gan.tracking import Tracker
+from counterfeit.gan.train import Callback, Trainer, TrainerConfig, TrainingMethod, TrainResult
+from counterfeit.recipes.loader import LoadedRecipe
+from counterfeit.recipes.schema import RecipeBase
 
 RUN_STATE = "run.json"
 
@@ -152,7 +156,7 @@ def run_recipe(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run a validated recipe end to end; returns the summary (rank 0) or {} (other ranks)."""
-    from recipes.tasks import TASKS
+    from counterfeit.recipes.tasks import TASKS
 
     recipe: RecipeBase = loaded.recipe
     out_dir = Path(out) if out else Path("runs") / recipe.name

@@ -20,19 +20,18 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from gan.checkpoint import load_method
-from gan.data.pose import (
+from counterfeit.gan.checkpoint import load_method
+from counterfeit.gan.data.pose import (
     DEFAULT_SMOOTHING_WINDOW,
     check_poses,
     fit_pose_normalizer,
     load_pose_video,
     smooth_poses,
 )
-from gan.errors import DataError
-from gan.models.pose2video import Pose2Video, face_corners, pose_labels
-from gan.runtime import resolve_device
-from gan.video import side_by_side, to_tensor_frames, write_video
+from counterfeit.gan.errors import DataError
+from counterfeit.gan.models.pose2video import Pose2Video, face_corners, pose_labels
+from counterfeit.gan.runtime import resolve_device
+from counterfeit.gan.video import side_by_side, to_tensor_frames, write_video
 
 REFERENCE_POSES = "reference_poses.npy"
 

@@ -16,22 +16,21 @@ from typing import Literal
 
 import numpy as np
 import torch
+from counterfeit.gan.checkpoint import load_method
+from counterfeit.gan.data.domains import DOMAINS, DomainSpec, build_domain
+from counterfeit.gan.data.files import load_image_folder
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import ConfigError
 from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
-from gan.checkpoint import load_method
-from gan.data.domains import DOMAINS, DomainSpec, build_domain
-from gan.data.files import load_image_folder
-from gan.data.tensors import ImageTensors
-from gan.errors import ConfigError
-
 
 def translators() -> dict[str, type[nn.Module]]:
     """Methods whose checkpoints ``translate`` can use, by class name."""
-    from adapt.pixelda import PixelDA
-    from gan.models.cyclegan import CycleGAN
-    from gan.models.pix2pix import Pix2Pix
+    from counterfeit.adapt.pixelda import PixelDA
+    from counterfeit.gan.models.cyclegan import CycleGAN
+    from counterfeit.gan.models.pix2pix import Pix2Pix
 
     return {"PixelDA": PixelDA, "CycleGAN": CycleGAN, "Pix2Pix": Pix2Pix}
 
@@ -116,7 +115,7 @@ def run_translate(
     device: str = "cpu",
 ) -> Path:
     """The ``counterfeit translate`` command; returns what it wrote."""
-    from gan.runtime import resolve_device
+    from counterfeit.gan.runtime import resolve_device
 
     model = load_translator(checkpoint).to(resolve_device(device))
     shape = tuple(model.source_shape)

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from counterfeit.gan.checkpoint import load_method
+from counterfeit.gan.data.photos import check_images
+from counterfeit.gan.errors import DataError
+from counterfeit.gan.models.srgan import SRGAN
 from PIL import Image, UnidentifiedImageError
-
-from gan.checkpoint import load_method
-from gan.data.photos import check_images
-from gan.errors import DataError
-from gan.models.srgan import SRGAN
 
 MIN_INPUT_SIZE = 4
 
@@ -84,7 +83,7 @@ def run_upscale(
     checkpoint: str | Path, images: list[str], out: str | Path = "upscaled", device: str = "cpu"
 ) -> list[Path]:
     """The ``counterfeit upscale`` command; returns the written files."""
-    from gan.runtime import resolve_device
+    from counterfeit.gan.runtime import resolve_device
 
     if not images:
         raise DataError("no images given: counterfeit upscale --checkpoint CKPT IMAGE...")

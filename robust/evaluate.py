@@ -10,13 +10,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.robust.attacks import ATTACKS, model_mode
+from counterfeit.robust.corruptions import SEVERITIES, corrupt, resolve_corruptions
+from counterfeit.robust.report import Examples, RobustnessReport
 from torch import nn
-
-from gan.data.tensors import ImageTensors
-from gan.errors import ConfigError, DataError
-from robust.attacks import ATTACKS, model_mode
-from robust.corruptions import SEVERITIES, corrupt, resolve_corruptions
-from robust.report import Examples, RobustnessReport
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 Data = (

@@ -11,8 +11,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-
-from gan.plots import labelled_grid_figure
+from counterfeit.gan.plots import labelled_grid_figure
 
 WORST_CASE = "worst case"
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from gan.data import DomainSpec, build_domain
+from counterfeit.gan.data import DomainSpec, build_domain
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent

@@ -7,9 +7,8 @@ import functools
 import pytest
 import torch
 import torch.nn.functional as F
-
-from gan.data import DomainSpec, ImageTensors, build_domain
-from robust import digits_cnn
+from counterfeit.gan.data import DomainSpec, ImageTensors, build_domain
+from counterfeit.robust import digits_cnn
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -3,11 +3,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
-
-from gan import Callback, ConfigError, DataError, StepContext, Trainer, TrainerConfig
-from gan.checkpoint import load_checkpoint
-from gan.data import InfiniteLoader
-from robust import (
+from counterfeit.gan import Callback, ConfigError, DataError, StepContext, Trainer, TrainerConfig
+from counterfeit.gan.checkpoint import load_checkpoint
+from counterfeit.gan.data import InfiniteLoader
+from counterfeit.robust import (
     AdversarialTraining,
     CatastrophicOverfittingStop,
     cyclic_lr,
@@ -15,6 +14,7 @@ from robust import (
     evaluate,
     fgsm,
 )
+
 from tests.robust_helpers import one_torch_thread, sklearn_digits  # noqa: F401
 
 

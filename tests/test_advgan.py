@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from counterfeit.gan import Trainer, TrainerConfig
+from counterfeit.gan.data import InfiniteLoader
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.robust import AdvGAN, fgsm
 
-from gan import Trainer, TrainerConfig
-from gan.data import InfiniteLoader
-from gan.errors import ConfigError, DataError
-from robust import AdvGAN, fgsm
 from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
 
 EPS = 0.25

@@ -3,11 +3,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.export import export_classifier, load_exported
+from counterfeit.robust import Normalize, bim, fgsm, pgd, random_targets
 from torch import nn
 
-from gan.errors import ConfigError, DataError
-from gan.export import export_classifier, load_exported
-from robust import Normalize, bim, fgsm, pgd, random_targets
 from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
 
 ATTACKS = {

@@ -4,11 +4,10 @@ import itertools
 
 import pytest
 import torch
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.nets.blocks import conv_block, norm_layer
+from counterfeit.gan.schedules import linear_decay
 from torch import nn
-
-from gan.errors import ConfigError
-from gan.nets.blocks import conv_block, norm_layer
-from gan.schedules import linear_decay
 
 
 def test_instance_norm_normalises_each_image_and_keeps_conv_bias():

@@ -8,10 +8,10 @@ import time
 
 import pytest
 import torch
+from counterfeit.gan.checkpoint import load_checkpoint
+from counterfeit.gan.export import load_exported
 from mlflow import MlflowClient
 
-from gan.checkpoint import load_checkpoint
-from gan.export import load_exported
 from tests.conftest import TINY_DANN, VENV_BIN, run_cli
 
 # Long enough that a Ctrl-C sent after the first checkpoint lands inside training; with a
@@ -66,7 +66,7 @@ def test_run_writes_summary_plots_checkpoints_and_models(finished_run):
 
 
 def test_exported_model_reproduces_the_trained_classifier(finished_run):
-    from adapt import DANN
+    from counterfeit.adapt import DANN
 
     out, _ = finished_run
     state = load_checkpoint(out / "checkpoints" / "dann.ckpt")

@@ -9,16 +9,15 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from counterfeit.gan.data import DomainSpec, ImageTensors, InfiniteLoader, ZipLoader, build_domain
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.image_pool import ImagePool
+from counterfeit.gan.models.cyclegan import CycleGAN, digits_classifier
+from counterfeit.gan.nets.patchgan import PatchGANDiscriminator
+from counterfeit.gan.nets.resnet_generator import ResnetBlock, ResnetGenerator, resnet_blocks_for
+from counterfeit.gan.train import StepContext, Trainer, TrainerConfig
 from torch import nn
 from torchvision.transforms.functional import affine
-
-from gan.data import DomainSpec, ImageTensors, InfiniteLoader, ZipLoader, build_domain
-from gan.errors import ConfigError
-from gan.image_pool import ImagePool
-from gan.models.cyclegan import CycleGAN, digits_classifier
-from gan.nets.patchgan import PatchGANDiscriminator
-from gan.nets.resnet_generator import ResnetBlock, ResnetGenerator, resnet_blocks_for
-from gan.train import StepContext, Trainer, TrainerConfig
 
 TINY = dict(generator_width=8, generator_blocks=1, discriminator_width=8, pool_size=4)
 SHAPE = (3, 16, 16)
@@ -321,8 +320,8 @@ def test_tiny_run_lowers_cycle_loss_and_beats_a_trivial_baseline():
 
 
 def test_resume_continues_to_the_same_numbers(tmp_path):
-    from gan.errors import TrainingInterrupted
-    from gan.train import Callback
+    from counterfeit.gan.errors import TrainingInterrupted
+    from counterfeit.gan.train import Callback
 
     class Interrupt(Callback):  # what Ctrl-C does: finish the step, checkpoint, stop
         every = 3
@@ -397,10 +396,9 @@ def test_semantic_loss_without_a_classifier_is_refused():
 
 def test_counterfeit_translate_on_a_tiny_cyclegan_checkpoint(tmp_path):
     import numpy as np
+    from counterfeit.recipes.cli import main
+    from counterfeit.recipes.translate import load_translator
     from PIL import Image
-
-    from recipes.cli import main
-    from recipes.translate import load_translator
 
     torch.manual_seed(0)
     model = CycleGAN(
@@ -473,7 +471,7 @@ def test_bad_inputs_raise_clear_errors():
 
 
 def test_recipe_schema_takes_the_preset_batch_and_names_bad_keys():
-    from recipes.loader import load_recipe
+    from counterfeit.recipes.loader import load_recipe
 
     loaded = load_recipe("synth2real-cyclegan", ["model.preset=paper", "train.batch_size=64"])
     assert loaded.recipe.train.batch_size == 64
@@ -489,7 +487,7 @@ def test_recipe_schema_takes_the_preset_batch_and_names_bad_keys():
 
 
 def test_recipe_end_to_end_reports_label_preservation_and_resumes(tmp_path):
-    from recipes import load_recipe, run_recipe
+    from counterfeit.recipes import load_recipe, run_recipe
 
     tiny = [
         "train.steps=4",
@@ -535,7 +533,7 @@ def test_an_augmented_judge_reads_warped_real_digits_better():
     """The label-preservation judge trains on augmented batches (``augment: strong``) so
     that it reads digits, not its 4,000 examples: on real test digits rotated, shrunk and
     sheared it beats the same judge trained without augmentation."""
-    from recipes.tasks.cyclegan import ClassifierConfig, train_classifier
+    from counterfeit.recipes.tasks.cyclegan import ClassifierConfig, train_classifier
 
     train = build_domain(DomainSpec(name="mnistm-style"), "train", 28)
     images, labels = build_domain(DomainSpec(name="mnistm-style"), "test", 28).get_batch(

@@ -5,10 +5,9 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-
-from adapt import DANN, dann_lambda
-from gan import StepContext
-from gan.errors import ConfigError, DataError
+from counterfeit.adapt import DANN, dann_lambda
+from counterfeit.gan import StepContext
+from counterfeit.gan.errors import ConfigError, DataError
 
 
 def _batch(n=6, size=28, seed=0):
@@ -194,9 +193,9 @@ def test_dann_lr_schedule_is_applied_per_step():
 @pytest.mark.slow
 def test_tiny_dann_run_beats_source_only_on_the_target():
     """Real MNIST digits -> MNIST-M-style digits (both embedded), 600 steps, fixed seed."""
-    from adapt import accuracy, predict
-    from gan import Trainer, TrainerConfig
-    from gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
+    from counterfeit.adapt import accuracy, predict
+    from counterfeit.gan import Trainer, TrainerConfig
+    from counterfeit.gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
 
     source = build_domain(DomainSpec(name="mnist-small"), "train", 28).take(2000)
     target = build_domain(DomainSpec(name="mnistm-style"), "train", 28).take(2000, seed=1)
@@ -247,10 +246,10 @@ class _KillClassifier:
 
 
 def test_collapse_guard_restores_the_weights_from_before_the_fall_and_stops():
-    from adapt import accuracy, predict
-    from gan import Trainer, TrainerConfig
-    from gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
-    from recipes.tasks.dann import collapse_guard
+    from counterfeit.adapt import accuracy, predict
+    from counterfeit.gan import Trainer, TrainerConfig
+    from counterfeit.gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
+    from counterfeit.recipes.tasks.dann import collapse_guard
 
     source = build_domain(DomainSpec(name="mnist-small"), "train", 28).take(600)
     source_val = build_domain(DomainSpec(name="mnist-small"), "test", 28).take(300)
@@ -281,7 +280,7 @@ def test_collapse_guard_restores_the_weights_from_before_the_fall_and_stops():
 
 
 def test_collapse_guard_settings_are_checked():
-    from gan import CollapseStop
+    from counterfeit.gan import CollapseStop
 
     with pytest.raises(ConfigError, match="every must be >= 1"):
         CollapseStop(lambda m: 0.0, every=0)
@@ -292,7 +291,7 @@ def test_collapse_guard_settings_are_checked():
 
 
 def test_a_classifier_that_never_learned_the_source_is_flagged():
-    from recipes.tasks.dann import _did_not_learn
+    from counterfeit.recipes.tasks.dann import _did_not_learn
 
     assert _did_not_learn("dann", 0.95, 10) is None
     assert _did_not_learn("source-only", 0.21, 10) is None

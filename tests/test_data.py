@@ -6,9 +6,7 @@ import struct
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
-from gan.data import (
+from counterfeit.gan.data import (
     Augment,
     DigitStyle,
     DomainSpec,
@@ -25,8 +23,9 @@ from gan.data import (
     render_digits,
     sklearn_digits,
 )
-from gan.data.synthetic import available_fonts
-from gan.errors import ConfigError, DataError
+from counterfeit.gan.data.synthetic import available_fonts
+from counterfeit.gan.errors import ConfigError, DataError
+from PIL import Image
 
 # -- rendered synthetic digits ----------------------------------------------------
 
@@ -275,7 +274,7 @@ def test_binarize_gives_mnist_the_stroke_mask_mnistm_blends(tmp_path, random_dig
 
 def test_mnistm_style_binarize_sets_the_blend_threshold():
     # same photo crops; MNIST-M's threshold 0 adds exactly the faint edge pixels
-    from gan.data import embedded
+    from counterfeit.gan.data import embedded
 
     def blend(**kw):
         spec = DomainSpec(name="mnistm-style", n_test=20, **kw)

@@ -3,13 +3,12 @@ optimizers, conditioning, EMA, and checkpoint/resume through the Trainer."""
 
 import pytest
 import torch
+from counterfeit.gan import EMA, ConfigError, Trainer, TrainerConfig
+from counterfeit.gan.data import ImageTensors, InfiniteLoader
+from counterfeit.gan.models import DCGAN
+from counterfeit.gan.nets import DCGANDiscriminator, DCGANGenerator
+from counterfeit.gan.train import StepContext
 from torch import nn
-
-from gan import EMA, ConfigError, Trainer, TrainerConfig
-from gan.data import ImageTensors, InfiniteLoader
-from gan.models import DCGAN
-from gan.nets import DCGANDiscriminator, DCGANGenerator
-from gan.train import StepContext
 
 
 @pytest.mark.parametrize("size", [32, 64])

@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from counterfeit.gan.runtime import DistributedContext, distributed_context
+from counterfeit.gan.train import StepContext
 from mlflow import MlflowClient
 
-from gan.runtime import DistributedContext, distributed_context
-from gan.train import StepContext
 from tests.conftest import TINY_DANN, VENV_BIN
 
 
@@ -79,7 +79,7 @@ def test_torchrun_two_processes_only_rank_zero_logs(tmp_path, mlflow_uri):
             "--standalone",
             "--nproc_per_node=2",
             "--module",
-            "recipes.cli",
+            "counterfeit.recipes.cli",
             "run",
             "digits-dann",
             "--out",

@@ -3,12 +3,11 @@
 import json
 
 import pytest
+from counterfeit.gan.checkpoint import load_checkpoint
+from counterfeit.gan.errors import ConfigError
+from counterfeit.recipes import load_recipe, run_recipe
+from counterfeit.recipes.tasks.gan import DCGANRecipe, InfoGANRecipe, load_data
 from mlflow import MlflowClient
-
-from gan.checkpoint import load_checkpoint
-from gan.errors import ConfigError
-from recipes import load_recipe, run_recipe
-from recipes.tasks.gan import DCGANRecipe, InfoGANRecipe, load_data
 
 TINY = [
     "train.steps=6",

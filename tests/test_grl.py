@@ -5,8 +5,7 @@ import math
 
 import pytest
 import torch
-
-from adapt import GradientReversal, dann_lambda, dann_lr, grad_reverse
+from counterfeit.adapt import GradientReversal, dann_lambda, dann_lr, grad_reverse
 
 
 def test_forward_is_identity():

@@ -5,13 +5,12 @@ import statistics
 
 import pytest
 import torch
+from counterfeit.gan import ConfigError
+from counterfeit.gan.data import DomainSpec, InfiniteLoader, build_domain
+from counterfeit.gan.models import InfoGAN
+from counterfeit.gan.nets import InfoGANDiscriminator, InfoGANGenerator
+from counterfeit.gan.train import StepContext
 from torch import nn
-
-from gan import ConfigError
-from gan.data import DomainSpec, InfiniteLoader, build_domain
-from gan.models import InfoGAN
-from gan.nets import InfoGANDiscriminator, InfoGANGenerator
-from gan.train import StepContext
 
 
 def test_mnist_nets_shapes_ranges_and_layers():
@@ -168,7 +167,7 @@ def test_one_step_matches_a_hand_written_reference(g_batch):
     or on the same one."""
     import copy
 
-    from gan.losses import minimax_d, non_saturating_g
+    from counterfeit.gan.losses import minimax_d, non_saturating_g
 
     torch.manual_seed(0)
     model = InfoGAN(image_size=8, ema_decay=None, g_batch=g_batch)

@@ -4,9 +4,8 @@ import math
 
 import pytest
 import torch
-
-from gan.errors import ConfigError
-from gan.losses import (
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.losses import (
     LOSSES,
     clip_weights_,
     get_loss,

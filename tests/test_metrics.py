@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-
-from gan.data.embedded import mnist_small
-from gan.errors import CheckpointError, ConfigError, DataError
-from gan.metrics import (
+from counterfeit.gan.data.embedded import mnist_small
+from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
+from counterfeit.gan.metrics import (
     CACHE_ENV,
     TORCHVISION_INCEPTION,
     DigitsFeatures,

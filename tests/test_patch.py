@@ -5,9 +5,9 @@ import math
 
 import pytest
 import torch
+from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
+from counterfeit.robust import AdversarialPatch, Normalize, Placement, place_patch
 
-from gan.errors import CheckpointError, ConfigError, DataError
-from robust import AdversarialPatch, Normalize, Placement, place_patch
 from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
 
 TARGET = 3

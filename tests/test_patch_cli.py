@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
+from counterfeit.gan.export import export_classifier
+from counterfeit.recipes.cli import main
+from counterfeit.recipes.loader import load_recipe
+from counterfeit.robust import AdversarialPatch
 from mlflow import MlflowClient
 
-from gan.export import export_classifier
-from recipes.cli import main
-from recipes.loader import load_recipe
-from robust import AdversarialPatch
 from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
 
 
@@ -115,7 +115,7 @@ def test_recipes_validate_with_the_documented_defaults():
     assert patch.evaluation.areas == [0.05, 0.1, 0.2, 0.3]
     advgan = load_recipe("digits-advgan").recipe
     assert advgan.advgan.target is None and advgan.advgan.gan_loss == "least-squares"
-    from gan.errors import ConfigError
+    from counterfeit.gan.errors import ConfigError
 
     with pytest.raises(ConfigError, match="gan_loss"):
         load_recipe("digits-advgan", ["advgan.gan_loss=vanilla"])

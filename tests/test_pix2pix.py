@@ -9,18 +9,22 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from counterfeit.gan import ConfigError, DataError, Trainer, TrainerConfig, TrainingInterrupted
+from counterfeit.gan.data import InfiniteLoader, PairedImages, edges2digits, load_paired_folder
+from counterfeit.gan.models import Pix2Pix
+from counterfeit.gan.models.pix2pix import paired_scores, triplets
+from counterfeit.gan.nets import (
+    PatchGANDiscriminator,
+    UNetGenerator,
+    patchgan_layers_for,
+    unet_depth_for,
+)
+from counterfeit.gan.schedules import linear_decay
+from counterfeit.gan.train import Callback, StepContext
+from counterfeit.recipes import load_recipe, run_recipe
+from counterfeit.recipes.cli import main
 from PIL import Image
 from torch import nn
-
-from gan import ConfigError, DataError, Trainer, TrainerConfig, TrainingInterrupted
-from gan.data import InfiniteLoader, PairedImages, edges2digits, load_paired_folder
-from gan.models import Pix2Pix
-from gan.models.pix2pix import paired_scores, triplets
-from gan.nets import PatchGANDiscriminator, UNetGenerator, patchgan_layers_for, unet_depth_for
-from gan.schedules import linear_decay
-from gan.train import Callback, StepContext
-from recipes import load_recipe, run_recipe
-from recipes.cli import main
 
 torch.set_num_threads(1)
 

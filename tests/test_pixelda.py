@@ -6,13 +6,12 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-
-from adapt.pixelda import PRESETS, PixelDA, pairwise_mse
-from gan import StepContext, Trainer, TrainerConfig
-from gan.checkpoint import load_checkpoint
-from gan.data import ImageTensors, InfiniteLoader, ZipLoader
-from gan.errors import ConfigError, DataError
-from gan.nets.pixelda import PixelDADiscriminator, PixelDAGenerator
+from counterfeit.adapt.pixelda import PRESETS, PixelDA, pairwise_mse
+from counterfeit.gan import StepContext, Trainer, TrainerConfig
+from counterfeit.gan.checkpoint import load_checkpoint
+from counterfeit.gan.data import ImageTensors, InfiniteLoader, ZipLoader
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.nets.pixelda import PixelDADiscriminator, PixelDAGenerator
 
 TINY = dict(generator_filters=8, generator_blocks=1, discriminator_filters=8)
 # Overrides that make a built-in PixelDA recipe (and its baselines) run in seconds.
@@ -204,8 +203,8 @@ def _stream(seed=0):
 def test_tiny_run_beats_source_only_on_the_target():
     """Real MNIST digits -> MNIST-M-style digits (both embedded), fixed seed: PixelDA after
     120 steps classifies the target better than a source-only classifier given 300."""
-    from adapt import DANN, accuracy, predict
-    from gan.data import DomainSpec, build_domain
+    from counterfeit.adapt import DANN, accuracy, predict
+    from counterfeit.gan.data import DomainSpec, build_domain
 
     source = build_domain(DomainSpec(name="mnist-small"), "train", 28).take(2000)
     target = build_domain(DomainSpec(name="mnistm-style"), "train", 28).take(2000, seed=1)
@@ -256,9 +255,9 @@ def test_resume_restores_all_three_networks_and_both_optimizers(tmp_path):
 
 
 def test_translate_rebuilds_the_generator_from_a_checkpoint_and_writes_datasets(tmp_path):
-    from gan.data import load_image_folder
-    from gan.data.files import load_npz
-    from recipes.translate import load_translator, translate_dataset, write_dataset
+    from counterfeit.gan.data import load_image_folder
+    from counterfeit.gan.data.files import load_npz
+    from counterfeit.recipes.translate import load_translator, translate_dataset, write_dataset
 
     torch.manual_seed(0)
     model = PixelDA((3, 16, 16), (3, 16, 16), **TINY)
@@ -289,9 +288,9 @@ def test_translate_rebuilds_the_generator_from_a_checkpoint_and_writes_datasets(
 
 
 def test_translate_refuses_checkpoints_without_a_generator(tmp_path):
-    from gan.checkpoint import FORMAT, save_atomic
-    from gan.errors import CheckpointError
-    from recipes.translate import load_translator
+    from counterfeit.gan.checkpoint import FORMAT, save_atomic
+    from counterfeit.gan.errors import CheckpointError
+    from counterfeit.recipes.translate import load_translator
 
     save_atomic(
         {"format": FORMAT, "method_class": "DANN", "method_init": {}, "method": {}},
@@ -304,7 +303,7 @@ def test_translate_refuses_checkpoints_without_a_generator(tmp_path):
 def test_builtin_recipe_runs_end_to_end_with_its_baselines(tmp_path):
     """`counterfeit run digits-pixelda` on tiny settings: PixelDA and both DANN-family
     baselines train, and the summary reports each one's target accuracy."""
-    from recipes import load_recipe, run_recipe
+    from counterfeit.recipes import load_recipe, run_recipe
 
     tiny = [
         "data.source.n=64",
@@ -333,7 +332,7 @@ def test_builtin_data_root_recipes_run_on_files_in_the_published_npz_layout(
 ):
     """The two PixelDA recipes that read `data.root` run end to end on tiny random files
     laid out as the loaders document (uint8 x_train, y_train, x_test, y_test)."""
-    from recipes import load_recipe, run_recipe
+    from counterfeit.recipes import load_recipe, run_recipe
 
     random_digits_npz(tmp_path / "mnist.npz", (28, 28), 48, 24)
     random_digits_npz(tmp_path / target_file, target_shape, 48, 24)

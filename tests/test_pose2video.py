@@ -10,15 +10,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from counterfeit.gan.data.loaders import InfiniteLoader
+from counterfeit.gan.data.pose import write_openpose_json
+from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
+from counterfeit.gan.models.pose2video import Pose2Video, PoseFrameSequence, pose_labels
+from counterfeit.gan.nets.patchgan import MultiscalePatchGAN, feature_matching_loss
+from counterfeit.gan.train import StepContext, Trainer, TrainerConfig
+from counterfeit.gan.video import dilate, side_by_side, video_scores, write_video
 from PIL import Image
-
-from gan.data.loaders import InfiniteLoader
-from gan.data.pose import write_openpose_json
-from gan.errors import CheckpointError, ConfigError, DataError
-from gan.models.pose2video import Pose2Video, PoseFrameSequence, pose_labels
-from gan.nets.patchgan import MultiscalePatchGAN, feature_matching_loss
-from gan.train import StepContext, Trainer, TrainerConfig
-from gan.video import dilate, side_by_side, video_scores, write_video
 
 TINY = dict(image_size=32, width=4, d_width=4, num_d=2)
 
@@ -253,7 +252,7 @@ TINY_RECIPE = [
 
 @pytest.fixture(scope="module")
 def puppet_run(tmp_path_factory):
-    from recipes import load_recipe, run_recipe
+    from counterfeit.recipes import load_recipe, run_recipe
 
     out = tmp_path_factory.mktemp("puppet") / "run"
     summary = run_recipe(load_recipe("puppet-dance", TINY_RECIPE), out=out)
@@ -276,7 +275,7 @@ def test_tiny_run_beats_the_nearest_frame_and_does_not_drift(puppet_run):
 
 
 def test_resume_continues_to_the_same_numbers(tmp_path):
-    from gan.data.puppet import make_puppet_data
+    from counterfeit.gan.data.puppet import make_puppet_data
 
     p = make_puppet_data(32, 40, 8, 8)
     frames = torch.from_numpy(p.train_frames).permute(0, 3, 1, 2).contiguous()
@@ -309,8 +308,8 @@ def _write_video_folder(root, frames, poses):
 
 
 def test_recipe_on_a_users_folder_layout(tmp_path):
-    from gan.data.puppet import make_puppet_data
-    from recipes import load_recipe, run_recipe
+    from counterfeit.gan.data.puppet import make_puppet_data
+    from counterfeit.recipes import load_recipe, run_recipe
 
     p = make_puppet_data(64, 30, 8, 10, seed=5)
     _write_video_folder(tmp_path / "data" / "target", p.train_frames, p.train_poses)
@@ -330,9 +329,9 @@ def test_recipe_on_a_users_folder_layout(tmp_path):
 
 
 def test_counterfeit_transfer_writes_the_video_and_the_side_by_side(puppet_run, tmp_path):
-    from gan.data.pose import DEFAULT_SMOOTHING_WINDOW
-    from gan.data.puppet import make_puppet_data
-    from recipes.cli import main
+    from counterfeit.gan.data.pose import DEFAULT_SMOOTHING_WINDOW
+    from counterfeit.gan.data.puppet import make_puppet_data
+    from counterfeit.recipes.cli import main
 
     out, _ = puppet_run
     p = make_puppet_data(64, 16, 8, 12, seed=3)
@@ -363,7 +362,7 @@ def test_counterfeit_transfer_writes_the_video_and_the_side_by_side(puppet_run, 
     assert meta["normalized"] and meta["frames"] == 12
     assert meta["smoothing_window"] == DEFAULT_SMOOTHING_WINDOW  # the CLI's default
     with pytest.raises(CheckpointError, match="Pose2Video"):
-        from recipes.transfer import load_pose2video
+        from counterfeit.recipes.transfer import load_pose2video
 
         torch.save({"format": 1, "method_class": "SRGAN"}, tmp_path / "x.ckpt")
         load_pose2video(tmp_path / "x.ckpt")

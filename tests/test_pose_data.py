@@ -5,9 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
-from gan.data.pose import (
+from counterfeit.gan.data.pose import (
     BODY25_NAMES,
     BODY25_TO_COCO18,
     COCO18_LIMBS,
@@ -34,7 +32,7 @@ from gan.data.pose import (
     smooth_poses,
     write_openpose_json,
 )
-from gan.data.puppet import (
+from counterfeit.gan.data.puppet import (
     DANCES,
     SOURCE_BODY,
     TARGET_BODY,
@@ -46,8 +44,9 @@ from gan.data.puppet import (
     pose_sequence,
     render_person,
 )
-from gan.errors import ConfigError, DataError
-from gan.video import to_tensor_frames
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.video import to_tensor_frames
+from PIL import Image
 
 
 def _random_pose(seed=0, size=64):

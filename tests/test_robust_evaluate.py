@@ -6,15 +6,11 @@ import warnings
 
 import pytest
 import torch
-from mlflow import MlflowClient
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-
-from gan import Tracker
-from gan.data import DomainSpec, ImageTensors, build_domain
-from gan.errors import ConfigError, DataError
-from gan.export import export_classifier, load_exported
-from robust import (
+from counterfeit.gan import Tracker
+from counterfeit.gan.data import DomainSpec, ImageTensors, build_domain
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.export import export_classifier, load_exported
+from counterfeit.robust import (
     CORRUPTIONS,
     RobustnessReport,
     RobustnessWarning,
@@ -24,6 +20,10 @@ from robust import (
     fgsm,
     pgd,
 )
+from mlflow import MlflowClient
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
 from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
 
 

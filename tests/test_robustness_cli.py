@@ -4,20 +4,20 @@ import json
 
 import pytest
 import torch
+from counterfeit.adapt import DANN
+from counterfeit.gan.errors import CheckpointError, ConfigError
+from counterfeit.gan.export import export_classifier
+from counterfeit.recipes.cli import main
+from counterfeit.robust import evaluate, load_model
+from counterfeit.robust.loading import detect_format, input_shape
 from mlflow import MlflowClient
 from torch import nn
 
-from adapt import DANN
-from gan.errors import CheckpointError, ConfigError
-from gan.export import export_classifier
-from recipes.cli import main
-from robust import evaluate, load_model
-from robust.loading import detect_format, input_shape
 from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
 
 ARCH_MODULE = """
 from torch import nn
-from robust import digits_cnn
+from counterfeit.robust import digits_cnn
 
 
 class Net(nn.Module):
@@ -78,7 +78,12 @@ def test_every_safe_format_loads_to_the_same_classifier(saved, images):
         ("state_dict", {"arch": "tiny_arch"}, ConfigError, "must look like module:Class"),
         ("state_dict", {"arch": "no_such_module:Net"}, ConfigError, "cannot import"),
         ("state_dict", {"arch": "tiny_arch:Missing"}, ConfigError, "has no attribute 'Missing'"),
-        ("state_dict", {"arch": "robust.models:digits_cnn"}, CheckpointError, "does not match"),
+        (
+            "state_dict",
+            {"arch": "counterfeit.robust.models:digits_cnn"},
+            CheckpointError,
+            "does not match",
+        ),
         ("pt2", {"arch": "tiny_arch:Net"}, ConfigError, "Drop --arch"),
         ("junk", {}, CheckpointError, "cannot read"),
         ("missing", {}, CheckpointError, "model file not found"),
@@ -129,7 +134,7 @@ def test_robustness_command_writes_the_report_and_an_mlflow_run(saved, tmp_path,
 
 def main_raising(argv):
     """Run a CLI handler without main()'s error printing, to see the exception."""
-    from recipes.cli import build_parser
+    from counterfeit.recipes.cli import build_parser
 
     args = build_parser().parse_args(argv)
     return args.handler(args)

@@ -12,22 +12,19 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from torch import nn
-
-from gan import Trainer, TrainerConfig
-from gan.checkpoint import load_checkpoint
-from gan.data import ImageTensors, InfiniteLoader
-from gan.data.photos import (
+from counterfeit.gan import Trainer, TrainerConfig
+from counterfeit.gan.checkpoint import load_checkpoint
+from counterfeit.gan.data import ImageTensors, InfiniteLoader
+from counterfeit.gan.data.photos import (
     TEST_PHOTOS,
     bicubic_upsample,
     downsample,
     photo_crops,
     random_flips,
 )
-from gan.errors import CheckpointError, ConfigError, DataError, TrainingInterrupted
-from gan.models.srgan import SRGAN, psnr_ssim_y, rgb_to_y
-from gan.nets.srgan import (
+from counterfeit.gan.errors import CheckpointError, ConfigError, DataError, TrainingInterrupted
+from counterfeit.gan.models.srgan import SRGAN, psnr_ssim_y, rgb_to_y
+from counterfeit.gan.nets.srgan import (
     VGG54_LAYERS,
     SRGANDiscriminator,
     SRResNet,
@@ -35,11 +32,13 @@ from gan.nets.srgan import (
     build_vgg54_loss,
     find_vgg19_weights,
 )
-from gan.train import Callback, StepContext
-from recipes import load_recipe, run_recipe
-from recipes.cli import main
-from recipes.tasks.srgan import resolve_content_loss
-from recipes.upscale import load_upscaler, read_image, upscale_tensor
+from counterfeit.gan.train import Callback, StepContext
+from counterfeit.recipes import load_recipe, run_recipe
+from counterfeit.recipes.cli import main
+from counterfeit.recipes.tasks.srgan import resolve_content_loss
+from counterfeit.recipes.upscale import load_upscaler, read_image, upscale_tensor
+from PIL import Image
+from torch import nn
 
 TINY = dict(blocks=1, width=8, crop_size=16, d_width=4)
 TINY_RECIPE = [
@@ -269,7 +268,7 @@ def test_vgg54_content_loss_from_local_weights(vgg_file, tmp_path, monkeypatch):
     expected = F.mse_loss(features((sr - mean) / std), features((hr - mean) / std)) / 12.75**2
     torch.testing.assert_close(loss(sr, hr), expected)
     # The recipe picks VGG54 for an explicit file and for torch hub's cached file.
-    from recipes.tasks.srgan import SRGANPhase
+    from counterfeit.recipes.tasks.srgan import SRGANPhase
 
     assert resolve_content_loss(SRGANPhase(vgg_weights=path)) == ("vgg54", str(path))
     (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
@@ -298,7 +297,7 @@ def test_vgg_weights_errors(tmp_path, no_hub_weights):
 
 
 def test_mse_fallback_without_vgg_weights_and_the_summary_says_so(tmp_path, no_hub_weights):
-    from recipes.tasks.srgan import SRGANPhase
+    from counterfeit.recipes.tasks.srgan import SRGANPhase
 
     assert find_vgg19_weights() is None
     assert resolve_content_loss(SRGANPhase()) == ("mse", None)

@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 import torch
-
-from adapt.evaluate import accuracy, predict
-from gan.data import DigitStyle, DomainSpec, ImageTensors, build_domain, render_digits
-from gan.data.strokes import (
+from counterfeit.adapt.evaluate import accuracy, predict
+from counterfeit.gan.data import DigitStyle, DomainSpec, ImageTensors, build_domain, render_digits
+from counterfeit.gan.data.strokes import (
     SKELETONS,
     Hand,
     _catmull_rom,
@@ -15,7 +14,7 @@ from gan.data.strokes import (
     shape_moments,
     stroke_mask,
 )
-from recipes.tasks.cyclegan import ClassifierConfig, train_classifier
+from counterfeit.recipes.tasks.cyclegan import ClassifierConfig, train_classifier
 
 
 @pytest.mark.parametrize("closed", [False, True])

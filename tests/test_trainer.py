@@ -5,9 +5,7 @@ import time
 
 import pytest
 import torch
-from torch import nn
-
-from gan import (
+from counterfeit.gan import (
     Callback,
     CheckpointError,
     ConfigError,
@@ -18,8 +16,9 @@ from gan import (
     TrainingInterrupted,
     TrainingMethod,
 )
-from gan.checkpoint import load_checkpoint, save_atomic
-from gan.data import ImageTensors, InfiniteLoader
+from counterfeit.gan.checkpoint import load_checkpoint, save_atomic
+from counterfeit.gan.data import ImageTensors, InfiniteLoader
+from torch import nn
 
 
 class Regression(TrainingMethod):

@@ -12,8 +12,7 @@ from collections.abc import Callable
 import albumentations as A
 import numpy as np
 import torch
-
-from gan.errors import ConfigError
+from counterfeit.gan.errors import ConfigError
 
 
 def _light() -> A.Compose:

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
-from gan.data.embedded import sample_photos
-from gan.data.tensors import ImageTensors, convert_channels
-from gan.errors import DataError
+from counterfeit.gan.data.embedded import sample_photos
+from counterfeit.gan.data.tensors import ImageTensors, convert_channels
+from counterfeit.gan.errors import DataError
 
 DIGIT_THRESHOLD = 127  # grey levels above it are digit; MNIST-M's own threshold is 0
 

@@ -15,9 +15,8 @@ import functools
 
 import numpy as np
 import torch
-
-from gan.data.tensors import ImageTensors
-from gan.errors import ConfigError
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import ConfigError
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -76,6 +75,6 @@ def sklearn_digits(split: str = "train") -> ImageTensors:
 @functools.cache
 def sample_photos() -> tuple[np.ndarray, ...]:
     """The colour photographs of :data:`BACKGROUND_PHOTOS`, (H, W, 3) uint8."""
-    from gan.data.photos import load_photo
+    from counterfeit.gan.data.photos import load_photo
 
     return tuple(load_photo(name) for name in BACKGROUND_PHOTOS)

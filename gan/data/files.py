@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import DataError
 from PIL import Image
-
-from gan.data.tensors import ImageTensors
-from gan.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 

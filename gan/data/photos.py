@@ -30,9 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from gan.data.tensors import ImageTensors
-from gan.errors import ConfigError, DataError
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import ConfigError, DataError
 
 TRAIN_PHOTOS: tuple[str, ...] = (
     "chelsea",

@@ -27,8 +27,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-
-from gan.data.pose import (
+from counterfeit.gan.data.pose import (
     L_ANKLE,
     L_EAR,
     L_ELBOW,
@@ -51,7 +50,7 @@ from gan.data.pose import (
     check_poses,
     detector_noise,
 )
-from gan.errors import ConfigError, DataError
+from counterfeit.gan.errors import ConfigError, DataError
 
 RGB = tuple[int, int, int]
 FPS = 15

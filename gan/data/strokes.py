@@ -22,8 +22,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-from gan.data.tensors import ImageTensors
+from counterfeit.gan.data.tensors import ImageTensors
 
 Points = tuple[tuple[float, float], ...]
 # A stroke is ("curve", points) through which the pen moves smoothly,

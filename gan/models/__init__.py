@@ -1,13 +1,13 @@
 """GANs as :class:`gan.TrainingMethod` subclasses, one file per model.
 
-from gan.models import DCGAN, InfoGAN, CycleGAN
+from counterfeit.gan.models import DCGAN, InfoGAN, CycleGAN
 """
 
-from gan.models.cyclegan import CycleGAN
-from gan.models.dcgan import DCGAN, PAPER_OPTIMIZERS, OptimizerDefaults
-from gan.models.infogan import InfoGAN
-from gan.models.pix2pix import Pix2Pix
-from gan.models.srgan import SRGAN
+from counterfeit.gan.models.cyclegan import CycleGAN
+from counterfeit.gan.models.dcgan import DCGAN, PAPER_OPTIMIZERS, OptimizerDefaults
+from counterfeit.gan.models.infogan import InfoGAN
+from counterfeit.gan.models.pix2pix import Pix2Pix
+from counterfeit.gan.models.srgan import SRGAN
 
 __all__ = [
     "DCGAN",

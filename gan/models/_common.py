@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-
-from gan.errors import ConfigError
+from counterfeit.gan.errors import ConfigError
 
 
 def sample_latent(

@@ -54,18 +54,17 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.image_pool import ImagePool
+from counterfeit.gan.losses import get_loss
+from counterfeit.gan.nets.backbones import build_backbone
+from counterfeit.gan.nets.blocks import mlp
+from counterfeit.gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
+from counterfeit.gan.nets.resnet_generator import ResnetGenerator, resnet_blocks_for
+from counterfeit.gan.runtime import follows_input_device
+from counterfeit.gan.schedules import linear_decay
+from counterfeit.gan.train import StepContext, TrainingMethod
 from torch import nn
-
-from gan.errors import ConfigError
-from gan.image_pool import ImagePool
-from gan.losses import get_loss
-from gan.nets.backbones import build_backbone
-from gan.nets.blocks import mlp
-from gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
-from gan.nets.resnet_generator import ResnetGenerator, resnet_blocks_for
-from gan.runtime import follows_input_device
-from gan.schedules import linear_decay
-from gan.train import StepContext, TrainingMethod
 
 Preset = Literal["paper", "small"]
 

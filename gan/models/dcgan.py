@@ -27,15 +27,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+from counterfeit.gan.ema import EMA
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.losses import LOSSES, clip_weights_, get_loss, gradient_penalty
+from counterfeit.gan.models._common import random_labels, sample_latent, split_batch
+from counterfeit.gan.nets.blocks import NormKind
+from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from counterfeit.gan.train import StepContext, TrainingMethod
 from torch import nn
-
-from gan.ema import EMA
-from gan.errors import ConfigError
-from gan.losses import LOSSES, clip_weights_, get_loss, gradient_penalty
-from gan.models._common import random_labels, sample_latent, split_batch
-from gan.nets.blocks import NormKind
-from gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from gan.train import StepContext, TrainingMethod
 
 OptimizerKind = Literal["adam", "rmsprop"]
 

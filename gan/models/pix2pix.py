@@ -38,15 +38,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-
-from gan.errors import ConfigError
-from gan.losses import get_loss
-from gan.nets.blocks import NormKind
-from gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
-from gan.nets.unet import UNetGenerator
-from gan.runtime import follows_input_device
-from gan.schedules import linear_decay
-from gan.train import StepContext, TrainingMethod
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.losses import get_loss
+from counterfeit.gan.nets.blocks import NormKind
+from counterfeit.gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
+from counterfeit.gan.nets.unet import UNetGenerator
+from counterfeit.gan.runtime import follows_input_device
+from counterfeit.gan.schedules import linear_decay
+from counterfeit.gan.train import StepContext, TrainingMethod
 
 PAPER_LAMBDA_L1 = 100.0
 

@@ -49,16 +49,19 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from counterfeit.gan.data.pose import face_box, render_stick_figure
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.losses import get_loss
+from counterfeit.gan.nets.patchgan import (
+    MultiscalePatchGAN,
+    feature_matching_loss,
+    patchgan_layers_for,
+)
+from counterfeit.gan.nets.unet import UNetGenerator
+from counterfeit.gan.runtime import follows_input_device
+from counterfeit.gan.train import StepContext, TrainingMethod
 from torch import nn
 from torch.utils.data import Dataset
-
-from gan.data.pose import face_box, render_stick_figure
-from gan.errors import ConfigError, DataError
-from gan.losses import get_loss
-from gan.nets.patchgan import MultiscalePatchGAN, feature_matching_loss, patchgan_layers_for
-from gan.nets.unet import UNetGenerator
-from gan.runtime import follows_input_device
-from gan.train import StepContext, TrainingMethod
 
 NO_FACE = -1  # face_box entry of a frame without a usable face
 

@@ -35,20 +35,19 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-
-from gan.data.photos import bicubic_upsample, check_images, downsample
-from gan.errors import ConfigError
-from gan.losses import get_loss
-from gan.models._common import split_batch
-from gan.nets.srgan import (
+from counterfeit.gan.data.photos import bicubic_upsample, check_images, downsample
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.losses import get_loss
+from counterfeit.gan.models._common import split_batch
+from counterfeit.gan.nets.srgan import (
     SRGANDiscriminator,
     SRResNet,
     VGGContentLoss,
     build_vgg54_loss,
     find_vgg19_weights,
 )
-from gan.runtime import follows_input_device
-from gan.train import StepContext, TrainingMethod
+from counterfeit.gan.runtime import follows_input_device
+from counterfeit.gan.train import StepContext, TrainingMethod
 
 Phase = Literal["mse", "gan"]
 ContentLoss = Literal["mse", "vgg54"]

@@ -1,7 +1,12 @@
 """Network building blocks and families shared by every method."""
 
-from gan.nets.backbones import BACKBONES, backbone_names, build_backbone, count_parameters
-from gan.nets.blocks import (
+from counterfeit.gan.nets.backbones import (
+    BACKBONES,
+    backbone_names,
+    build_backbone,
+    count_parameters,
+)
+from counterfeit.gan.nets.blocks import (
     ChannelShift,
     activation,
     conv_block,
@@ -11,13 +16,22 @@ from gan.nets.blocks import (
     norm_layer,
     output_features,
 )
-from gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from gan.nets.digits import ganin_mnist_features, ganin_svhn_features
-from gan.nets.infogan import InfoGANDiscriminator, InfoGANGenerator
-from gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for, receptive_field
-from gan.nets.resnet_generator import ResnetBlock, ResnetGenerator, resnet_blocks_for
-from gan.nets.srgan import SRGANDiscriminator, SRResNet, VGGContentLoss, build_vgg54_loss
-from gan.nets.unet import UNetBlock, UNetGenerator, dropout_levels, unet_depth_for
+from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from counterfeit.gan.nets.digits import ganin_mnist_features, ganin_svhn_features
+from counterfeit.gan.nets.infogan import InfoGANDiscriminator, InfoGANGenerator
+from counterfeit.gan.nets.patchgan import (
+    PatchGANDiscriminator,
+    patchgan_layers_for,
+    receptive_field,
+)
+from counterfeit.gan.nets.resnet_generator import ResnetBlock, ResnetGenerator, resnet_blocks_for
+from counterfeit.gan.nets.srgan import (
+    SRGANDiscriminator,
+    SRResNet,
+    VGGContentLoss,
+    build_vgg54_loss,
+)
+from counterfeit.gan.nets.unet import UNetBlock, UNetGenerator, dropout_levels, unet_depth_for
 
 __all__ = [
     "BACKBONES",

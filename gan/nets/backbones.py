@@ -11,12 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from counterfeit.gan.checkpoint import load_checkpoint, load_module_state
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.nets.blocks import ChannelShift, output_features
+from counterfeit.gan.nets.digits import ganin_mnist_features, ganin_svhn_features
 from torch import nn
-
-from gan.checkpoint import load_checkpoint, load_module_state
-from gan.errors import ConfigError
-from gan.nets.blocks import ChannelShift, output_features
-from gan.nets.digits import ganin_mnist_features, ganin_svhn_features
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 

@@ -41,10 +41,9 @@ from __future__ import annotations
 import math
 
 import torch
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.nets.blocks import NormKind, init_normal_, norm_layer
 from torch import nn
-
-from gan.errors import ConfigError
-from gan.nets.blocks import NormKind, init_normal_, norm_layer
 
 N_DROPOUT = 3
 

@@ -10,19 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from recipes.schema import DANNRecipe, PixelDARecipe, RecipeBase
-from recipes.tasks import dann, patch, pixelda, robustness
-from recipes.tasks.cyclegan import CycleGANRecipe
-from recipes.tasks.cyclegan import run as run_cyclegan
-from recipes.tasks.gan import DCGANRecipe, InfoGANRecipe, run_dcgan, run_infogan
-from recipes.tasks.patch_schema import AdvGANRecipe, PatchRecipe
-from recipes.tasks.pix2pix import Pix2PixRecipe
-from recipes.tasks.pix2pix import run as run_pix2pix
-from recipes.tasks.pose2video import Pose2VideoRecipe
-from recipes.tasks.pose2video import run as run_pose2video
-from recipes.tasks.robust_schema import RobustnessRecipe, RobustTrainRecipe
-from recipes.tasks.srgan import SRGANRecipe
-from recipes.tasks.srgan import run as run_srgan
+from counterfeit.recipes.schema import DANNRecipe, PixelDARecipe, RecipeBase
+from counterfeit.recipes.tasks import dann, patch, pixelda, robustness
+from counterfeit.recipes.tasks.cyclegan import CycleGANRecipe
+from counterfeit.recipes.tasks.cyclegan import run as run_cyclegan
+from counterfeit.recipes.tasks.gan import DCGANRecipe, InfoGANRecipe, run_dcgan, run_infogan
+from counterfeit.recipes.tasks.patch_schema import AdvGANRecipe, PatchRecipe
+from counterfeit.recipes.tasks.pix2pix import Pix2PixRecipe
+from counterfeit.recipes.tasks.pix2pix import run as run_pix2pix
+from counterfeit.recipes.tasks.pose2video import Pose2VideoRecipe
+from counterfeit.recipes.tasks.pose2video import run as run_pose2video
+from counterfeit.recipes.tasks.robust_schema import RobustnessRecipe, RobustTrainRecipe
+from counterfeit.recipes.tasks.srgan import SRGANRecipe
+from counterfeit.recipes.tasks.srgan import run as run_srgan
 
 
 @dataclass(frozen=True)

@@ -26,22 +26,21 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from counterfeit.adapt.evaluate import accuracy, predict
+from counterfeit.gan.callbacks import SampleGridCallback
+from counterfeit.gan.data.augment import Augment
+from counterfeit.gan.data.loaders import InfiniteLoader, ZipLoader
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.metrics import DigitsFeatures, GenerativeScores
+from counterfeit.gan.models.cyclegan import PRESETS, CycleGAN, digits_classifier
+from counterfeit.gan.plots import confusion_matrix_figure, save_image_grid
+from counterfeit.gan.runtime import seed_everything
+from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.recipes.schema import AdaptationData, RecipeBase, StrictModel, TrainConfig
+from counterfeit.recipes.tasks import dann
+from counterfeit.recipes.translate import translate_dataset
 from pydantic import Field, model_validator
-
-from adapt.evaluate import accuracy, predict
-from gan.callbacks import SampleGridCallback
-from gan.data.augment import Augment
-from gan.data.loaders import InfiniteLoader, ZipLoader
-from gan.data.tensors import ImageTensors
-from gan.errors import ConfigError
-from gan.metrics import DigitsFeatures, GenerativeScores
-from gan.models.cyclegan import PRESETS, CycleGAN, digits_classifier
-from gan.plots import confusion_matrix_figure, save_image_grid
-from gan.runtime import seed_everything
-from recipes.run import RunContext, TaskOutput
-from recipes.schema import AdaptationData, RecipeBase, StrictModel, TrainConfig
-from recipes.tasks import dann
-from recipes.translate import translate_dataset
 
 # -- schema ---------------------------------------------------------------------------
 

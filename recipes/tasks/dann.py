@@ -13,20 +13,24 @@ curves; exports each classifier with ``torch.export``.
 from __future__ import annotations
 
 import torch
-
-from adapt.dann import DANN
-from adapt.evaluate import accuracy, evaluate_adaptation, predict
-from gan.data.augment import Augment
-from gan.data.domains import build_domain
-from gan.data.loaders import InfiniteLoader, ZipLoader
-from gan.data.tensors import ImageTensors
-from gan.errors import ConfigError, DataError
-from gan.export import export_classifier
-from gan.plots import confusion_matrix_figure, curves_figure, embedding_figure, labelled_grid_figure
-from gan.runtime import seed_everything
-from gan.train import CollapseStop, EvalCallback, Trainer, TrainResult
-from recipes.run import RunContext, TaskOutput
-from recipes.schema import AdaptationData, DANNRecipe
+from counterfeit.adapt.dann import DANN
+from counterfeit.adapt.evaluate import accuracy, evaluate_adaptation, predict
+from counterfeit.gan.data.augment import Augment
+from counterfeit.gan.data.domains import build_domain
+from counterfeit.gan.data.loaders import InfiniteLoader, ZipLoader
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.export import export_classifier
+from counterfeit.gan.plots import (
+    confusion_matrix_figure,
+    curves_figure,
+    embedding_figure,
+    labelled_grid_figure,
+)
+from counterfeit.gan.runtime import seed_everything
+from counterfeit.gan.train import CollapseStop, EvalCallback, Trainer, TrainResult
+from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.recipes.schema import AdaptationData, DANNRecipe
 
 EVAL_SUBSET = 1000
 

@@ -18,15 +18,13 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
-
-from gan.callbacks import SampleGridCallback
-from gan.data.domains import DomainSpec, build_domain
-from gan.data.loaders import InfiniteLoader
-from gan.data.tensors import ImageTensors
-from gan.errors import ConfigError
-from gan.losses import LossName
-from gan.metrics import (
+from counterfeit.gan.callbacks import SampleGridCallback
+from counterfeit.gan.data.domains import DomainSpec, build_domain
+from counterfeit.gan.data.loaders import InfiniteLoader
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.losses import LossName
+from counterfeit.gan.metrics import (
     GenerativeScores,
     MetricName,
     Score,
@@ -36,12 +34,13 @@ from gan.metrics import (
     scores_to_dict,
     scores_to_metrics,
 )
-from gan.models import DCGAN, InfoGAN
-from gan.plots import curves_figure, save_image_grid
-from gan.runtime import seed_everything
-from gan.train import EvalCallback, Trainer, TrainingMethod, TrainResult
-from recipes.run import RunContext, TaskOutput
-from recipes.schema import RecipeBase, StrictModel, TrainConfig
+from counterfeit.gan.models import DCGAN, InfoGAN
+from counterfeit.gan.plots import curves_figure, save_image_grid
+from counterfeit.gan.runtime import seed_everything
+from counterfeit.gan.train import EvalCallback, Trainer, TrainingMethod, TrainResult
+from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from pydantic import Field, model_validator
 
 # -- schema ---------------------------------------------------------------------------
 

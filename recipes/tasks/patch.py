@@ -23,24 +23,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from gan.data.domains import build_domain
-from gan.data.loaders import InfiniteLoader
-from gan.data.tensors import ImageTensors
-from gan.errors import ConfigError, DataError
-from gan.export import export_classifier
-from gan.plots import labelled_grid_figure
-from gan.runtime import seed_everything
-from gan.train import Trainer, TrainerConfig
-from recipes.run import RunContext, TaskOutput
-from recipes.tasks.patch_schema import AdvGANRecipe, AttackData, ClassifierConfig, PatchRecipe
-from recipes.tasks.robustness import dataset_from_arg, image_shape, load_attacked_model
-from robust.advgan import AdvGAN
-from robust.attacks import fgsm, pgd
-from robust.models import digits_cnn
-from robust.normalize import parse_normalize
-from robust.patch import AdversarialPatch
-from robust.training import AdversarialTraining
+from counterfeit.gan.data.domains import build_domain
+from counterfeit.gan.data.loaders import InfiniteLoader
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.export import export_classifier
+from counterfeit.gan.plots import labelled_grid_figure
+from counterfeit.gan.runtime import seed_everything
+from counterfeit.gan.train import Trainer, TrainerConfig
+from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.recipes.tasks.patch_schema import (
+    AdvGANRecipe,
+    AttackData,
+    ClassifierConfig,
+    PatchRecipe,
+)
+from counterfeit.recipes.tasks.robustness import dataset_from_arg, image_shape, load_attacked_model
+from counterfeit.robust.advgan import AdvGAN
+from counterfeit.robust.attacks import fgsm, pgd
+from counterfeit.robust.models import digits_cnn
+from counterfeit.robust.normalize import parse_normalize
+from counterfeit.robust.patch import AdversarialPatch
+from counterfeit.robust.training import AdversarialTraining
 
 # -- shared: data and the attacked classifier ---------------------------------------
 

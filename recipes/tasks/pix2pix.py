@@ -20,17 +20,16 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from counterfeit.gan.callbacks import SampleGridCallback
+from counterfeit.gan.data.loaders import InfiniteLoader
+from counterfeit.gan.data.paired import PairedImages, edges2digits, load_paired_folder
+from counterfeit.gan.errors import DataError
+from counterfeit.gan.models.pix2pix import Pix2Pix, paired_scores, triplets
+from counterfeit.gan.plots import save_image_grid
+from counterfeit.gan.runtime import seed_everything
+from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
 from pydantic import Field, model_validator
-
-from gan.callbacks import SampleGridCallback
-from gan.data.loaders import InfiniteLoader
-from gan.data.paired import PairedImages, edges2digits, load_paired_folder
-from gan.errors import DataError
-from gan.models.pix2pix import Pix2Pix, paired_scores, triplets
-from gan.plots import save_image_grid
-from gan.runtime import seed_everything
-from recipes.run import RunContext, TaskOutput
-from recipes.schema import RecipeBase, StrictModel, TrainConfig
 
 METHODS = {"pix2pix": False, "l1-unet": True}  # name -> l1_only
 LABELS = {"pix2pix": "Pix2Pix (cGAN + 100 L1)", "l1-unet": "L1-only U-Net"}

@@ -12,19 +12,18 @@ with the ``dann`` task's code on the same data.
 from __future__ import annotations
 
 import torch
-
-from adapt.evaluate import accuracy, domain_separability, mean_entropy, predict
-from adapt.pixelda import PixelDA
-from gan.data.augment import Augment
-from gan.data.loaders import InfiniteLoader, ZipLoader
-from gan.data.tensors import ImageTensors
-from gan.export import export_classifier
-from gan.plots import confusion_matrix_figure, curves_figure, save_image_grid
-from gan.train import Callback, EvalCallback, Trainer
-from recipes.run import RunContext, TaskOutput
-from recipes.schema import DANNRecipe, DANNTrainConfig, EvaluationConfig, PixelDARecipe
-from recipes.tasks import dann
-from recipes.translate import translate_dataset
+from counterfeit.adapt.evaluate import accuracy, domain_separability, mean_entropy, predict
+from counterfeit.adapt.pixelda import PixelDA
+from counterfeit.gan.data.augment import Augment
+from counterfeit.gan.data.loaders import InfiniteLoader, ZipLoader
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.export import export_classifier
+from counterfeit.gan.plots import confusion_matrix_figure, curves_figure, save_image_grid
+from counterfeit.gan.train import Callback, EvalCallback, Trainer
+from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.recipes.schema import DANNRecipe, DANNTrainConfig, EvaluationConfig, PixelDARecipe
+from counterfeit.recipes.tasks import dann
+from counterfeit.recipes.translate import translate_dataset
 
 GRID_COLUMNS = 10
 NOISE_SWEEP = 8

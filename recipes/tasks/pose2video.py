@@ -33,29 +33,34 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
-
-from gan.callbacks import SampleGridCallback
-from gan.data.loaders import InfiniteLoader
-from gan.data.pose import (
+from counterfeit.gan.callbacks import SampleGridCallback
+from counterfeit.gan.data.loaders import InfiniteLoader
+from counterfeit.gan.data.pose import (
     DEFAULT_SMOOTHING_WINDOW,
     fit_pose_normalizer,
     load_pose_video,
     smooth_poses,
 )
-from gan.data.puppet import make_puppet_data
-from gan.errors import DataError
-from gan.models.pose2video import (
+from counterfeit.gan.data.puppet import make_puppet_data
+from counterfeit.gan.errors import DataError
+from counterfeit.gan.models.pose2video import (
     Pose2Video,
     PoseFrameSequence,
     face_corners,
     pose_labels,
 )
-from gan.plots import save_image_grid
-from gan.runtime import seed_everything
-from gan.video import psnr_frames, side_by_side, to_tensor_frames, video_scores, write_video
-from recipes.run import RunContext, TaskOutput
-from recipes.schema import RecipeBase, StrictModel, TrainConfig
+from counterfeit.gan.plots import save_image_grid
+from counterfeit.gan.runtime import seed_everything
+from counterfeit.gan.video import (
+    psnr_frames,
+    side_by_side,
+    to_tensor_frames,
+    video_scores,
+    write_video,
+)
+from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from pydantic import Field, model_validator
 
 PRESETS = {
     "paper": {"width": 64, "d_width": 64, "num_d": 3},

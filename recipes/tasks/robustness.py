@@ -19,26 +19,25 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from gan.data.domains import build_domain, domain_names
-from gan.data.loaders import InfiniteLoader
-from gan.data.tensors import ImageTensors
-from gan.errors import CheckpointError, ConfigError, DataError
-from gan.export import export_classifier
-from gan.runtime import seed_everything
-from gan.train import Trainer, TrainResult
-from recipes.run import RunContext, TaskOutput
-from recipes.tasks.robust_schema import (
+from counterfeit.gan.data.domains import build_domain, domain_names
+from counterfeit.gan.data.loaders import InfiniteLoader
+from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
+from counterfeit.gan.export import export_classifier
+from counterfeit.gan.runtime import seed_everything
+from counterfeit.gan.train import Trainer, TrainResult
+from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.recipes.tasks.robust_schema import (
     RobustEvaluationConfig,
     RobustnessRecipe,
     RobustTrainRecipe,
 )
-from robust.evaluate import evaluate
-from robust.loading import detect_format, input_shape, load_model
-from robust.models import build_model
-from robust.normalize import Normalize, parse_normalize
-from robust.report import RobustnessReport, compare_markdown, eps_curve_figure
-from robust.training import AdversarialTraining, CatastrophicOverfittingStop
+from counterfeit.robust.evaluate import evaluate
+from counterfeit.robust.loading import detect_format, input_shape, load_model
+from counterfeit.robust.models import build_model
+from counterfeit.robust.normalize import Normalize, parse_normalize
+from counterfeit.robust.report import RobustnessReport, compare_markdown, eps_curve_figure
+from counterfeit.robust.training import AdversarialTraining, CatastrophicOverfittingStop
 
 # -- robust-train ----------------------------------------------------------------
 

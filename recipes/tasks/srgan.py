@@ -30,12 +30,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
-from pydantic import Field, model_validator
-
-from gan.callbacks import SampleGridCallback
-from gan.data.loaders import InfiniteLoader
-from gan.data.photos import (
+from counterfeit.gan.callbacks import SampleGridCallback
+from counterfeit.gan.data.loaders import InfiniteLoader
+from counterfeit.gan.data.photos import (
     PHOTO_NAMES,
     TEST_PHOTOS,
     TRAIN_PHOTOS,
@@ -45,13 +42,15 @@ from gan.data.photos import (
     photo_tensor,
     random_flips,
 )
-from gan.errors import ConfigError
-from gan.models.srgan import SRGAN, evaluate_photos
-from gan.nets.srgan import find_vgg19_weights
-from gan.runtime import seed_everything
-from gan.train import EvalCallback, TrainResult
-from recipes.run import RunContext, TaskOutput
-from recipes.schema import RecipeBase, StrictModel, TrainConfig
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.models.srgan import SRGAN, evaluate_photos
+from counterfeit.gan.nets.srgan import find_vgg19_weights
+from counterfeit.gan.runtime import seed_everything
+from counterfeit.gan.train import EvalCallback, TrainResult
+from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from PIL import Image
+from pydantic import Field, model_validator
 
 PhotoName = Literal[PHOTO_NAMES]  # type: ignore[valid-type]
 
@@ -318,7 +317,7 @@ def _write_photos(ctx, method: SRGAN, photos, scale: int, name: str, with_bicubi
 
 def _comparison_plot(ctx, method: SRGAN, srresnet_state, grid_hr, scale: int) -> None:
     """OUT/plots/comparison.png: rows of bicubic | SRResNet | (SRGAN |) HR."""
-    from gan.plots import save_image_grid
+    from counterfeit.gan.plots import save_image_grid
 
     lr = downsample(grid_hr, scale)
     columns = [bicubic_upsample(lr, scale)]

@@ -1,0 +1,20 @@
+"""GANs as :class:`gan.TrainingMethod` subclasses, one file per model.
+
+from counterfeit.gan.models import DCGAN, InfoGAN, CycleGAN
+"""
+
+from counterfeit.gan.models.cyclegan import CycleGAN
+from counterfeit.gan.models.dcgan import DCGAN, PAPER_OPTIMIZERS, OptimizerDefaults
+from counterfeit.gan.models.infogan import InfoGAN
+from counterfeit.gan.models.pix2pix import Pix2Pix
+from counterfeit.gan.models.srgan import SRGAN
+
+__all__ = [
+    "DCGAN",
+    "PAPER_OPTIMIZERS",
+    "SRGAN",
+    "CycleGAN",
+    "InfoGAN",
+    "OptimizerDefaults",
+    "Pix2Pix",
+]

@@ -1,0 +1,214 @@
+"""MLflow tracking: every MLflow call in counterfeit goes through :class:`Tracker`.
+
+A Tracker is one MLflow run. It talks to MLflow through an explicit
+:class:`mlflow.MlflowClient` (no global "active run"), so library users can
+hold several runs at once and tests can point it anywhere.
+
+Where runs go: ``uri`` when given, else ``MLFLOW_TRACKING_URI``, else MLflow's
+own default (an embedded SQLite store, ``mlflow.db`` in the working
+directory). Open it with ``mlflow ui`` (or ``mlflow ui --backend-store-uri URI``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from counterfeit.gan.errors import ConfigError, TrainingInterrupted
+
+MAX_PARAM_LENGTH = 6000
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists become comma-joined strings."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = ",".join(str(v) for v in value)
+        else:
+            flat[name] = value
+    return flat
+
+
+class Tracker:
+    """One MLflow run: params, step metrics, artifacts, figures, image grids, models.
+
+    Args:
+        experiment: MLflow experiment name (created when missing).
+        run_name: the run's display name.
+        uri: tracking URI; None uses ``MLFLOW_TRACKING_URI`` or MLflow's default.
+        tags: run tags.
+        enabled: False gives a tracker that records nothing (e.g. ranks > 0).
+        run_id: continue this existing run (e.g. when a training run resumes).
+
+    Use as a context manager; the run ends FINISHED, FAILED or KILLED (Ctrl-C).
+    """
+
+    def __init__(
+        self,
+        experiment: str = "counterfeit",
+        run_name: str | None = None,
+        uri: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        enabled: bool = True,
+        run_id: str | None = None,
+    ) -> None:
+        self.experiment = experiment
+        self.run_name = run_name
+        self.uri = uri
+        self.tags = dict(tags or {})
+        self.enabled = enabled
+        self.run_id: str | None = None
+        self._resume_id = run_id
+        self._client = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def start(self) -> Tracker:
+        """Create the run (idempotent)."""
+        if not self.enabled or self.run_id is not None:
+            return self
+        from mlflow import MlflowClient
+
+        uri = self.uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+        try:
+            self._client = MlflowClient(tracking_uri=uri)
+            if self._resume_id is not None:
+                self._client.update_run(self._resume_id, status="RUNNING")
+                self.run_id = self._resume_id
+                return self
+            found = self._client.get_experiment_by_name(self.experiment)
+            experiment_id = (
+                found.experiment_id if found else self._client.create_experiment(self.experiment)
+            )
+            run = self._client.create_run(experiment_id, run_name=self.run_name, tags=self.tags)
+        except Exception as exc:  # MlflowException, connection errors...
+            raise ConfigError(
+                f"cannot start an MLflow run at '{self.tracking_uri}': "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}. Check "
+                "MLFLOW_TRACKING_URI / tracking.uri, or set tracking.enabled: false."
+            ) from None
+        self.run_id = run.info.run_id
+        return self
+
+    def end(self, status: str = "FINISHED") -> None:
+        if self._client is not None and self.run_id is not None:
+            self._client.set_terminated(self.run_id, status=status)
+
+    def __enter__(self) -> Tracker:
+        return self.start()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.end("FINISHED")
+        elif issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted)):
+            self.end("KILLED")
+        else:
+            self.end("FAILED")
+
+    @property
+    def tracking_uri(self) -> str:
+        if self._client is not None:
+            return self._client.tracking_uri
+        import mlflow
+
+        return self.uri or mlflow.get_tracking_uri()
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.run_id is not None
+
+    def scoped(self, prefix: str) -> ScopedTracker:
+        """A view of this run that prefixes metric names (e.g. ``"source-only/"``)."""
+        return ScopedTracker(self, prefix)
+
+    # -- logging ----------------------------------------------------------------
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log (nested) params, flattened to dotted keys."""
+        if not self.active:
+            return
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in sorted(flatten(params).items())]
+        for start in range(0, len(items), 100):  # MLflow caps a batch at 100 params
+            self._client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if not self.active:
+            return
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        entries = [Metric(_metric_key(k), float(v), now, step or 0) for k, v in metrics.items()]
+        for start in range(0, len(entries), 1000):
+            self._client.log_batch(self.run_id, metrics=entries[start : start + 1000])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if not self.active:
+            return
+        for key, value in tags.items():
+            self._client.set_tag(self.run_id, key, str(value))
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload a file or a whole directory."""
+        if not self.active:
+            return
+        path = Path(path)
+        if path.is_dir():
+            self._client.log_artifacts(self.run_id, str(path), artifact_path)
+        else:
+            self._client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_dict(self, data: Mapping[str, Any], filename: str) -> None:
+        """Log ``data`` as a JSON artifact named ``filename``."""
+        if not self.active:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            file = Path(tmp) / filename
+            file.write_text(json.dumps(data, indent=2, default=str))
+            self.log_artifact(file)
+
+    def log_figure(self, figure, filename: str, artifact_path: str = "plots") -> None:
+        """Log a matplotlib figure as a PNG artifact."""
+        if not self.active:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            file = Path(tmp) / filename
+            figure.savefig(file, dpi=120, bbox_inches="tight")
+            self.log_artifact(file, artifact_path)
+
+    def log_image_grid(
+        self, images: Any, filename: str, artifact_path: str = "samples", nrow: int = 10
+    ) -> None:
+        """Log images (N, C, H, W) in [0, 1] as one PNG grid artifact named ``filename``."""
+        if not self.active:
+            return
+        from counterfeit.gan.plots import save_image_grid
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.log_artifact(save_image_grid(images, Path(tmp) / filename, nrow), artifact_path)
+
+
+def _metric_key(name: str) -> str:
+    """MLflow metric names allow letters, digits, ``_ - . / space``."""
+    return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in name)
+
+
+class ScopedTracker:
+    """Logs metrics into a parent :class:`Tracker` under a name prefix."""
+
+    def __init__(self, parent: Tracker, prefix: str) -> None:
+        self.parent = parent
+        self.prefix = prefix
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self.parent.log_metrics({f"{self.prefix}{k}": v for k, v in metrics.items()}, step)
