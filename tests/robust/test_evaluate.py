@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
+from tests.robust.conftest import sklearn_digits, trained_model
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TINY = {
     "COUNTERFEIT_NOTEBOOK_STEPS": "20",
     "COUNTERFEIT_NOTEBOOK_IMAGES": "300",

@@ -7,7 +7,7 @@ from counterfeit.gan.data import InfiniteLoader
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.robust import AdvGAN, fgsm
 
-from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
+from tests.robust.conftest import sklearn_digits, trained_model
 
 EPS = 0.25
 

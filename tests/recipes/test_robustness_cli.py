@@ -13,7 +13,7 @@ from counterfeit.robust.loading import detect_format, input_shape
 from mlflow import MlflowClient
 from torch import nn
 
-from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
+from tests.robust.conftest import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
 
 ARCH_MODULE = """
 from torch import nn

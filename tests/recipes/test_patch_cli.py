@@ -10,7 +10,7 @@ from counterfeit.recipes.loader import load_recipe
 from counterfeit.robust import AdversarialPatch
 from mlflow import MlflowClient
 
-from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
+from tests.robust.conftest import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from counterfeit.gan.export import export_classifier, load_exported
 from counterfeit.robust import Normalize, bim, fgsm, pgd, random_targets
 from torch import nn
 
-from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
+from tests.robust.conftest import sklearn_digits, trained_model
 
 ATTACKS = {
     "fgsm": lambda m, x, y, eps, **kw: fgsm(m, x, y, eps, **kw),

@@ -15,7 +15,7 @@ from counterfeit.robust import (
     fgsm,
 )
 
-from tests.robust_helpers import one_torch_thread, sklearn_digits  # noqa: F401
+from tests.robust.conftest import sklearn_digits
 
 
 def _fit(method, steps, callbacks=(), **config):

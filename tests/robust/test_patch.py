@@ -8,7 +8,7 @@ import torch
 from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
 from counterfeit.robust import AdversarialPatch, Normalize, Placement, place_patch
 
-from tests.robust_helpers import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
+from tests.robust.conftest import sklearn_digits, trained_model
 
 TARGET = 3
 
