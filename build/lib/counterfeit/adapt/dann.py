@@ -37,14 +37,13 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from counterfeit.adapt.grl import dann_lambda, grad_reverse
 from counterfeit.gan.ema import EMA
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.nets.backbones import build_backbone
 from counterfeit.gan.nets.blocks import mlp
 from counterfeit.gan.train import StepContext, TrainingMethod
+from torch import nn
 
 Mode = Literal["dann", "source-only", "target-only"]
 MODES: tuple[str, ...] = ("dann", "source-only", "target-only")

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
-
 from counterfeit.gan.data.tensors import ImageTensors
+from torch import nn
 
 
 @dataclass

@@ -36,8 +36,6 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.losses import minimax_d, non_saturating_g
 from counterfeit.gan.nets.pixelda import (
@@ -47,6 +45,7 @@ from counterfeit.gan.nets.pixelda import (
 )
 from counterfeit.gan.runtime import follows_input_device
 from counterfeit.gan.train import StepContext, TrainingMethod
+from torch import nn
 
 Preset = Literal["paper", "small"]
 PRESETS: dict[str, dict[str, int]] = {

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from counterfeit.gan.errors import CheckpointError
 
 FORMAT = "counterfeit-checkpoint/1"

@@ -12,9 +12,8 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
+from torch import nn
 
 
 class EMA(nn.Module):

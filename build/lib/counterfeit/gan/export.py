@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
-
 from counterfeit.gan.errors import CheckpointError
+from torch import nn
 
 
 def export_classifier(model: nn.Module, example: torch.Tensor, path: str | Path) -> Path:

@@ -17,9 +17,8 @@ exactly the same numbers (the Trainer checkpoints torch's RNG too).
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
+from torch import nn
 
 
 class ImagePool(nn.Module):

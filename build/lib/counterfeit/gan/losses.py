@@ -16,9 +16,8 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
+from torch import nn
 
 LossName = Literal["minimax", "non-saturating", "wasserstein", "wgan-gp", "least-squares", "hinge"]
 

@@ -34,10 +34,9 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from counterfeit.gan.checkpoint import load_checkpoint, load_module_state, save_atomic
 from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
+from torch import nn
 
 MetricName = Literal["fid", "kid", "is"]
 CACHE_ENV = "COUNTERFEIT_CACHE"

@@ -18,9 +18,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
+from torch import nn
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 

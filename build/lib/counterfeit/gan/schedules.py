@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR
-
 from counterfeit.gan.errors import ConfigError
+from torch.optim.lr_scheduler import LambdaLR
 
 
 def linear_decay(optimizer: torch.optim.Optimizer, total_steps: int, decay_start: int) -> LambdaLR:

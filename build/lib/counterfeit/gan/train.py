@@ -33,10 +33,6 @@ from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from torch import nn
-from tqdm.auto import tqdm
-
 from counterfeit.gan.checkpoint import (
     FORMAT,
     capture_rng_state,
@@ -57,6 +53,9 @@ from counterfeit.gan.runtime import (
     rank_device,
     resolve_device,
 )
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+from tqdm.auto import tqdm
 
 Metrics = Mapping[str, "torch.Tensor | float"]
 

@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from counterfeit.gan.errors import ConfigError, DataError
 from PIL import Image
 from torchmetrics.functional.image import structural_similarity_index_measure
-
-from counterfeit.gan.errors import ConfigError, DataError
 
 
 def _check_video(video: torch.Tensor, name: str) -> None:

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
-
 from counterfeit.gan.errors import ConfigError
 from counterfeit.recipes.schema import RecipeBase
+from pydantic import BaseModel, ValidationError
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 

@@ -20,7 +20,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from counterfeit.gan.checkpoint import load_method
 from counterfeit.gan.data.pose import (
     DEFAULT_SMOOTHING_WINDOW,

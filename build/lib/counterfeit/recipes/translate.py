@@ -16,15 +16,14 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
-from torch import nn
-from tqdm.auto import tqdm
-
 from counterfeit.gan.checkpoint import load_method
 from counterfeit.gan.data.domains import DOMAINS, DomainSpec, build_domain
 from counterfeit.gan.data.files import load_image_folder
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError
+from PIL import Image
+from torch import nn
+from tqdm.auto import tqdm
 
 
 def translators() -> dict[str, type[nn.Module]]:

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
-
 from counterfeit.gan.checkpoint import load_method
 from counterfeit.gan.data.photos import check_images
 from counterfeit.gan.errors import DataError
 from counterfeit.gan.models.srgan import SRGAN
+from PIL import Image, UnidentifiedImageError
 
 MIN_INPUT_SIZE = 4
 

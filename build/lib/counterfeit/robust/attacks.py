@@ -32,9 +32,8 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError, DataError
+from torch import nn
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Norm = Literal["inf", "2"]

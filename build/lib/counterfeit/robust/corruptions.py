@@ -36,9 +36,8 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
-from PIL import Image
-
 from counterfeit.gan.errors import ConfigError, DataError
+from PIL import Image
 
 SEVERITIES = (1, 2, 3, 4, 5)
 

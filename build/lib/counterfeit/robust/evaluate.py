@@ -10,13 +10,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import nn
-
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.robust.attacks import ATTACKS, model_mode
 from counterfeit.robust.corruptions import SEVERITIES, corrupt, resolve_corruptions
 from counterfeit.robust.report import Examples, RobustnessReport
+from torch import nn
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
 Data = (

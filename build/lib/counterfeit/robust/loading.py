@@ -23,11 +23,10 @@ import zipfile
 from pathlib import Path
 
 import torch
-from torch import nn
-
 from counterfeit.gan.checkpoint import load_module_state
 from counterfeit.gan.errors import CheckpointError, ConfigError
 from counterfeit.gan.export import ExportedModule, load_exported
+from torch import nn
 
 
 def detect_format(path: str | Path) -> str:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.nets.blocks import output_features
+from torch import nn
 
 
 def digits_cnn(in_channels: int = 1, num_classes: int = 10, image_size: int = 28) -> nn.Sequential:

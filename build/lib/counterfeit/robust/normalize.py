@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError, DataError
+from torch import nn
 
 
 class Normalize(nn.Module):

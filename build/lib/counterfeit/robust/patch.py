@@ -68,11 +68,10 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-from tqdm.auto import tqdm
-
 from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
 from counterfeit.robust.attacks import model_mode
+from torch import nn
+from tqdm.auto import tqdm
 
 Shape = Literal["circle", "square"]
 PATCH_FORMAT = "counterfeit-patch-1"

@@ -11,7 +11,6 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-
 from counterfeit.gan.plots import labelled_grid_figure
 
 WORST_CASE = "worst case"

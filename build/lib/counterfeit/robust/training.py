@@ -27,11 +27,10 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.train import CollapseStop, StepContext, TrainingMethod
 from counterfeit.robust.attacks import fgsm, pgd
+from torch import nn
 
 Method = Literal["standard", "fgsm", "fgsm-rs"]
 METHODS: tuple[str, ...] = ("standard", "fgsm", "fgsm-rs")

@@ -12,7 +12,6 @@ from collections.abc import Callable
 import albumentations as A
 import numpy as np
 import torch
-
 from counterfeit.gan.errors import ConfigError
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from counterfeit.gan.data.embedded import sample_photos
 from counterfeit.gan.data.tensors import ImageTensors, convert_channels
 from counterfeit.gan.errors import DataError

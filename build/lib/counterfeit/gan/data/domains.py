@@ -15,13 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from counterfeit.gan.data import embedded, files
 from counterfeit.gan.data.blend import DIGIT_THRESHOLD, blend_with_photos
 from counterfeit.gan.data.synthetic import DigitStyle, render_digits
 from counterfeit.gan.data.tensors import Fit, ImageTensors
 from counterfeit.gan.errors import ConfigError, DataError
+from pydantic import BaseModel, ConfigDict, Field
 
 TEST_SEED_OFFSET = 1_000_003
 

@@ -15,7 +15,6 @@ import functools
 
 import numpy as np
 import torch
-
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError
 

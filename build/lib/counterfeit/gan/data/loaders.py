@@ -14,10 +14,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from counterfeit.gan.errors import ConfigError, DataError
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torch.utils.data.dataloader import default_collate
-
-from counterfeit.gan.errors import ConfigError, DataError
 
 BatchTransform = Callable[[Any, torch.Generator], Any]
 

@@ -22,13 +22,12 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
-from torch.utils.data import Dataset
-
 from counterfeit.gan.data.embedded import mnist_small
 from counterfeit.gan.data.files import IMAGE_SUFFIXES
 from counterfeit.gan.data.tensors import UNLABELED
 from counterfeit.gan.errors import ConfigError, DataError
+from PIL import Image
+from torch.utils.data import Dataset
 
 EdgeKind = Literal["canny", "skeleton"]
 CANNY_THRESHOLDS = (50, 150)

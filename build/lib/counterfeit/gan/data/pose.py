@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image
-
 from counterfeit.gan.data.files import IMAGE_SUFFIXES
 from counterfeit.gan.errors import ConfigError, DataError
+from PIL import Image
 
 COCO18_NAMES: tuple[str, ...] = (
     "nose",

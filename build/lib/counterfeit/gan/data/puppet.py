@@ -27,7 +27,6 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-
 from counterfeit.gan.data.pose import (
     L_ANKLE,
     L_EAR,

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
 from counterfeit.gan.data.tensors import ImageTensors
 
 Points = tuple[tuple[float, float], ...]

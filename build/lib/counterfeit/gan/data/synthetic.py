@@ -21,11 +21,10 @@ from typing import Literal
 import cv2
 import matplotlib
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
-from pydantic import BaseModel, ConfigDict, Field
-
 from counterfeit.gan.data.strokes import hands, stroke_mask
 from counterfeit.gan.data.tensors import ImageTensors
+from PIL import Image, ImageDraw, ImageFont
+from pydantic import BaseModel, ConfigDict, Field
 
 # Fonts inside matplotlib's wheel whose digits are ordinary glyphs (the STIX
 # size/non-unicode variants and the Computer Modern symbol fonts are not).

@@ -13,9 +13,8 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
-
 from counterfeit.gan.errors import DataError
+from torch.utils.data import Dataset
 
 UNLABELED = -1
 Fit = Literal["resize", "center"]  # how images reach a size: interpolate, or crop / pad

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import torch
-
 from counterfeit.gan.errors import ConfigError
 
 

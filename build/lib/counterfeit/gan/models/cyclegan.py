@@ -54,8 +54,6 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.image_pool import ImagePool
 from counterfeit.gan.losses import get_loss
@@ -66,6 +64,7 @@ from counterfeit.gan.nets.resnet_generator import ResnetGenerator, resnet_blocks
 from counterfeit.gan.runtime import follows_input_device
 from counterfeit.gan.schedules import linear_decay
 from counterfeit.gan.train import StepContext, TrainingMethod
+from torch import nn
 
 Preset = Literal["paper", "small"]
 

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from torch import nn
-
 from counterfeit.gan.ema import EMA
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import LOSSES, clip_weights_, get_loss, gradient_penalty
@@ -36,6 +34,7 @@ from counterfeit.gan.models._common import random_labels, sample_latent, split_b
 from counterfeit.gan.nets.blocks import NormKind
 from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
 from counterfeit.gan.train import StepContext, TrainingMethod
+from torch import nn
 
 OptimizerKind = Literal["adam", "rmsprop"]
 

@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-
 from counterfeit.gan.ema import EMA
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import minimax_d, non_saturating_g

@@ -38,7 +38,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import get_loss
 from counterfeit.gan.nets.blocks import NormKind

@@ -49,9 +49,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.utils.data import Dataset
-
 from counterfeit.gan.data.pose import face_box, render_stick_figure
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.losses import get_loss
@@ -63,6 +60,8 @@ from counterfeit.gan.nets.patchgan import (
 from counterfeit.gan.nets.unet import UNetGenerator
 from counterfeit.gan.runtime import follows_input_device
 from counterfeit.gan.train import StepContext, TrainingMethod
+from torch import nn
+from torch.utils.data import Dataset
 
 NO_FACE = -1  # face_box entry of a frame without a usable face
 

@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-
 from counterfeit.gan.data.photos import bicubic_upsample, check_images, downsample
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import get_loss

@@ -11,12 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch import nn
-
 from counterfeit.gan.checkpoint import load_checkpoint, load_module_state
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.nets.blocks import ChannelShift, output_features
 from counterfeit.gan.nets.digits import ganin_mnist_features, ganin_svhn_features
+from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 

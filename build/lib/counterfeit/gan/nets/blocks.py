@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
+from torch import nn
 
 
 def mlp(

@@ -28,10 +28,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.nets.blocks import NormKind, conv_block, init_normal_
+from torch import nn
 
 SIZES = (16, 32, 64, 128, 256)
 

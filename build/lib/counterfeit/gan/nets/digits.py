@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import nn
-
 from counterfeit.gan.nets.blocks import ChannelShift
+from torch import nn
 
 
 def ganin_mnist_features(

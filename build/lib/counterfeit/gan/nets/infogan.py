@@ -15,10 +15,9 @@ Bernoulli means (a sigmoid), so images are in [0, 1] with no conversion.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.nets.blocks import conv_block, init_normal_, linear_block
+from torch import nn
 
 LEAK = 0.1
 

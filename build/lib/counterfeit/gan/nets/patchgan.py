@@ -18,10 +18,9 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.nets.blocks import NormKind, conv_block, init_normal_
+from torch import nn
 
 
 def patchgan_layers_for(image_size: int) -> int:

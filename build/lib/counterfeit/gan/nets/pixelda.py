@@ -14,9 +14,8 @@ TensorFlow's batch-norm epsilon (1e-3) and decay (0.9, i.e. momentum 0.1) are ke
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from counterfeit.gan.nets.blocks import conv_block, init_normal_
+from torch import nn
 
 BN_EPS = 1e-3
 

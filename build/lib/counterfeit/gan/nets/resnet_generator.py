@@ -19,10 +19,9 @@ channels become ``out_channels`` (1 for grey images).
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.nets.blocks import init_normal_
+from torch import nn
 
 
 def resnet_blocks_for(image_size: int) -> int:

@@ -34,9 +34,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from counterfeit.gan.errors import CheckpointError, ConfigError
+from torch import nn
 
 VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG54_LAYERS = 36  # torchvision vgg19().features[:36]: conv5_4 and its ReLU, before pool5

@@ -41,10 +41,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
-
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.nets.blocks import NormKind, init_normal_, norm_layer
+from torch import nn
 
 N_DROPOUT = 3
 

@@ -26,8 +26,6 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
-
 from counterfeit.adapt.evaluate import accuracy, predict
 from counterfeit.gan.callbacks import SampleGridCallback
 from counterfeit.gan.data.augment import Augment
@@ -42,6 +40,7 @@ from counterfeit.recipes.run import RunContext, TaskOutput
 from counterfeit.recipes.schema import AdaptationData, RecipeBase, StrictModel, TrainConfig
 from counterfeit.recipes.tasks import dann
 from counterfeit.recipes.translate import translate_dataset
+from pydantic import Field, model_validator
 
 # -- schema ---------------------------------------------------------------------------
 

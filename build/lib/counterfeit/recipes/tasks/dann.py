@@ -13,7 +13,6 @@ curves; exports each classifier with ``torch.export``.
 from __future__ import annotations
 
 import torch
-
 from counterfeit.adapt.dann import DANN
 from counterfeit.adapt.evaluate import accuracy, evaluate_adaptation, predict
 from counterfeit.gan.data.augment import Augment

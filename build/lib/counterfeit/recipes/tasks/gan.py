@@ -18,8 +18,6 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
-
 from counterfeit.gan.callbacks import SampleGridCallback
 from counterfeit.gan.data.domains import DomainSpec, build_domain
 from counterfeit.gan.data.loaders import InfiniteLoader
@@ -42,6 +40,7 @@ from counterfeit.gan.runtime import seed_everything
 from counterfeit.gan.train import EvalCallback, Trainer, TrainingMethod, TrainResult
 from counterfeit.recipes.run import RunContext, TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from pydantic import Field, model_validator
 
 # -- schema ---------------------------------------------------------------------------
 

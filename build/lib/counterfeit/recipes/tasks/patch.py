@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from counterfeit.gan.data.domains import build_domain
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.tensors import ImageTensors

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-
 from counterfeit.gan.data.domains import DomainSpec
 from counterfeit.gan.losses import LOSSES
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
 from counterfeit.recipes.tasks.robust_schema import NormalizeConfig
+from pydantic import Field, field_validator, model_validator
 
 
 class AttackData(StrictModel):

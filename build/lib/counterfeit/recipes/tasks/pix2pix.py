@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from pydantic import Field, model_validator
-
 from counterfeit.gan.callbacks import SampleGridCallback
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.paired import PairedImages, edges2digits, load_paired_folder
@@ -31,6 +29,7 @@ from counterfeit.gan.plots import save_image_grid
 from counterfeit.gan.runtime import seed_everything
 from counterfeit.recipes.run import RunContext, TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from pydantic import Field, model_validator
 
 METHODS = {"pix2pix": False, "l1-unet": True}  # name -> l1_only
 LABELS = {"pix2pix": "Pix2Pix (cGAN + 100 L1)", "l1-unet": "L1-only U-Net"}

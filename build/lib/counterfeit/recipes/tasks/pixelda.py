@@ -12,7 +12,6 @@ with the ``dann`` task's code on the same data.
 from __future__ import annotations
 
 import torch
-
 from counterfeit.adapt.evaluate import accuracy, domain_separability, mean_entropy, predict
 from counterfeit.adapt.pixelda import PixelDA
 from counterfeit.gan.data.augment import Augment

@@ -33,8 +33,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
-
 from counterfeit.gan.callbacks import SampleGridCallback
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.pose import (
@@ -62,6 +60,7 @@ from counterfeit.gan.video import (
 )
 from counterfeit.recipes.run import RunContext, TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from pydantic import Field, model_validator
 
 PRESETS = {
     "paper": {"width": 64, "d_width": 64, "num_d": 3},

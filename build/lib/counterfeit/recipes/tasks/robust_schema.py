@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-
 from counterfeit.gan.data.domains import DomainSpec
 from counterfeit.gan.errors import ConfigError
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
 from counterfeit.robust.corruptions import resolve_corruptions
 from counterfeit.robust.evaluate import DEFAULT_CURVE, resolve_attacks
+from pydantic import Field, field_validator, model_validator
 
 
 class RobustEvaluationConfig(StrictModel):

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from counterfeit.gan.data.domains import build_domain, domain_names
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.tensors import ImageTensors

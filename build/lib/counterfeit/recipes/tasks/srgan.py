@@ -30,9 +30,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-from PIL import Image
-from pydantic import Field, model_validator
-
 from counterfeit.gan.callbacks import SampleGridCallback
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.photos import (
@@ -52,6 +49,8 @@ from counterfeit.gan.runtime import seed_everything
 from counterfeit.gan.train import EvalCallback, TrainResult
 from counterfeit.recipes.run import RunContext, TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from PIL import Image
+from pydantic import Field, model_validator
 
 PhotoName = Literal[PHOTO_NAMES]  # type: ignore[valid-type]
 
