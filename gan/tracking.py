@@ -7,21 +7,37 @@ hold several runs at once and tests can point it anywhere.
 Where runs go: ``uri`` when given, else ``MLFLOW_TRACKING_URI``, else MLflow's
 own default (an embedded SQLite store, ``mlflow.db`` in the working
 directory). Open it with ``mlflow ui`` (or ``mlflow ui --backend-store-uri URI``).
+
+Tracking never stops training. Requests to a tracking server are retried a bounded number
+of times (``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` / ``_TIMEOUT`` / ``_BACKOFF_FACTOR`` default to
+2 retries, 10 s, factor 1 here, unless set); when a call still fails, the Tracker warns once
+and appends that call and every later one to an :class:`~counterfeit.gan.tracking_buffer.OfflineBuffer`
+in the run folder, to be replayed with :func:`~counterfeit.gan.tracking_buffer.replay_buffer`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from counterfeit.gan.errors import ConfigError, TrainingInterrupted
+from counterfeit.gan.tracking_buffer import BUFFER_DIR, OfflineBuffer, now_ms
 
 MAX_PARAM_LENGTH = 6000
+# Bounded retries for a tracking server (MLflow's own defaults retry for minutes).
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+# A new run is nested under the run this names (`counterfeit sweep` sets it for its members).
+PARENT_RUN_ENV = "COUNTERFEIT_PARENT_RUN_ID"
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -48,6 +64,8 @@ class Tracker:
         tags: run tags.
         enabled: False gives a tracker that records nothing (e.g. ranks > 0).
         run_id: continue this existing run (e.g. when a training run resumes).
+        buffer_dir: the run folder; when the store becomes unreachable, calls are kept in
+            ``buffer_dir/tracking-buffer`` (without it they are dropped, with a warning).
 
     Use as a context manager; the run ends FINISHED, FAILED or KILLED (Ctrl-C).
     """
@@ -60,6 +78,7 @@ class Tracker:
         tags: Mapping[str, str] | None = None,
         enabled: bool = True,
         run_id: str | None = None,
+        buffer_dir: str | Path | None = None,
     ) -> None:
         self.experiment = experiment
         self.run_name = run_name
@@ -69,6 +88,8 @@ class Tracker:
         self.run_id: str | None = None
         self._resume_id = run_id
         self._client = None
+        self._buffer_dir = Path(buffer_dir) if buffer_dir is not None else None
+        self.buffer: OfflineBuffer | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -78,7 +99,10 @@ class Tracker:
             return self
         from mlflow import MlflowClient
 
+        for key, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(key, value)
         uri = self.uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+        check_store_writable(uri or self.tracking_uri)
         try:
             self._client = MlflowClient(tracking_uri=uri)
             if self._resume_id is not None:
@@ -89,7 +113,9 @@ class Tracker:
             experiment_id = (
                 found.experiment_id if found else self._client.create_experiment(self.experiment)
             )
-            run = self._client.create_run(experiment_id, run_name=self.run_name, tags=self.tags)
+            parent = os.environ.get(PARENT_RUN_ENV)
+            tags = {**self.tags, "mlflow.parentRunId": parent} if parent else self.tags
+            run = self._client.create_run(experiment_id, run_name=self.run_name, tags=tags)
         except Exception as exc:  # MlflowException, connection errors...
             raise ConfigError(
                 f"cannot start an MLflow run at '{self.tracking_uri}': "
@@ -101,7 +127,12 @@ class Tracker:
 
     def end(self, status: str = "FINISHED") -> None:
         if self._client is not None and self.run_id is not None:
-            self._client.set_terminated(self.run_id, status=status)
+            self._call(
+                lambda: self._client.set_terminated(self.run_id, status=status),
+                "end",
+                status=status,
+                timestamp=now_ms(),
+            )
 
     def __enter__(self) -> Tracker:
         return self.start()
@@ -126,6 +157,38 @@ class Tracker:
     def active(self) -> bool:
         return self.enabled and self.run_id is not None
 
+    @property
+    def offline(self) -> bool:
+        """True once a call failed: later calls go to the buffer, not to MLflow."""
+        return self.buffer is not None
+
+    def _call(self, send: Callable[[], Any], op: str, **record: Any) -> None:
+        """Send one call to MLflow, or buffer it once the store has failed."""
+        if self.buffer is None:
+            try:
+                send()
+                return
+            except Exception as exc:  # MlflowException, connection errors, ...
+                self._go_offline(exc)
+        if self._buffer_dir is not None:
+            self.buffer.append(op, **record)
+
+    def _go_offline(self, exc: Exception) -> None:
+        folder = self._buffer_dir / BUFFER_DIR if self._buffer_dir is not None else Path(".")
+        self.buffer = OfflineBuffer(folder, self.run_id, self.tracking_uri)
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else ""
+        where = (
+            f"training goes on; tracking calls are kept in {folder} (replay them with "
+            f"`counterfeit tracking replay {self._buffer_dir}` once the store is back)"
+            if self._buffer_dir is not None
+            else "training goes on; later metrics are not recorded"
+        )
+        print(
+            f"warning: MLflow at '{self.tracking_uri}' stopped answering ({reason}); {where}.",
+            file=sys.stderr,
+            flush=True,
+        )
+
     def scoped(self, prefix: str) -> ScopedTracker:
         """A view of this run that prefixes metric names (e.g. ``"source-only/"``)."""
         return ScopedTracker(self, prefix)
@@ -139,34 +202,57 @@ class Tracker:
         from mlflow.entities import Param
 
         items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in sorted(flatten(params).items())]
-        for start in range(0, len(items), 100):  # MLflow caps a batch at 100 params
-            self._client.log_batch(self.run_id, params=items[start : start + 100])
+
+        def send() -> None:
+            for start in range(0, len(items), 100):  # MLflow caps a batch at 100 params
+                self._client.log_batch(self.run_id, params=items[start : start + 100])
+
+        self._call(send, "params", params={p.key: p.value for p in items})
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if not self.active:
             return
         from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
+        now = now_ms()
         entries = [Metric(_metric_key(k), float(v), now, step or 0) for k, v in metrics.items()]
-        for start in range(0, len(entries), 1000):
-            self._client.log_batch(self.run_id, metrics=entries[start : start + 1000])
+
+        def send() -> None:
+            for start in range(0, len(entries), 1000):
+                self._client.log_batch(self.run_id, metrics=entries[start : start + 1000])
+
+        record = {m.key: m.value for m in entries}
+        self._call(send, "metrics", metrics=record, step=step or 0, timestamp=now)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         if not self.active:
             return
-        for key, value in tags.items():
-            self._client.set_tag(self.run_id, key, str(value))
+        tags = {key: str(value) for key, value in tags.items()}
+
+        def send() -> None:
+            for key, value in tags.items():
+                self._client.set_tag(self.run_id, key, value)
+
+        self._call(send, "tags", tags=tags)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Upload a file or a whole directory."""
         if not self.active:
             return
         path = Path(path)
-        if path.is_dir():
-            self._client.log_artifacts(self.run_id, str(path), artifact_path)
-        else:
-            self._client.log_artifact(self.run_id, str(path), artifact_path)
+
+        def send() -> None:
+            if path.is_dir():
+                self._client.log_artifacts(self.run_id, str(path), artifact_path)
+            else:
+                self._client.log_artifact(self.run_id, str(path), artifact_path)
+
+        if self.buffer is None:
+            self._call(send, "artifact")
+            if self.buffer is None:
+                return
+        if self._buffer_dir is not None:
+            self.buffer.keep_artifact(path, artifact_path)
 
     def log_dict(self, data: Mapping[str, Any], filename: str) -> None:
         """Log ``data`` as a JSON artifact named ``filename``."""
@@ -196,6 +282,43 @@ class Tracker:
 
         with tempfile.TemporaryDirectory() as tmp:
             self.log_artifact(save_image_grid(images, Path(tmp) / filename, nrow), artifact_path)
+
+
+def check_store_writable(uri: str) -> None:
+    """Fail at once, naming the place, when a local store (SQLite file, folder) is not writable.
+
+    MLflow itself retries a read-only SQLite store for minutes before it gives up.
+    """
+    path: Path | None = None
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :])
+    elif uri.startswith("file:"):
+        path = Path(urlparse(uri).path)
+    elif "://" not in uri:
+        path = Path(uri)
+    if path is None:
+        return
+    existing = path if path.exists() else path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if (existing != path and not existing.is_dir()) or not _writable(existing):
+        raise ConfigError(
+            f"the MLflow store '{uri}' is not writable ({existing} is read-only). Run from a "
+            "writable folder, set MLFLOW_TRACKING_URI (or tracking.uri) to a writable place, "
+            "or set tracking.enabled: false."
+        )
+
+
+def _writable(path: Path) -> bool:
+    """Whether a file can be opened for writing, or a folder can take a new file."""
+    try:
+        if path.is_dir():
+            with tempfile.TemporaryFile(dir=path):
+                return True
+        with path.open("ab"):  # an existing store file
+            return True
+    except OSError:
+        return False
 
 
 def _metric_key(name: str) -> str:
