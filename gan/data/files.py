@@ -8,6 +8,7 @@ them; ``download=True`` is passed through to torchvision where a network exists.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -160,12 +161,17 @@ def load_svhn(data_root: str | Path | None, split: str, download: bool = False) 
     return ImageTensors(torch.from_numpy(ds.data), torch.from_numpy(ds.labels), f"svhn/{split}")  # type: ignore[attr-defined]
 
 
-def load_image_folder(path: str | Path, size: int, channels: int = 3) -> ImageTensors:
+def load_image_folder(
+    path: str | Path, size: int, channels: int = 3, skip_unreadable: bool = False
+) -> ImageTensors:
     """A user's own images, resized to ``size`` x ``size``.
 
     ``path/CLASS/*.png`` (sub-folders, sorted, are the classes 0, 1, ...) gives a
     labelled domain; a flat folder of images gives an unlabeled one. Class
     folders named ``0`` ... ``9`` map to those digits.
+
+    A file that is not a readable image is an error naming it; with ``skip_unreadable``
+    it is left out with a warning that names it instead.
     """
     root = Path(path).expanduser()
     if not root.is_dir():
@@ -188,12 +194,29 @@ def load_image_folder(path: str | Path, size: int, channels: int = 3) -> ImageTe
             f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {root} or its class sub-folders."
         )
     mode = "RGB" if channels == 3 else "L"
-    arrays = []
-    for file in files:
-        with Image.open(file) as image:
-            arrays.append(np.asarray(image.convert(mode).resize((size, size), Image.BILINEAR)))
+    arrays, kept, unreadable = [], [], []
+    for file, label in zip(files, labels or [-1] * len(files)):
+        try:
+            with Image.open(file) as image:
+                resized = image.convert(mode).resize((size, size), Image.BILINEAR)
+        except OSError as exc:  # PIL.UnidentifiedImageError, truncated files
+            if not skip_unreadable:
+                raise DataError(
+                    f"cannot read image {file}: {exc}. Remove or replace it, or skip unreadable "
+                    "images (skip_unreadable=True; on the command line --skip-unreadable)."
+                ) from None
+            unreadable.append(file)
+            continue
+        arrays.append(np.asarray(resized))
+        kept.append(label)
+    if unreadable:
+        names = ", ".join(str(f) for f in unreadable[:5])
+        more = f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+        warnings.warn(f"skipped {len(unreadable)} unreadable image(s): {names}{more}", stacklevel=2)
+    if not arrays:
+        raise DataError(f"none of the {len(files)} images in {root} could be read.")
     return ImageTensors.from_numpy(
-        np.stack(arrays), np.array(labels) if class_dirs else None, f"folder:{root.name}"
+        np.stack(arrays), np.array(kept) if class_dirs else None, f"folder:{root.name}"
     )
 
 

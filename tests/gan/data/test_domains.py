@@ -203,6 +203,19 @@ def test_image_folder_labelled_and_flat(tmp_path):
         load_image_folder(tmp_path / "empty", size=16)
 
 
+def test_image_folder_names_a_corrupt_image_and_skips_it_only_when_asked(tmp_path):
+    for label in ("1", "2"):
+        (tmp_path / label).mkdir()
+        Image.new("RGB", (20, 20), (200, 0, 0)).save(tmp_path / label / "good.png")
+    corrupt = tmp_path / "2" / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    with pytest.raises(DataError, match="corrupt.png"):
+        load_image_folder(tmp_path, size=8)
+    with pytest.warns(UserWarning, match="corrupt.png"):
+        kept = load_image_folder(tmp_path, size=8, skip_unreadable=True)
+    assert kept.labels.tolist() == [1, 2]
+
+
 # -- the registry and shape contract ---------------------------------------------
 
 
