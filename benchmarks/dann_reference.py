@@ -12,7 +12,7 @@ Nothing here imports counterfeit: data loading, the Ganin et al. (JMLR 2016, Fig
 network, the gradient reversal, the schedules and the loop are written out in one
 file, so that a gap between `counterfeit run mnist-mnistm-dann` and the paper can be
 split into "our code" and "choices the paper leaves open". Each flag is one such
-choice; docs/benchmarks.md records what each gave. Prints target accuracy on the
+choice; docs/archive/benchmarks-notebook.md records what each gave. Prints target accuracy on the
 full MNIST-M test set every 1,000 steps.
 """
 

@@ -1,7 +1,7 @@
 """The GAN core against the papers, and the Trainer's speed on a DCGAN step.
 
     python benchmarks/gans.py --data-root ../shared/datasets                  # everything
-    python benchmarks/gans.py --data-root DIR --only infogan --markdown docs/benchmarks.md
+    python benchmarks/gans.py --data-root DIR --only infogan --markdown docs/results.md
 
 Parts:
   infogan   InfoGAN (the paper's MNIST nets and settings) on full MNIST through the

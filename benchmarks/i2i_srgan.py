@@ -1,7 +1,7 @@
 """SRGAN (Ledig et al., CVPR 2017) on the photos that ship in wheels: quality, trade-off, speed.
 
     python benchmarks/i2i_srgan.py --threads 1                       # all three parts
-    python benchmarks/i2i_srgan.py --threads 1 --only srresnet --markdown docs/benchmarks.md
+    python benchmarks/i2i_srgan.py --threads 1 --only srresnet --markdown docs/results.md
 
 Parts (each a function ``part(args) -> Markdown`` that ``benchmarks/image2image.py`` calls;
 ``args.steps``, when set, is the srresnet part's SRResNet steps and the tradeoff part's SRGAN

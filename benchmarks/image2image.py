@@ -1,7 +1,7 @@
 """Image-to-image GANs against their papers, and the Trainer's speed on each model's step.
 
     python benchmarks/image2image.py --threads 1                                  # everything
-    python benchmarks/image2image.py --only srresnet --threads 1 --markdown docs/benchmarks.md
+    python benchmarks/image2image.py --only srresnet --threads 1 --markdown docs/results.md
 
 Parts (each lives in its own module, ``benchmarks/i2i_<model>.py``):
   srresnet        the photos-srgan recipe's small preset (4-block SRResNet, bicubic skip,

@@ -3,7 +3,7 @@
 Each script is a set of named parts (functions of the parsed arguments that
 return Markdown); :func:`run_parts` runs the chosen ones, times them, prints
 the report as it grows, keeps it in ``OUT/last-PARTS.md`` and, with
-``--markdown FILE``, appends it to that file (e.g. ``docs/benchmarks.md``).
+``--markdown FILE``, appends it to that file (e.g. ``docs/results.md``).
 """
 
 from __future__ import annotations

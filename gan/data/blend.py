@@ -7,7 +7,7 @@ ship in scikit-image and scikit-learn, so the target domain exists offline.
 The published MNIST-M binarises at grey level > 0 (every inked pixel full;
 measured by ``benchmarks/mnistm_geometry.py``). Our default keeps grey > 127,
 thinner strokes, on which the embedded recipes were calibrated; at 0 PixelDA and
-the CycleGAN judge lost 10 and 6 points (docs/benchmarks.md).
+the CycleGAN judge lost 10 and 6 points (docs/archive/benchmarks-notebook.md).
 Every photo choice and crop comes from a seeded generator.
 """
 

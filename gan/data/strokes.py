@@ -2,8 +2,8 @@
 
 Font glyphs differ from handwriting in *shape* (serifs, uniform curves, closed
 4s, crossed 7s that no font has), and that shape gap is what limits feature-level
-adaptation from font digits to handwritten ones (docs/benchmarks.md, DANN and
-CycleGAN sections). This renderer narrows it while staying synthetic: each
+adaptation from font digits to handwritten ones (docs/results.md, digits-dann and
+synth2real-cyclegan). This renderer narrows it while staying synthetic: each
 digit has a few skeletons (the pen's path, in a unit box, as people write it:
 open and closed 4, 1 with and without a flag, 7 with and without a bar), drawn
 as smooth Catmull-Rom curves (Catmull & Rom 1974) through control points, with a
@@ -193,7 +193,7 @@ SKELETONS: dict[int, tuple[Skeleton, ...]] = {
 
 # Per-digit width factor and slant offset, fitted so that the rendered digits' mean
 # second-moment aspect and slant (:func:`shape_moments`) match full MNIST's per class:
-# `python benchmarks/stroke_digits.py --data-root DIR --calibrate` (docs/benchmarks.md).
+# `python benchmarks/stroke_digits.py --data-root DIR --calibrate` (docs/results.md).
 # The 1 keeps a hand-set width: its MNIST aspect comes from the pen, not the path, and a
 # path twice as wide reads worse to a USPS-trained judge.
 DIGIT_WIDTH = {
