@@ -22,9 +22,13 @@ from pathlib import Path
 import torch
 from counterfeit.adapt.evaluate import accuracy, predict
 from counterfeit.recipes import load_recipe
-from counterfeit.recipes.tasks import dann
+from counterfeit.recipes.tasks.common.adaptation import (
+    load_domains,
+    num_classes_of,
+    translate_dataset,
+)
 from counterfeit.recipes.tasks.cyclegan import train_classifier
-from counterfeit.recipes.translate import load_translator, translate_dataset
+from counterfeit.recipes.translate import load_translator
 
 
 def main(argv=None) -> int:
@@ -45,7 +49,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     recipe = load_recipe(str(args.runs[0] / "recipe.yaml")).recipe
-    domains = dann.load_domains(recipe.data, need_target_labels=True)
+    domains = load_domains(recipe.data, need_target_labels=True)
     bs = recipe.evaluation.batch_size
     translated = {
         run.name: translate_dataset(
@@ -66,7 +70,7 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         judge = train_classifier(
             domains["target_train"],
-            dann.num_classes_of(domains),
+            num_classes_of(domains),
             config,
             recipe.seed + 1,
         )

@@ -289,15 +289,15 @@ def _recipes(args: argparse.Namespace) -> int:
 
 
 def _robustness(args: argparse.Namespace) -> int:
-    from counterfeit.recipes.tasks.robustness import recipe_from_args
+    from counterfeit.recipes.commands import robustness_recipe
 
-    return _run_built_recipe(args, "counterfeit robustness", recipe_from_args)
+    return _run_built_recipe(args, "counterfeit robustness", robustness_recipe)
 
 
 def _patch(args: argparse.Namespace) -> int:
-    from counterfeit.recipes.tasks.patch import recipe_from_args
+    from counterfeit.recipes.commands import patch_recipe
 
-    return _run_built_recipe(args, "counterfeit patch", recipe_from_args)
+    return _run_built_recipe(args, "counterfeit patch", patch_recipe)
 
 
 def _run_built_recipe(

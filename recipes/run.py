@@ -12,117 +12,20 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from counterfeit.gan.errors import ConfigError
-from counterfeit.gan.runtime import (
-    DistributedContext,
-    distributed_context,
-    resolve_device,
-    seed_everything,
-)
+from counterfeit.gan.runtime import distributed_context, resolve_device, seed_everything
 from counterfeit.gan.tracking import Tracker
-from counterfeit.gan.train import Callback, Trainer, TrainerConfig, TrainingMethod, TrainResult
+from counterfeit.recipes.context import RunContext, TaskOutput
 from counterfeit.recipes.loader import LoadedRecipe
 from counterfeit.recipes.schema import RecipeBase
+from counterfeit.recipes.tasks import TASKS
 
 RUN_STATE = "run.json"
-
-
-@dataclass
-class TaskOutput:
-    """What a task returns: headline metrics and any extra summary entries."""
-
-    metrics: dict[str, float]
-    details: dict[str, Any] = field(default_factory=dict)
-    table: list[tuple[str, ...]] = field(default_factory=list)
-
-
-@dataclass
-class RunContext:
-    """What a task runner gets: the recipe, where to write, the tracker, the process."""
-
-    recipe: Any
-    out: Path
-    resume: bool
-    tracker: Tracker
-    dist: DistributedContext
-    device: torch.device
-
-    def checkpoint_path(self, name: str) -> Path:
-        return self.out / "checkpoints" / f"{name}.ckpt"
-
-    def trainer(
-        self,
-        method: TrainingMethod,
-        data: Any,
-        name: str,
-        callbacks: list[Callback] | None = None,
-        *,
-        scoped: bool = True,
-    ) -> Trainer:
-        """A :class:`~gan.train.Trainer` set up from the recipe's ``train`` block.
-
-        Checkpoints go to ``OUT/checkpoints/NAME.ckpt``; metrics go to MLflow under
-        ``NAME/`` (or unprefixed with ``scoped=False``) and the progress bar says NAME.
-        """
-        t = self.recipe.train
-        config = TrainerConfig(
-            max_steps=t.steps,
-            max_minutes=t.max_minutes,
-            device=str(self.device),
-            amp=t.amp,
-            channels_last=t.channels_last,
-            log_every=t.log_every,
-            checkpoint_every=t.checkpoint_every,
-            progress=t.progress,
-            seed=self.recipe.seed,
-        )
-        tracker = None
-        if self.tracker.active:
-            tracker = self.tracker.scoped(f"{name}/") if scoped else self.tracker
-        return Trainer(
-            method,
-            data,
-            config,
-            tracker=tracker,
-            callbacks=callbacks or [],
-            checkpoint_path=self.checkpoint_path(name),
-            description=name,
-        )
-
-    def train_record(self, name: str, result: TrainResult) -> dict[str, Any]:
-        """What a summary says about one training run: length, speed, resume, checkpoint."""
-        return {
-            "steps": result.steps,
-            "train_seconds": round(result.wall_time, 2),
-            "steps_per_second": round(result.steps_per_second, 3),
-            "resumed_from": result.resumed_from,
-            "checkpoint": str(self.checkpoint_path(name)),
-        }
-
-    def save_figure(self, figure, name: str) -> Path:
-        """Save a matplotlib figure to ``OUT/plots/NAME.png`` and log it."""
-        import matplotlib.pyplot as plt
-
-        path = self.out / "plots" / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(path, dpi=120, bbox_inches="tight")
-        plt.close(figure)
-        self.tracker.log_artifact(path, "plots")
-        return path
-
-    def log_file(self, path: Path, artifact_path: str | None = None) -> None:
-        self.tracker.log_artifact(path, artifact_path)
-
-    def print(self, message: str) -> None:
-        if self.dist.is_main:
-            print(message, flush=True)
 
 
 def versions() -> dict[str, str]:
@@ -156,8 +59,6 @@ def run_recipe(
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run a validated recipe end to end; returns the summary (rank 0) or {} (other ranks)."""
-    from counterfeit.recipes.tasks import TASKS
-
     recipe: RecipeBase = loaded.recipe
     out_dir = Path(out) if out else Path("runs") / recipe.name
     device = resolve_device(recipe.device)
@@ -186,7 +87,7 @@ def run_recipe(
             if tracker.active:
                 print(f"MLflow run {tracker.run_id} ({tracker.tracking_uri})", flush=True)
         ctx = RunContext(recipe, out_dir, resume, tracker, dist, device)
-        output: TaskOutput = TASKS[recipe.task].run(ctx)
+        output = TASKS[recipe.task](ctx).run()
         if not dist.is_main:
             return {}
         wall = time.perf_counter() - started

@@ -1,8 +1,10 @@
-"""Recipe schema: pydantic models that a recipe YAML is validated against.
+"""Recipe schema blocks that several tasks share; pydantic models a recipe YAML is validated against.
 
 A recipe names its ``task``; :data:`recipes.tasks.TASKS` maps each task to its
-schema class and its runner. Every model forbids unknown keys, so a typo is an
-error that names the key and the file instead of a silently ignored setting.
+class, whose ``schema`` (a :class:`RecipeBase` subclass) lives beside it in
+``recipes/tasks/NAME.py`` and is built from these blocks. Every model forbids
+unknown keys, so a typo is an error that names the key and the file instead of
+a silently ignored setting.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from pathlib import Path
 from typing import Literal
 
 from counterfeit.gan.data.domains import DomainSpec
+from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.runtime import DEVICE_CHOICES
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from counterfeit.robust.corruptions import resolve_corruptions
+from counterfeit.robust.evaluate import DEFAULT_CURVE, resolve_attacks
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class StrictModel(BaseModel):
@@ -113,76 +118,94 @@ class DANNModelConfig(StrictModel):
     )
 
 
-class DANNTrainConfig(TrainConfig):
-    """DANN's training block: the shared one plus a label-free collapse guard."""
+class NormalizeConfig(StrictModel):
+    """Per-channel statistics the model expects (see robust.Normalize)."""
 
-    collapse_drop: float | None = Field(
-        0.2,
-        gt=0,
-        le=1,
-        description="at each evaluation (eval_every), restore the previous evaluation's "
-        "weights and stop when source validation accuracy fell by more than this (the "
-        "adversarial game collapsing; no target label is used); null: off",
+    mean: list[float] = Field(min_length=1)
+    std: list[float] = Field(min_length=1)
+
+
+class RobustEvaluationConfig(StrictModel):
+    """What :func:`robust.evaluate` measures (see docs/recipes.md)."""
+
+    attacks: list[Literal["fgsm", "bim", "pgd"]] = Field(
+        default_factory=lambda: ["fgsm", "pgd"], min_length=1
     )
-
-
-class DANNRecipe(RecipeBase):
-    """Train DANN and its baselines on one source/target pair, evaluate, plot, export."""
-
-    task: Literal["dann"]
-    data: AdaptationData
-    model: DANNModelConfig = DANNModelConfig()
-    train: DANNTrainConfig
-    methods: list[Literal["dann", "source-only", "target-only"]] = Field(
-        default_factory=lambda: ["dann", "source-only"], min_length=1
+    eps: list[float] = Field(
+        default_factory=lambda: list(DEFAULT_CURVE),
+        min_length=1,
+        description="L-inf budgets in [0, 1] pixel units (default 0, 2, 4, 8, 16 /255, 0.1-0.3)",
     )
-    evaluation: EvaluationConfig = EvaluationConfig()
+    attack_options: dict[str, dict[str, int | float | bool | str]] = Field(
+        default_factory=dict, description="keyword arguments per attack, e.g. {pgd: {steps: 40}}"
+    )
+    corruptions: Literal["all", "none"] | list[str] = "all"
+    severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1)
+    n: int | None = Field(1000, gt=0, description="evaluate at most this many test images")
+    batch_size: int = Field(256, gt=0)
+    show: int = Field(10, ge=1, le=50, description="example images in the plots")
+
+    @field_validator("eps")
+    @classmethod
+    def _eps_in_range(cls, value: list[float]) -> list[float]:
+        bad = [e for e in value if not 0 <= e <= 1]
+        if bad:
+            raise ValueError(f"eps values must be in [0, 1] (pixel units), got {bad}")
+        return value
+
+    @field_validator("severities")
+    @classmethod
+    def _severities(cls, value: list[int]) -> list[int]:
+        bad = [s for s in value if s not in (1, 2, 3, 4, 5)]
+        if bad:
+            raise ValueError(f"severities must be in 1-5, got {bad}")
+        return value
+
+    @field_validator("corruptions")
+    @classmethod
+    def _known_corruptions(cls, value):
+        try:
+            resolve_corruptions(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
-    def _unique_methods(self) -> DANNRecipe:
-        if len(set(self.methods)) != len(self.methods):
-            raise ValueError(f"methods lists a method twice: {self.methods}")
+    def _known_options(self) -> RobustEvaluationConfig:
+        try:
+            resolve_attacks(self.attacks, self.attack_options)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         return self
 
 
-class PixelDAModelConfig(StrictModel):
-    """PixelDA hyper-parameters; defaults are the authors' released MNIST -> MNIST-M values."""
+class AttackData(StrictModel):
+    """Labelled images: the train split trains the attack, the test split measures it."""
 
-    preset: Literal["paper", "small"] = "paper"
-    generator_filters: int | None = Field(None, gt=0)
-    generator_blocks: int | None = Field(None, ge=0)
-    discriminator_filters: int | None = Field(None, gt=0)
-    noise_dims: int = Field(10, ge=0)
-    domain_weight: float = Field(0.135603587834, ge=0)
-    style_weight: float = Field(0.0113173311334, ge=0)
-    task_in_g_weight: float = Field(0.0100959947002, ge=0)
-    content_weight: float = Field(0.0, ge=0, description="masked pairwise-MSE content loss")
-    content_threshold: float = Field(0.5, ge=0, le=1)
-    lr: float = Field(1e-3, gt=0)
-    beta1: float = Field(0.5, ge=0, lt=1)
-    weight_decay: float = Field(1e-5, ge=0)
-    lr_decay: float = Field(0.95, gt=0, le=1)
-    lr_decay_every: int = Field(10_000, gt=0, description="our steps (one D + one G update)")
-    noise_sigma: float = Field(0.2, ge=0)
-    dropout: float = Field(0.1, ge=0, lt=1)
+    dataset: DomainSpec = Field(default_factory=lambda: DomainSpec(name="mnist-small"))
+    root: Path | None = Field(None, description="data root for file-backed domains")
+    image_size: int | None = Field(
+        28, ge=8, le=1024, description="null: the size a .pt2 model was exported for"
+    )
+    channels: Literal[1, 3] | None = Field(1, description="null: from a .pt2 model")
+    n_train: int | None = Field(None, gt=0, description="use at most this many training images")
+
+    @model_validator(mode="after")
+    def _share_root(self) -> AttackData:
+        if self.dataset.root is None and self.root is not None:
+            self.dataset.root = self.root
+        return self
 
 
-class BaselinesConfig(StrictModel):
-    """DANN-family baselines trained on the same data, reported beside the main method."""
+class AttackedModelConfig(StrictModel):
+    """The attacked model: a saved one (``path``) or Wong et al.'s digits CNN trained here."""
 
-    methods: list[Literal["source-only", "dann", "target-only"]] = Field(default_factory=list)
-    steps: int = Field(3000, gt=0)
-    batch_size: int = Field(32, gt=0)
-    model: DANNModelConfig = DANNModelConfig()
-
-
-class PixelDARecipe(RecipeBase):
-    """Train PixelDA, log adaptation grids, evaluate on the target, compare with baselines."""
-
-    task: Literal["pixelda"]
-    data: AdaptationData
-    model: PixelDAModelConfig = PixelDAModelConfig()
-    train: TrainConfig
-    samples_every: int | None = Field(500, gt=0, description="log a source -> adapted grid")
-    baselines: BaselinesConfig = BaselinesConfig()
-    evaluation: EvaluationConfig = EvaluationConfig()
+    path: Path | None = Field(
+        None, description=".pt2, TorchScript or a state_dict with arch; null: train digits-cnn"
+    )
+    arch: str | None = Field(None, description="module:Class for a state_dict")
+    trust_pickle: bool = False
+    normalize: NormalizeConfig | None = None
+    train_steps: int = Field(800, gt=0, description="when training: steps of Adam, cyclic lr")
+    batch_size: int = Field(100, gt=0)
+    lr: float = Field(5e-3, gt=0)

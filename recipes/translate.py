@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 from counterfeit.gan.checkpoint import load_method
 from counterfeit.gan.data.domains import DOMAINS, DomainSpec, build_domain
 from counterfeit.gan.data.files import load_image_folder
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError
+from counterfeit.recipes.tasks.common.adaptation import translate_dataset
 from PIL import Image
 from torch import nn
-from tqdm.auto import tqdm
 
 
 def translators() -> dict[str, type[nn.Module]]:
@@ -44,29 +43,6 @@ def load_translator(checkpoint: str | Path) -> nn.Module:
         f"translate works with {', '.join(known)} checkpoints "
         "(e.g. runs/digits-pixelda/checkpoints/pixelda.ckpt).",
     )
-
-
-@torch.no_grad()
-def translate_dataset(
-    model: nn.Module,
-    dataset: ImageTensors,
-    batch_size: int = 256,
-    seed: int = 0,
-    progress: bool = False,
-) -> ImageTensors:
-    """Push every image through ``model.translate`` (fresh noise per image, seeded)."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    torch.manual_seed(seed)
-    out = []
-    starts = range(0, len(dataset), batch_size)
-    for start in tqdm(starts, desc="translate", disable=not progress):
-        x, _ = dataset.get_batch(torch.arange(start, min(start + batch_size, len(dataset))))
-        out.append(model.translate(x.to(device)).cpu())
-    model.train(was_training)
-    images = (torch.cat(out) * 255).round().clamp(0, 255).to(torch.uint8)
-    return ImageTensors(images, dataset.labels.clone(), f"{dataset.name}->adapted")
 
 
 def load_input(

@@ -22,27 +22,31 @@ loss, f_S is the same architecture trained on the source's train split first.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from counterfeit.adapt.evaluate import accuracy, predict
-from counterfeit.gan.callbacks import SampleGridCallback
+from counterfeit.gan.callbacks import Callback, SampleGridCallback
 from counterfeit.gan.data.augment import Augment
 from counterfeit.gan.data.loaders import InfiniteLoader, ZipLoader
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.metrics import DigitsFeatures, GenerativeScores
-from counterfeit.gan.models.cyclegan import PRESETS, CycleGAN, digits_classifier
+from counterfeit.gan.models.cyclegan import PRESETS, CycleGAN
+from counterfeit.gan.nets.backbones import digits_classifier
 from counterfeit.gan.plots import confusion_matrix_figure, save_image_grid
-from counterfeit.gan.runtime import seed_everything
-from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.gan.train import TrainResult
+from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import AdaptationData, RecipeBase, StrictModel, TrainConfig
-from counterfeit.recipes.tasks import dann
-from counterfeit.recipes.translate import translate_dataset
+from counterfeit.recipes.tasks.base import Task
+from counterfeit.recipes.tasks.common.adaptation import (
+    describe,
+    load_domains,
+    num_classes_of,
+    translate_dataset,
+)
 from pydantic import Field, model_validator
-
-# -- schema ---------------------------------------------------------------------------
 
 
 class CycleGANModelConfig(StrictModel):
@@ -76,7 +80,7 @@ class ClassifierConfig(StrictModel):
     augmented batches. The default judge (3,000 steps, ``strong`` augmentation) reads the
     embedded real test digits at about 0.96; the earlier one (1,500 steps, no augmentation)
     at 0.93, and its own errors were most of what it reported as lost labels
-    (docs/benchmarks.md, CycleGAN)."""
+    (docs/results.md, synth2real-cyclegan)."""
 
     steps: int = Field(3000, gt=0)
     batch_size: int = Field(64, gt=0)
@@ -111,9 +115,6 @@ class CycleGANRecipe(RecipeBase):
         return self
 
 
-# -- runner ---------------------------------------------------------------------------
-
-
 def train_classifier(
     dataset: ImageTensors,
     num_classes: int,
@@ -121,7 +122,7 @@ def train_classifier(
     seed: int,
     device: torch.device | str = "cpu",
 ) -> torch.nn.Module:
-    """A :func:`gan.models.cyclegan.digits_classifier` trained on ``dataset``'s labels with
+    """A :func:`gan.nets.backbones.digits_classifier` trained on ``dataset``'s labels with
     Adam (plain loop, seeded; the global random state is left untouched), its batches
     augmented by ``config.augment``. Eval mode."""
     if not dataset.has_labels:
@@ -142,19 +143,6 @@ def train_classifier(
     return model.eval()
 
 
-def build_model(
-    recipe: CycleGANRecipe, domains: dict[str, ImageTensors], semantic=None
-) -> CycleGAN:
-    m = recipe.model.model_dump()
-    return CycleGAN(
-        domains["source_train"].shape,
-        domains["target_train"].shape,
-        num_classes=dann.num_classes_of(domains),
-        semantic_classifier=semantic,
-        **m,
-    )
-
-
 def fixed_examples(dataset: ImageTensors, n: int) -> torch.Tensor:
     """The first image of each class in turn (``n`` images), or the first ``n`` unlabelled."""
     if not dataset.has_labels:
@@ -172,156 +160,172 @@ def fixed_examples(dataset: ImageTensors, n: int) -> torch.Tensor:
     return dataset.get_batch(torch.tensor(picks))[0]
 
 
-def run(ctx: RunContext) -> TaskOutput:
-    recipe: CycleGANRecipe = ctx.recipe
-    domains = dann.load_domains(recipe.data)
-    if not domains["target_train"].has_labels or not domains["target_test"].has_labels:
-        raise ConfigError(
-            f"the cyclegan task measures label preservation with a classifier trained on the "
-            f"target's labelled train split; '{recipe.data.target.name}' has no labels."
-        )
-    ctx.print(dann.describe(domains, recipe.data))
-    num_classes = dann.num_classes_of(domains)
-    checkpoint = ctx.checkpoint_path("cyclegan")
-    resuming = ctx.resume and checkpoint.is_file()
-    semantic = None
-    if recipe.model.semantic_weight and not resuming:
-        ctx.print("training f_S (semantic loss) on the source's train split")
-        semantic = train_classifier(
-            domains["source_train"],
-            num_classes,
-            recipe.evaluation.classifier,
-            recipe.seed,
-            ctx.device,
-        )
-    seed_everything(recipe.seed)
-    model = build_model(recipe, domains, semantic)
-    ctx.print(
-        f"CycleGAN ({model.preset}): G {model.hparams['generator_width']} filters x "
-        f"{model.hparams['generator_blocks']} residual blocks, PatchGAN {model.receptive_field}x"
-        f"{model.receptive_field} ({model.hparams['discriminator_layers']} layers), batch "
-        f"{recipe.train.batch_size}"
-    )
-    fixed_a = fixed_examples(domains["source_test"], recipe.grid_images)
-    fixed_b = fixed_examples(domains["target_test"], recipe.grid_images)
-    n = len(fixed_a)
+class CycleGANTask(Task):
+    """Unpaired CycleGAN translation (optional CyCADA semantic loss), label preservation."""
 
-    def grid(m: CycleGAN) -> torch.Tensor:
-        device = next(m.parameters()).device
-        return m.cycle_grid(fixed_a.to(device), fixed_b[:n].to(device)).cpu()
+    schema = CycleGANRecipe
+    recipe: CycleGANRecipe
 
-    t = recipe.train
-    shard = dict(rank=ctx.dist.rank, world_size=ctx.dist.world_size)
-    data = ZipLoader(
-        InfiniteLoader(
-            domains["source_train"].unlabeled(), t.batch_size, seed=recipe.seed, **shard
-        ),
-        InfiniteLoader(
-            domains["target_train"].unlabeled(), t.batch_size, seed=recipe.seed + 1, **shard
-        ),
-    )
-    callbacks = []
-    if recipe.samples_every:
-        callbacks.append(
-            SampleGridCallback(
-                {"cycle": (grid, n)}, recipe.samples_every, ctx.out / "samples", ctx.tracker
+    def prepare(self) -> None:
+        r = self.recipe
+        self.domains = load_domains(r.data)
+        if (
+            not self.domains["target_train"].has_labels
+            or not self.domains["target_test"].has_labels
+        ):
+            raise ConfigError(
+                f"the cyclegan task measures label preservation with a classifier trained on "
+                f"the target's labelled train split; '{r.data.target.name}' has no labels."
             )
-        )
-    result = ctx.trainer(model, data, "cyclegan", callbacks).fit(resume=resuming)
-    if not ctx.dist.is_main:
-        return TaskOutput({})
-    return _report(ctx, recipe, model, result, domains, grid)
+        self.ctx.print(describe(self.domains, r.data))
+        self.num_classes = num_classes_of(self.domains)
+        self.semantic = None
+        if r.model.semantic_weight and not self.ctx.resumes("cyclegan"):
+            self.ctx.print("training f_S (semantic loss) on the source's train split")
+            self.semantic = train_classifier(
+                self.domains["source_train"],
+                self.num_classes,
+                r.evaluation.classifier,
+                r.seed,
+                self.ctx.device,
+            )
 
+    def method_names(self) -> list[str]:
+        return ["cyclegan"]
 
-def _report(ctx, recipe: CycleGANRecipe, model: CycleGAN, result, domains, grid) -> TaskOutput:
-    ev = recipe.evaluation
-    bs = ev.batch_size
-    num_classes = dann.num_classes_of(domains)
-    model.eval()
-    translated = translate_dataset(model, domains["source_test"], bs, recipe.seed)
-    ctx.print("training the evaluation classifier on the target's labelled train split")
-    judge = train_classifier(
-        domains["target_train"], num_classes, ev.classifier, recipe.seed + 1, ctx.device
-    )
-    on_translated = predict(judge, translated, bs)
-    metrics = {
-        "translated_accuracy": accuracy(on_translated),
-        "untranslated_accuracy": accuracy(predict(judge, domains["source_test"], bs)),
-        "real_accuracy": accuracy(predict(judge, domains["target_test"], bs)),
-    }
-    # Content kept, in the source domain's own eyes: a source classifier (f_S when the
-    # semantic loss trained with it, else one trained here) reads the translations.
-    source_judge = model.semantic
-    if source_judge is None:
-        ctx.print("training a source-domain classifier to read the translations")
-        source_judge = train_classifier(
-            domains["source_train"], num_classes, ev.classifier, recipe.seed + 2, ctx.device
+    def build(self, name: str) -> CycleGAN:
+        r, d = self.recipe, self.domains
+        model = CycleGAN(
+            d["source_train"].shape,
+            d["target_train"].shape,
+            num_classes=self.num_classes,
+            semantic_classifier=self.semantic,
+            **r.model.model_dump(),
         )
-    metrics["source_classifier_untranslated"] = accuracy(
-        predict(source_judge, domains["source_test"], bs)
-    )
-    metrics["source_classifier_translated"] = accuracy(predict(source_judge, translated, bs))
-    fid_rows = {}
-    if ev.fid:
-        real = domains["target_test"].get_batch(torch.arange(len(domains["target_test"])))[0]
-        scorer = GenerativeScores(DigitsFeatures().to(ctx.device), real, ["fid"], batch_size=bs)
-        for key, images in (("translated", translated), ("untranslated", domains["source_test"])):
-            (score,) = scorer(images.get_batch(torch.arange(len(images)))[0])
-            metrics[f"fid-digits/{key}"] = score.value
-            fid_rows[key] = score
-    path = save_image_grid(grid(model), ctx.out / "plots" / "cycle.png", nrow=recipe.grid_images)
-    ctx.log_file(path, "plots")
-    ctx.save_figure(
-        confusion_matrix_figure(
-            on_translated.labels.numpy(),
-            on_translated.predicted.numpy(),
-            num_classes,
-            "real-domain classifier on translated source test digits",
-        ),
-        "confusion_translated",
-    )
-    counts = {
-        k: len(domains[k]) for k in ("source_train", "target_train", "source_test", "target_test")
-    }
-    details = {
-        "cyclegan": {
-            "metrics": metrics,
-            "hparams": model.hparams,
-            "receptive_field": model.receptive_field,
-            "batch_size": recipe.train.batch_size,
-            "steps": result.steps,
-            "decay_start_step": model.decay_start_step(recipe.train.steps),
-            "train_seconds": round(result.wall_time, 2),
-            "steps_per_second": round(result.steps_per_second, 3),
-            "stopped_early": result.stopped_early,
-            "last_losses": result.last_metrics,
-            "images": counts,
-            "classifier": ev.classifier.model_dump(),
-            "fid": {
-                k: {
-                    "value": s.value,
-                    "n_fake": s.n_fake,
-                    "n_real": s.n_real,
-                    "features": s.features,
-                }
-                for k, s in fid_rows.items()
-            },
-            "checkpoint": str(ctx.checkpoint_path("cyclegan")),
-            "grid": str(path),
+        self.ctx.print(
+            f"CycleGAN ({model.preset}): G {model.hparams['generator_width']} filters x "
+            f"{model.hparams['generator_blocks']} residual blocks, PatchGAN "
+            f"{model.receptive_field}x{model.receptive_field} "
+            f"({model.hparams['discriminator_layers']} layers), batch {r.train.batch_size}"
+        )
+        self.fixed_a = fixed_examples(d["source_test"], r.grid_images)
+        self.fixed_b = fixed_examples(d["target_test"], r.grid_images)[: len(self.fixed_a)]
+        return model
+
+    def grid(self, m: CycleGAN) -> torch.Tensor:
+        """``input | translated | reconstructed`` of the fixed test images, both directions."""
+        device = next(m.parameters()).device
+        return m.cycle_grid(self.fixed_a.to(device), self.fixed_b.to(device)).cpu()
+
+    def data(self, name: str, method: CycleGAN) -> ZipLoader:
+        r, d = self.recipe, self.domains
+        batch = r.train.batch_size
+        return ZipLoader(
+            self.loader(d["source_train"].unlabeled(), batch, r.seed),
+            self.loader(d["target_train"].unlabeled(), batch, r.seed + 1),
+        )
+
+    def callbacks(self, name: str, method: CycleGAN, data: Any) -> list[Callback]:
+        if not self.recipe.samples_every:
+            return []
+        grids = {"cycle": (self.grid, len(self.fixed_a))}
+        out = self.ctx.out / "samples"
+        return [SampleGridCallback(grids, self.recipe.samples_every, out, self.ctx.tracker)]
+
+    def report(self, results: dict[str, TrainResult]) -> TaskOutput:
+        """Label preservation (real-domain and source-domain judges), FID-digits, the grid."""
+        ctx, recipe, domains, num_classes = self.ctx, self.recipe, self.domains, self.num_classes
+        model: CycleGAN = self.methods["cyclegan"]  # type: ignore[assignment]
+        result = results["cyclegan"]
+        ev = recipe.evaluation
+        bs = ev.batch_size
+        model.eval()
+        translated = translate_dataset(model, domains["source_test"], bs, recipe.seed)
+        ctx.print("training the evaluation classifier on the target's labelled train split")
+        judge = train_classifier(
+            domains["target_train"], num_classes, ev.classifier, recipe.seed + 1, ctx.device
+        )
+        on_translated = predict(judge, translated, bs)
+        metrics = {
+            "translated_accuracy": accuracy(on_translated),
+            "untranslated_accuracy": accuracy(predict(judge, domains["source_test"], bs)),
+            "real_accuracy": accuracy(predict(judge, domains["target_test"], bs)),
         }
-    }
-    table = [
-        ("images read by the real-domain classifier", "accuracy", "FID-digits vs real test"),
-        ("real target test", f"{metrics['real_accuracy']:.4f}", "-"),
-        (
-            "source test, untranslated",
-            f"{metrics['untranslated_accuracy']:.4f}",
-            f"{metrics['fid-digits/untranslated']:.2f}" if ev.fid else "-",
-        ),
-        (
-            "source test, translated A -> B",
-            f"{metrics['translated_accuracy']:.4f}",
-            f"{metrics['fid-digits/translated']:.2f}" if ev.fid else "-",
-        ),
-    ]
-    return TaskOutput({f"cyclegan/{k}": v for k, v in metrics.items()}, details, table)
+        # Content kept, in the source domain's own eyes: a source classifier (f_S when the
+        # semantic loss trained with it, else one trained here) reads the translations.
+        source_judge = model.semantic
+        if source_judge is None:
+            ctx.print("training a source-domain classifier to read the translations")
+            source_judge = train_classifier(
+                domains["source_train"], num_classes, ev.classifier, recipe.seed + 2, ctx.device
+            )
+        metrics["source_classifier_untranslated"] = accuracy(
+            predict(source_judge, domains["source_test"], bs)
+        )
+        metrics["source_classifier_translated"] = accuracy(predict(source_judge, translated, bs))
+        fid_rows = {}
+        if ev.fid:
+            real = domains["target_test"].get_batch(torch.arange(len(domains["target_test"])))[0]
+            scorer = GenerativeScores(DigitsFeatures().to(ctx.device), real, ["fid"], batch_size=bs)
+            for key, images in (
+                ("translated", translated),
+                ("untranslated", domains["source_test"]),
+            ):
+                (score,) = scorer(images.get_batch(torch.arange(len(images)))[0])
+                metrics[f"fid-digits/{key}"] = score.value
+                fid_rows[key] = score
+        path = save_image_grid(
+            self.grid(model), ctx.out / "plots" / "cycle.png", nrow=recipe.grid_images
+        )
+        ctx.log_file(path, "plots")
+        ctx.save_figure(
+            confusion_matrix_figure(
+                on_translated.labels.numpy(),
+                on_translated.predicted.numpy(),
+                num_classes,
+                "real-domain classifier on translated source test digits",
+            ),
+            "confusion_translated",
+        )
+        counts = {
+            k: len(domains[k])
+            for k in ("source_train", "target_train", "source_test", "target_test")
+        }
+        details = {
+            "cyclegan": {
+                "metrics": metrics,
+                "hparams": model.hparams,
+                "receptive_field": model.receptive_field,
+                "batch_size": recipe.train.batch_size,
+                **ctx.train_record("cyclegan", result),
+                "decay_start_step": model.decay_start_step(recipe.train.steps),
+                "last_losses": result.last_metrics,
+                "images": counts,
+                "classifier": ev.classifier.model_dump(),
+                "fid": {
+                    k: {
+                        "value": s.value,
+                        "n_fake": s.n_fake,
+                        "n_real": s.n_real,
+                        "features": s.features,
+                    }
+                    for k, s in fid_rows.items()
+                },
+                "grid": str(path),
+            }
+        }
+        table = [
+            ("images read by the real-domain classifier", "accuracy", "FID-digits vs real test"),
+            ("real target test", f"{metrics['real_accuracy']:.4f}", "-"),
+            (
+                "source test, untranslated",
+                f"{metrics['untranslated_accuracy']:.4f}",
+                f"{metrics['fid-digits/untranslated']:.2f}" if ev.fid else "-",
+            ),
+            (
+                "source test, translated A -> B",
+                f"{metrics['translated_accuracy']:.4f}",
+                f"{metrics['fid-digits/translated']:.2f}" if ev.fid else "-",
+            ),
+        ]
+        return TaskOutput({f"cyclegan/{k}": v for k, v in metrics.items()}, details, table)

@@ -14,16 +14,17 @@ matching), when the domain has labels.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from counterfeit.gan.callbacks import SampleGridCallback
+from counterfeit.gan.callbacks import Callback, EvalCallback, SampleGridCallback
 from counterfeit.gan.data.domains import DomainSpec, build_domain
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import LossName
+from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.metrics import (
     GenerativeScores,
     MetricName,
@@ -36,13 +37,11 @@ from counterfeit.gan.metrics import (
 )
 from counterfeit.gan.models import DCGAN, InfoGAN
 from counterfeit.gan.plots import curves_figure, save_image_grid
-from counterfeit.gan.runtime import seed_everything
-from counterfeit.gan.train import EvalCallback, Trainer, TrainingMethod, TrainResult
-from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.gan.train import TrainResult
+from counterfeit.recipes.context import RunContext, TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from counterfeit.recipes.tasks.base import Task
 from pydantic import Field, model_validator
-
-# -- schema ---------------------------------------------------------------------------
 
 
 class GANData(StrictModel):
@@ -155,9 +154,6 @@ class InfoGANRecipe(RecipeBase):
     evaluation: GANEvaluation = GANEvaluation()
 
 
-# -- data -----------------------------------------------------------------------------
-
-
 def pad_images(dataset: ImageTensors, pad: int) -> ImageTensors:
     """``dataset`` with ``pad`` zero pixels added on every side (labels kept)."""
     if pad == 0:
@@ -174,10 +170,8 @@ def load_data(data: GANData) -> tuple[ImageTensors, ImageTensors]:
     return train, test
 
 
-# -- runner ---------------------------------------------------------------------------
-
-
 def build_dcgan(recipe: DCGANRecipe, num_classes: int) -> DCGAN:
+    """The recipe's DCGAN; ``model.conditional`` conditions it on the domain's classes."""
     m = recipe.model
     if m.conditional and num_classes < 2:
         raise ConfigError(
@@ -186,42 +180,19 @@ def build_dcgan(recipe: DCGANRecipe, num_classes: int) -> DCGAN:
     return DCGAN(
         image_size=recipe.data.model_size,
         channels=recipe.data.channels,
-        latent_dim=m.latent_dim,
-        width=m.width,
         num_classes=num_classes if m.conditional else 0,
-        loss=m.loss,
-        d_norm=m.d_norm,
-        latent=m.latent,
-        optimizer=m.optimizer,
-        lr=m.lr,
-        betas=m.betas,
-        n_critic=m.n_critic,
-        clip_value=m.clip_value,
-        gp_weight=m.gp_weight,
-        ema_decay=m.ema_decay,
         seed=recipe.seed,
+        **m.model_dump(exclude={"conditional"}),
     )
 
 
 def build_infogan(recipe: InfoGANRecipe) -> InfoGAN:
-    m = recipe.model
+    """The recipe's InfoGAN."""
     return InfoGAN(
         image_size=recipe.data.model_size,
         channels=recipe.data.channels,
-        noise_dim=m.noise_dim,
-        categorical=m.categorical,
-        continuous=m.continuous,
-        info_weight=m.info_weight,
-        continuous_weight=m.continuous_weight,
-        lr_g=m.lr_g,
-        lr_d=m.lr_d,
-        betas=m.betas,
-        learn_std=m.learn_std,
-        g_batch=m.g_batch,
-        leak=m.leak,
-        ema_decay=m.ema_decay,
-        q_ema_decay=m.q_ema_decay,
         seed=recipe.seed,
+        **recipe.model.model_dump(),
     )
 
 
@@ -246,115 +217,137 @@ def grids(method: TrainingMethod) -> dict[str, tuple]:
     }
 
 
-def run_dcgan(ctx: RunContext) -> TaskOutput:
-    return _run(ctx, "dcgan")
+class GANTask(Task):
+    """The loop ``dcgan`` and ``infogan`` share: one image domain, grids, FID-digits."""
 
+    scoped = False
 
-def run_infogan(ctx: RunContext) -> TaskOutput:
-    return _run(ctx, "infogan")
-
-
-def _run(ctx: RunContext, task: str) -> TaskOutput:
-    recipe = ctx.recipe
-    train, test = load_data(recipe.data)
-    ev = recipe.evaluation
-    real_test = test.take(ev.n_real, seed=recipe.seed)
-    ctx.print(
-        f"{recipe.data.domain.name}: {len(train)} train / {len(real_test)} test images, "
-        f"{recipe.data.channels}x{recipe.data.model_size}x{recipe.data.model_size}"
-        + (
-            f" (loaded at {recipe.data.image_size} px, {recipe.data.pad} px padding)"
-            if recipe.data.pad
-            else ""
+    def prepare(self) -> None:
+        r = self.recipe
+        d = r.data
+        self.train_set, test = load_data(d)
+        self.real_test = test.take(r.evaluation.n_real, seed=r.seed)
+        padding = f" (loaded at {d.image_size} px, {d.pad} px padding)" if d.pad else ""
+        self.ctx.print(
+            f"{d.domain.name}: {len(self.train_set)} train / {len(self.real_test)} test images, "
+            f"{d.channels}x{d.model_size}x{d.model_size}{padding}"
         )
-    )
-    seed_everything(recipe.seed)
-    method = build_infogan(recipe) if task == "infogan" else build_dcgan(recipe, train.num_classes)
-    scorer = None
-    if ctx.dist.is_main:
-        extractor = build_extractor(ev.extractor, ev.inception_weights).to(ctx.device)
-        scorer = GenerativeScores(
+
+    def method_names(self) -> list[str]:
+        return [self.recipe.task]
+
+    def build(self, name: str) -> TrainingMethod:
+        method = self.build_gan()
+        self.scorer = self._scorer() if self.ctx.dist.is_main else None
+        return method
+
+    def build_gan(self) -> TrainingMethod:
+        """The recipe's GAN."""
+        raise NotImplementedError
+
+    def _scorer(self) -> GenerativeScores:
+        """FID / KID / IS against the real test images (rank 0 scores)."""
+        r, ev = self.recipe, self.recipe.evaluation
+        extractor = build_extractor(ev.extractor, ev.inception_weights).to(self.ctx.device)
+        return GenerativeScores(
             extractor,
-            real_test.get_batch(torch.arange(len(real_test)))[0],
+            self.real_test.get_batch(torch.arange(len(self.real_test)))[0],
             ev.metrics,
             kid_subset_size=ev.kid_subset_size,
             batch_size=ev.batch_size,
-            seed=recipe.seed,
+            seed=r.seed,
         )
-    trainer = _trainer(ctx, recipe, task, method, train, real_test, scorer)
-    checkpoint = ctx.checkpoint_path(task)
-    result = trainer.fit(resume=ctx.resume and checkpoint.is_file())
-    if not ctx.dist.is_main:
-        return TaskOutput({})
-    return _report(ctx, recipe, task, method, result, train, real_test, scorer)
+
+    def data(self, name: str, method: TrainingMethod) -> InfiniteLoader:
+        return self.loader(self.train_set, self.recipe.train.batch_size, self.recipe.seed)
+
+    def callbacks(self, name: str, method: TrainingMethod, data: Any) -> list[Callback]:
+        r, t, ev = self.recipe, self.recipe.train, self.recipe.evaluation
+        callbacks: list[Callback] = []
+        if ev.samples_every is not None:
+            samples = self.ctx.out / "samples"
+            callbacks.append(
+                SampleGridCallback(grids(method), ev.samples_every, samples, self.ctx.tracker)
+            )
+        scorer = self.scorer
+        if t.eval_every and scorer is not None:
+            clusters = _cluster_data(method, self.real_test)
+
+            def evaluate(m: TrainingMethod) -> dict[str, float]:
+                fake = generate_images(_sample_fn(m), ev.n_samples, ev.batch_size, r.seed)
+                values = {s.metric: s.value for s in scorer(fake)}
+                if clusters is not None:
+                    values.update(_cluster_accuracies(m, *clusters))
+                return values
+
+            callbacks.append(EvalCallback(evaluate, t.eval_every, prefix="eval/", at_end=False))
+        return callbacks
+
+    def report(self, results: dict[str, TrainResult]) -> TaskOutput:
+        """Scores of the generator beside the real-vs-real floor; grids and curves."""
+        ctx, recipe, scorer = self.ctx, self.recipe, self.scorer
+        train, real_test = self.train_set, self.real_test
+        method = self.methods[recipe.task]
+        result = results[recipe.task]
+        ev = recipe.evaluation
+        method.eval()
+        n = ev.n_samples
+        with torch.no_grad():
+            fake = generate_images(_sample_fn(method), n, ev.batch_size, recipe.seed)
+            scores = scorer(fake)
+            floor = scorer(
+                train.take(n, seed=recipe.seed).get_batch(torch.arange(min(n, len(train))))[0]
+            )
+        metrics = scores_to_metrics(scores)
+        metrics.update({f"real_floor/{k}": v for k, v in scores_to_metrics(floor).items()})
+        details: dict = {
+            "scores": scores_to_dict(scores),
+            "real_vs_real_floor": scores_to_dict(floor),
+            **ctx.train_record(recipe.task, result),
+            "generator": "weight average (EMA)" if method.g_ema is not None else "last iterate",
+            "history": [{"step": step, "values": values} for step, values in result.evaluations],
+        }
+        table = [("score", "generator", "real vs real", "images (generated / real)")]
+        for s, f in zip(scores, floor):
+            table.append((s.label, f"{s.value:.4g}", f"{f.value:.4g}", _counts(s)))
+        clusters = _cluster_data(method, real_test)
+        if clusters is not None:
+            accuracies = _cluster_accuracies(method, *clusters)
+            metrics.update(accuracies)
+            details["cluster_accuracy"] = {
+                "value": accuracies["cluster_accuracy"],
+                "labelled_by": "D/Q weight average" if method.q_ema is not None else "last iterate",
+                "n_images": len(real_test),
+            }
+            for key, value in accuracies.items():
+                label = key.replace("_", " ").replace(
+                    "cluster accuracy", "cluster accuracy (code 0)"
+                )
+                table.append((label, f"{value:.4f}", "", f"- / {len(real_test)}"))
+        _plots(ctx, method, result, fake)
+        return TaskOutput(metrics, details, table)
+
+
+class DCGANTask(GANTask):
+    """A DCGAN (any adversarial loss) with FID-digits."""
+
+    schema = DCGANRecipe
+
+    def build_gan(self) -> DCGAN:
+        return build_dcgan(self.recipe, self.train_set.num_classes)
+
+
+class InfoGANTask(GANTask):
+    """An InfoGAN with latent traversals and clustering."""
+
+    schema = InfoGANRecipe
+
+    def build_gan(self) -> InfoGAN:
+        return build_infogan(self.recipe)
 
 
 def _sample_fn(method: TrainingMethod, ema: bool = True):
     return lambda n, generator: method.sample(n, generator=generator, ema=ema)
-
-
-def _trainer(ctx, recipe, task, method, train, real_test, scorer) -> Trainer:
-    t, ev = recipe.train, recipe.evaluation
-    shard = dict(rank=ctx.dist.rank, world_size=ctx.dist.world_size)
-    data = InfiniteLoader(train, t.batch_size, seed=recipe.seed, **shard)
-    callbacks = []
-    if ev.samples_every is not None:
-        callbacks.append(
-            SampleGridCallback(grids(method), ev.samples_every, ctx.out / "samples", ctx.tracker)
-        )
-    if t.eval_every and scorer is not None:
-        clusters = _cluster_data(method, real_test)
-
-        def evaluate(m: TrainingMethod) -> dict[str, float]:
-            fake = generate_images(_sample_fn(m), ev.n_samples, ev.batch_size, recipe.seed)
-            values = {s.metric: s.value for s in scorer(fake)}
-            if clusters is not None:
-                values.update(_cluster_accuracies(m, *clusters))
-            return values
-
-        callbacks.append(EvalCallback(evaluate, t.eval_every, prefix="eval/", at_end=False))
-    return ctx.trainer(method, data, task, callbacks, scoped=False)
-
-
-def _report(ctx, recipe, task, method, result: TrainResult, train, real_test, scorer) -> TaskOutput:
-    ev = recipe.evaluation
-    method.eval()
-    n = ev.n_samples
-    with torch.no_grad():
-        fake = generate_images(_sample_fn(method), n, ev.batch_size, recipe.seed)
-        scores = scorer(fake)
-        floor = scorer(
-            train.take(n, seed=recipe.seed).get_batch(torch.arange(min(n, len(train))))[0]
-        )
-    metrics = scores_to_metrics(scores)
-    metrics.update({f"real_floor/{k}": v for k, v in scores_to_metrics(floor).items()})
-    details: dict = {
-        "scores": scores_to_dict(scores),
-        "real_vs_real_floor": scores_to_dict(floor),
-        "steps": result.steps,
-        "train_seconds": round(result.wall_time, 2),
-        "steps_per_second": round(result.steps_per_second, 3),
-        "checkpoint": str(ctx.checkpoint_path(task)),
-        "generator": "weight average (EMA)" if method.g_ema is not None else "last iterate",
-        "history": [{"step": step, "values": values} for step, values in result.evaluations],
-    }
-    table = [("score", "generator", "real vs real", "images (generated / real)")]
-    for s, f in zip(scores, floor):
-        table.append((s.label, f"{s.value:.4g}", f"{f.value:.4g}", _counts(s)))
-    clusters = _cluster_data(method, real_test)
-    if clusters is not None:
-        accuracies = _cluster_accuracies(method, *clusters)
-        metrics.update(accuracies)
-        details["cluster_accuracy"] = {
-            "value": accuracies["cluster_accuracy"],
-            "labelled_by": "D/Q weight average" if method.q_ema is not None else "last iterate",
-            "n_images": len(real_test),
-        }
-        for key, value in accuracies.items():
-            label = key.replace("_", " ").replace("cluster accuracy", "cluster accuracy (code 0)")
-            table.append((label, f"{value:.4f}", "", f"- / {len(real_test)}"))
-    _plots(ctx, method, result, fake)
-    return TaskOutput(metrics, details, table)
 
 
 def _cluster_accuracies(

@@ -17,24 +17,23 @@ and ``l1-unet.ckpt``; ``--resume`` continues them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
-from counterfeit.gan.callbacks import SampleGridCallback
+from counterfeit.gan.callbacks import Callback, SampleGridCallback
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.paired import PairedImages, edges2digits, load_paired_folder
 from counterfeit.gan.errors import DataError
 from counterfeit.gan.models.pix2pix import Pix2Pix, paired_scores, triplets
 from counterfeit.gan.plots import save_image_grid
-from counterfeit.gan.runtime import seed_everything
-from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.gan.train import TrainResult
+from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from counterfeit.recipes.tasks.base import Task
 from pydantic import Field, model_validator
 
 METHODS = {"pix2pix": False, "l1-unet": True}  # name -> l1_only
 LABELS = {"pix2pix": "Pix2Pix (cGAN + 100 L1)", "l1-unet": "L1-only U-Net"}
-
-# -- schema ---------------------------------------------------------------------------
 
 
 class PairedDataConfig(StrictModel):
@@ -113,9 +112,6 @@ class Pix2PixRecipe(RecipeBase):
     evaluation: Pix2PixEvaluation = Pix2PixEvaluation()
 
 
-# -- data -----------------------------------------------------------------------------
-
-
 def load_pairs(data: PairedDataConfig) -> tuple[PairedImages, PairedImages]:
     """The (train, held-out) pairs the recipe names."""
     if data.source == "edges2digits":
@@ -138,59 +134,128 @@ def load_pairs(data: PairedDataConfig) -> tuple[PairedImages, PairedImages]:
     return train.take(data.n_train, seed=0), test.take(data.n_test, seed=0)
 
 
-# -- runner ---------------------------------------------------------------------------
-
-
-def build_method(recipe: Pix2PixRecipe, train: PairedImages, l1_only: bool) -> Pix2Pix:
-    m = recipe.model
-    return Pix2Pix(
-        image_size=recipe.data.model_size,
-        in_channels=train.shape_a[0],
-        out_channels=train.shape_b[0],
-        g_width=m.g_width,
-        d_width=m.d_width,
-        norm=m.norm,
-        dropout=m.dropout,
-        depth=m.depth,
-        d_layers=m.d_layers,
-        lambda_l1=m.lambda_l1,
-        gan_loss=m.gan_loss,
-        lr=m.lr,
-        betas=m.betas,
-        decay_fraction=m.decay_fraction if m.lr_schedule == "linear-decay" else None,
-        l1_only=l1_only,
-    )
-
-
 def grid_indices(n: int, k: int) -> torch.Tensor:
     """``k`` indices spread evenly over ``n`` items (so the grids show varied pairs)."""
     return torch.linspace(0, n - 1, min(k, n)).round().long().unique()
 
 
-def run(ctx: RunContext) -> TaskOutput:
-    recipe: Pix2PixRecipe = ctx.recipe
-    train, test = load_pairs(recipe.data)
-    size = recipe.data.model_size
-    ctx.print(
-        f"{train.name}: {len(train)} train / {len(test)} held-out pairs, "
-        f"A {'x'.join(map(str, train.shape_a))} -> B {'x'.join(map(str, train.shape_b))}"
-    )
-    names = ["pix2pix", "l1-unet"] if recipe.baselines else ["pix2pix"]
-    fixed_a, fixed_b = test.get_batch(grid_indices(len(test), recipe.evaluation.n_grid))
-    methods, results = {}, {}
-    for name in names:
-        seed_everything(recipe.seed)
-        method = build_method(recipe, train, METHODS[name])
+class Pix2PixTask(Task):
+    """Paired pix2pix translation (Isola et al. 2017) beside an L1-only U-Net, L1 / SSIM."""
+
+    schema = Pix2PixRecipe
+    recipe: Pix2PixRecipe
+
+    def prepare(self) -> None:
+        r = self.recipe
+        self.train_pairs, self.test_pairs = train, test = load_pairs(r.data)
+        self.ctx.print(
+            f"{train.name}: {len(train)} train / {len(test)} held-out pairs, "
+            f"A {'x'.join(map(str, train.shape_a))} -> B {'x'.join(map(str, train.shape_b))}"
+        )
+        self.fixed_a, self.fixed_b = test.get_batch(grid_indices(len(test), r.evaluation.n_grid))
+
+    def method_names(self) -> list[str]:
+        return ["pix2pix", "l1-unet"] if self.recipe.baselines else ["pix2pix"]
+
+    def build(self, name: str) -> Pix2Pix:
+        m, train = self.recipe.model, self.train_pairs
+        method = Pix2Pix(
+            image_size=self.recipe.data.model_size,
+            in_channels=train.shape_a[0],
+            out_channels=train.shape_b[0],
+            # the schema names the schedule; the method takes only its decay fraction
+            decay_fraction=m.decay_fraction if m.lr_schedule == "linear-decay" else None,
+            l1_only=METHODS[name],
+            **m.model_dump(exclude={"lr_schedule", "decay_fraction"}),
+        )
         if name == "pix2pix":
-            ctx.print(_architecture_line(method, size, recipe.train.batch_size))
-        methods[name] = method
-        results[name] = _train(ctx, recipe, name, method, train, fixed_a, fixed_b)
-    if not ctx.dist.is_main:
-        return TaskOutput({})
-    return _report(ctx, recipe, methods, results, train, test, fixed_a, fixed_b)
+            self.ctx.print(_architecture_line(method, self.recipe))
+        return method
+
+    def data(self, name: str, method: Pix2Pix) -> InfiniteLoader:
+        return self.loader(self.train_pairs, self.recipe.train.batch_size, self.recipe.seed)
+
+    def callbacks(self, name: str, method: Pix2Pix, data: Any) -> list[Callback]:
+        fixed_a, fixed_b = self.fixed_a, self.fixed_b
+
+        def grid(m: Pix2Pix) -> torch.Tensor:
+            return triplets(fixed_a, m.translate(fixed_a).float(), fixed_b)
+
+        every = self.recipe.evaluation.samples_every or 0
+        return [
+            SampleGridCallback({name: (grid, 3)}, every, self.ctx.out / "samples", self.ctx.tracker)
+        ]
+
+    def report(self, results: dict[str, TrainResult]) -> TaskOutput:
+        """L1 / SSIM on the held-out pairs beside trivial predictors; the test grid."""
+        ctx, recipe, methods = self.ctx, self.recipe, self.methods
+        train, test = self.train_pairs, self.test_pairs
+        fixed_a, fixed_b = self.fixed_a, self.fixed_b
+        ev = recipe.evaluation
+        a, b = test.get_batch(torch.arange(len(test)))
+        scores: dict[str, dict[str, float]] = {}
+        for name, method in methods.items():
+            method.eval()
+            scores[name] = paired_scores(method, a, b, ev.batch_size)
+        mean_target = train.get_batch(torch.arange(len(train)))[1].mean(0, keepdim=True)
+        trivial = {"mean training target": lambda x: mean_target.expand(x.shape[0], -1, -1, -1)}
+        if train.shape_a == train.shape_b:
+            trivial["identity (A as B)"] = lambda x: x
+        for label, fn in trivial.items():
+            scores[label] = paired_scores(None, a, b, ev.batch_size, predict=fn)
+
+        metrics: dict[str, float] = {}
+        for name, values in scores.items():
+            key = name.replace(" ", "_").replace("(", "").replace(")", "")
+            metrics.update({f"{key}/{k}": v for k, v in values.items()})
+        pix = methods["pix2pix"]
+        table = [
+            ("model", "held-out L1 (lower better)", "SSIM (higher better)", "steps", "train s")
+        ]
+        for name, values in scores.items():
+            result = results.get(name)
+            table.append(
+                (
+                    LABELS.get(name, name),
+                    f"{values['l1']:.4f}",
+                    f"{values['ssim']:.4f}",
+                    str(result.steps) if result else "-",
+                    f"{result.wall_time:.0f}" if result else "-",
+                )
+            )
+        details = {
+            "scores": scores,
+            "n_held_out_pairs": len(test),
+            "n_train_pairs": len(train),
+            "data": train.name,
+            "architecture": pix.describe(),
+            "unet_depth": pix.depth,
+            "patchgan_receptive_field": pix.receptive_field,
+            "batch_size": recipe.train.batch_size,
+            "notes": [
+                f"BatchNorm at batch {recipe.train.batch_size}; the paper trains with batch 1, "
+                "where BatchNorm acts as instance normalisation.",
+                "Scores use G in eval mode (running BatchNorm statistics, no dropout); the paper "
+                "keeps dropout and test-batch statistics at test time.",
+                f"PatchGAN receptive field {pix.receptive_field} px at {recipe.data.model_size} px "
+                "(the paper: 70x70 at 256 px).",
+            ],
+            "train": self.train_records(results),
+        }
+        with torch.no_grad():
+            columns = [fixed_a]
+            columns += [m.translate(fixed_a).float() for m in methods.values()]
+            columns.append(fixed_b)
+            path = save_image_grid(
+                triplets(*columns), ctx.out / "plots" / "test_grid.png", len(columns)
+            )
+        ctx.log_file(path, "plots")
+        details["grid"] = {"path": str(path), "columns": ["input", *methods, "target"]}
+        return TaskOutput(metrics, details, table)
 
 
-def _architecture_line(method: Pix2Pix, size: int, batch: int) -> str:
+def _architecture_line(method: Pix2Pix, recipe: Pix2PixRecipe) -> str:
+    size, batch = recipe.data.model_size, recipe.train.batch_size
     field = method.receptive_field
     note = "" if field == 70 else " (the paper's 70x70 PatchGAN is for 256 px images)"
     return (
@@ -200,83 +265,3 @@ def _architecture_line(method: Pix2Pix, size: int, batch: int) -> str:
         f"receptive field {field}x{field} px{note}; batch {batch} with BatchNorm "
         "(the paper: batch 1)"
     )
-
-
-def _train(ctx, recipe, name, method, train, fixed_a, fixed_b):
-    t, ev = recipe.train, recipe.evaluation
-    data = InfiniteLoader(
-        train, t.batch_size, seed=recipe.seed, rank=ctx.dist.rank, world_size=ctx.dist.world_size
-    )
-
-    def grid(m: Pix2Pix) -> torch.Tensor:
-        return triplets(fixed_a, m.translate(fixed_a).float(), fixed_b)
-
-    callbacks = [
-        SampleGridCallback(
-            {name: (grid, 3)}, ev.samples_every or 0, ctx.out / "samples", ctx.tracker
-        )
-    ]
-    trainer = ctx.trainer(method, data, name, callbacks, scoped=True)
-    return trainer.fit(resume=ctx.resume and ctx.checkpoint_path(name).is_file())
-
-
-def _report(ctx, recipe, methods, results, train, test, fixed_a, fixed_b) -> TaskOutput:
-    ev = recipe.evaluation
-    a, b = test.get_batch(torch.arange(len(test)))
-    scores: dict[str, dict[str, float]] = {}
-    for name, method in methods.items():
-        method.eval()
-        scores[name] = paired_scores(method, a, b, ev.batch_size)
-    mean_target = train.get_batch(torch.arange(len(train)))[1].mean(0, keepdim=True)
-    trivial = {"mean training target": lambda x: mean_target.expand(x.shape[0], -1, -1, -1)}
-    if train.shape_a == train.shape_b:
-        trivial["identity (A as B)"] = lambda x: x
-    for label, fn in trivial.items():
-        scores[label] = paired_scores(None, a, b, ev.batch_size, predict=fn)
-
-    metrics: dict[str, float] = {}
-    for name, values in scores.items():
-        key = name.replace(" ", "_").replace("(", "").replace(")", "")
-        metrics.update({f"{key}/{k}": v for k, v in values.items()})
-    pix = methods["pix2pix"]
-    table = [("model", "held-out L1 (lower better)", "SSIM (higher better)", "steps", "train s")]
-    for name, values in scores.items():
-        result = results.get(name)
-        table.append(
-            (
-                LABELS.get(name, name),
-                f"{values['l1']:.4f}",
-                f"{values['ssim']:.4f}",
-                str(result.steps) if result else "-",
-                f"{result.wall_time:.0f}" if result else "-",
-            )
-        )
-    details = {
-        "scores": scores,
-        "n_held_out_pairs": len(test),
-        "n_train_pairs": len(train),
-        "data": train.name,
-        "architecture": pix.describe(),
-        "unet_depth": pix.depth,
-        "patchgan_receptive_field": pix.receptive_field,
-        "batch_size": recipe.train.batch_size,
-        "notes": [
-            f"BatchNorm at batch {recipe.train.batch_size}; the paper trains with batch 1, "
-            "where BatchNorm acts as instance normalisation.",
-            "Scores use G in eval mode (running BatchNorm statistics, no dropout); the paper "
-            "keeps dropout and test-batch statistics at test time.",
-            f"PatchGAN receptive field {pix.receptive_field} px at {recipe.data.model_size} px "
-            "(the paper: 70x70 at 256 px).",
-        ],
-        "train": {name: ctx.train_record(name, r) for name, r in results.items()},
-    }
-    with torch.no_grad():
-        columns = [fixed_a]
-        columns += [m.translate(fixed_a).float() for m in methods.values()]
-        columns.append(fixed_b)
-        path = save_image_grid(
-            triplets(*columns), ctx.out / "plots" / "test_grid.png", len(columns)
-        )
-    ctx.log_file(path, "plots")
-    details["grid"] = {"path": str(path), "columns": ["input", *methods, "target"]}
-    return TaskOutput(metrics, details, table)

@@ -29,28 +29,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from counterfeit.gan.callbacks import SampleGridCallback
+from counterfeit.gan.callbacks import Callback, SampleGridCallback
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.pose import (
     DEFAULT_SMOOTHING_WINDOW,
+    PoseFrameSequence,
+    face_corners,
     fit_pose_normalizer,
     load_pose_video,
+    pose_labels,
     smooth_poses,
 )
 from counterfeit.gan.data.puppet import make_puppet_data
 from counterfeit.gan.errors import DataError
-from counterfeit.gan.models.pose2video import (
-    Pose2Video,
-    PoseFrameSequence,
-    face_corners,
-    pose_labels,
-)
+from counterfeit.gan.models.pose2video import Pose2Video
 from counterfeit.gan.plots import save_image_grid
-from counterfeit.gan.runtime import seed_everything
+from counterfeit.gan.train import TrainResult
 from counterfeit.gan.video import (
     psnr_frames,
     side_by_side,
@@ -58,16 +56,15 @@ from counterfeit.gan.video import (
     video_scores,
     write_video,
 )
-from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from counterfeit.recipes.tasks.base import Task
 from pydantic import Field, model_validator
 
 PRESETS = {
     "paper": {"width": 64, "d_width": 64, "num_d": 3},
     "small": {"width": 16, "d_width": 32, "num_d": 2},
 }
-
-# -- schema ---------------------------------------------------------------------------
 
 
 class PoseDataConfig(StrictModel):
@@ -143,9 +140,6 @@ class Pose2VideoRecipe(RecipeBase):
     train: TrainConfig
     compare_l1: bool = Field(False, description="also train the same G on L1 alone")
     evaluation: Pose2VideoEvaluation = Pose2VideoEvaluation()
-
-
-# -- data -----------------------------------------------------------------------------
 
 
 @dataclass
@@ -229,29 +223,16 @@ def nearest_frames(query: np.ndarray, bank: np.ndarray, threshold: float = 0.05)
     return mean.argmin(1).numpy()
 
 
-# -- runner ---------------------------------------------------------------------------
-
-
 def build_method(recipe: Pose2VideoRecipe, gan: bool | None = None) -> Pose2Video:
-    m, preset = recipe.model, PRESETS[recipe.model.preset]
-    return Pose2Video(
-        image_size=recipe.data.image_size,
-        width=m.width or preset["width"],
-        d_width=m.d_width or preset["d_width"],
-        num_d=m.num_d or preset["num_d"],
-        d_layers=m.d_layers,
-        temporal=m.temporal,
-        gan=m.gan if gan is None else gan,
-        l1_weight=m.l1_weight,
-        fm_weight=m.fm_weight,
-        gan_loss=m.gan_loss,
-        face=m.face and (m.gan if gan is None else gan),
-        face_fraction=m.face_fraction,
-        norm=m.norm,
-        dropout=m.dropout,
-        lr=m.lr,
-        betas=m.betas,
-    )
+    """The recipe's method (preset values where unset); ``gan=False``: the same G on L1 alone."""
+    settings = recipe.model.model_dump(exclude={"preset"})
+    for key, value in PRESETS[recipe.model.preset].items():
+        if settings[key] is None:
+            settings[key] = value
+    if gan is not None:
+        settings["gan"] = gan
+    settings["face"] = settings["face"] and settings["gan"]  # the face stage is adversarial
+    return Pose2Video(image_size=recipe.data.image_size, **settings)
 
 
 @dataclass
@@ -294,61 +275,151 @@ def prepare(recipe: Pose2VideoRecipe, data: MotionData, face_size: int | None) -
     )
 
 
-def run(ctx: RunContext) -> TaskOutput:
-    recipe: Pose2VideoRecipe = ctx.recipe
-    data = load_motion_data(recipe.data)
-    ctx.print(
-        f"{data.name}: {len(data.train_frames)} training frames of the target, "
-        f"{len(data.test_frames)} held out, {len(data.source_frames)} source frames, "
-        f"{recipe.data.image_size} px"
-    )
-    seed_everything(recipe.seed)
-    method = build_method(recipe)
-    prepared = prepare(recipe, data, method.face_size if method.use_face else None)
-    if ctx.dist.is_main:
-        ctx.out.mkdir(parents=True, exist_ok=True)
-        np.save(ctx.out / "reference_poses.npy", prepared.train_poses)
-    info = method.describe()
-    ctx.print(
-        f"Pose2Video ({recipe.model.preset}): G {info['generator_parameters'] / 1e6:.2f}M "
-        f"parameters, D {info['discriminator_parameters'] / 1e6:.2f}M "
-        f"({method.discriminator and len(method.discriminator.scales)} scales, "
-        f"{info['receptive_field']} px patches), temporal={method.temporal}, "
-        f"face={method.use_face}"
-    )
-    frames = torch.from_numpy(np.ascontiguousarray(data.train_frames)).permute(0, 3, 1, 2)
-    sequence = PoseFrameSequence(prepared.train_labels, frames, prepared.train_faces, data.name)
-    methods = {"pose2video": method}
-    if recipe.compare_l1:
-        seed_everything(recipe.seed)
-        methods["l1-only"] = build_method(recipe, gan=False)
-    results = {
-        name: _train(ctx, recipe, name, m, sequence, prepared) for name, m in methods.items()
-    }
-    if not ctx.dist.is_main:
-        return TaskOutput({})
-    return _report(ctx, recipe, data, prepared, methods, results)
+class Pose2VideoTask(Task):
+    """Pose-to-video motion transfer (Chan et al. 2018): temporal G, multi-scale D, GIFs."""
 
+    schema = Pose2VideoRecipe
+    recipe: Pose2VideoRecipe
 
-def _train(ctx, recipe, name, method, sequence, prepared):
-    t, ev = recipe.train, recipe.evaluation
-    loader = InfiniteLoader(
-        sequence, t.batch_size, seed=recipe.seed, rank=ctx.dist.rank, world_size=ctx.dist.world_size
-    )
-    n = min(ev.n_grid, len(prepared.test_labels))
-    labels = prepared.test_labels[:n].float() / 255
-
-    def grid(m: Pose2Video) -> torch.Tensor:
-        faces = None if prepared.test_faces is None else prepared.test_faces[:n]
-        return torch.cat([labels, m.generate(labels, faces)])
-
-    callbacks = [
-        SampleGridCallback(
-            {name: (grid, n)}, ev.samples_every or 0, ctx.out / "samples", ctx.tracker
+    def prepare(self) -> None:
+        r = self.recipe
+        self.motion = data = load_motion_data(r.data)
+        self.ctx.print(
+            f"{data.name}: {len(data.train_frames)} training frames of the target, "
+            f"{len(data.test_frames)} held out, {len(data.source_frames)} source frames, "
+            f"{r.data.image_size} px"
         )
-    ]
-    trainer = ctx.trainer(method, loader, name, callbacks, scoped=True)
-    return trainer.fit(resume=ctx.resume and ctx.checkpoint_path(name).is_file())
+
+    def method_names(self) -> list[str]:
+        return ["pose2video", "l1-only"] if self.recipe.compare_l1 else ["pose2video"]
+
+    def build(self, name: str) -> Pose2Video:
+        if name == "l1-only":
+            return build_method(self.recipe, gan=False)
+        method = build_method(self.recipe)
+        self._prepare_poses(method)
+        info = method.describe()
+        self.ctx.print(
+            f"Pose2Video ({self.recipe.model.preset}): G "
+            f"{info['generator_parameters'] / 1e6:.2f}M parameters, D "
+            f"{info['discriminator_parameters'] / 1e6:.2f}M "
+            f"({method.discriminator and len(method.discriminator.scales)} scales, "
+            f"{info['receptive_field']} px patches), temporal={method.temporal}, "
+            f"face={method.use_face}"
+        )
+        return method
+
+    def _prepare_poses(self, method: Pose2Video) -> None:
+        """The poses every method trains on (face crops at ``method``'s face size), and
+        ``OUT/reference_poses.npy`` for ``counterfeit transfer``."""
+        data = self.motion
+        face_size = method.face_size if method.use_face else None
+        self.poses = poses = prepare(self.recipe, data, face_size)
+        if self.ctx.dist.is_main:
+            self.ctx.out.mkdir(parents=True, exist_ok=True)
+            np.save(self.ctx.out / "reference_poses.npy", poses.train_poses)
+        frames = torch.from_numpy(np.ascontiguousarray(data.train_frames)).permute(0, 3, 1, 2)
+        self.sequence = PoseFrameSequence(poses.train_labels, frames, poses.train_faces, data.name)
+
+    def data(self, name: str, method: Pose2Video) -> InfiniteLoader:
+        return self.loader(self.sequence, self.recipe.train.batch_size, self.recipe.seed)
+
+    def callbacks(self, name: str, method: Pose2Video, data: Any) -> list[Callback]:
+        poses, ev = self.poses, self.recipe.evaluation
+        n = min(ev.n_grid, len(poses.test_labels))
+        labels = poses.test_labels[:n].float() / 255
+        faces = None if poses.test_faces is None else poses.test_faces[:n]
+
+        def grid(m: Pose2Video) -> torch.Tensor:
+            return torch.cat([labels, m.generate(labels, faces)])
+
+        out, every = self.ctx.out / "samples", ev.samples_every or 0
+        return [SampleGridCallback({name: (grid, n)}, every, out, self.ctx.tracker)]
+
+    def report(self, results: dict[str, TrainResult]) -> TaskOutput:
+        """Held-out and transfer scores beside the baselines that need no training; GIFs."""
+        ctx, recipe, methods = self.ctx, self.recipe, self.methods
+        data, prepared = self.motion, self.poses
+        ev = recipe.evaluation
+        test_truth = to_tensor_frames(data.test_frames)
+        test_masks = None if data.test_masks is None else torch.from_numpy(data.test_masks)
+        background = to_tensor_frames(np.median(data.train_frames, axis=0).astype(np.uint8)[None])
+        test_labels = prepared.test_labels.float() / 255
+        source_labels = prepared.source_labels.float() / 255
+        rows: dict[str, dict[str, float]] = {}
+        outputs: dict[str, torch.Tensor] = {}
+        for name, method in methods.items():
+            outputs[name] = method.generate(test_labels, prepared.test_faces)
+            rows[name] = video_scores(outputs[name], test_truth, test_masks)
+            rows[name]["drift_db"] = _drift(outputs[name], test_truth)
+        nn_index = nearest_frames(prepared.test_poses, prepared.train_poses)
+        rows["nearest training frame"] = video_scores(
+            to_tensor_frames(data.train_frames[nn_index]), test_truth, test_masks
+        )
+        rows["background only"] = video_scores(
+            background.expand(len(test_truth), -1, -1, -1), test_truth, test_masks
+        )
+        main = methods["pose2video"]
+        transfer = main.generate(source_labels, prepared.source_faces)
+        transfer_scores: dict[str, dict[str, float]] = {}
+        transfer_truth = None
+        if data.transfer_truth is not None:
+            transfer_truth = to_tensor_frames(data.transfer_truth)
+            masks = None if data.transfer_masks is None else torch.from_numpy(data.transfer_masks)
+            transfer_scores["pose2video"] = video_scores(transfer, transfer_truth, masks)
+            nn_source = nearest_frames(prepared.source_poses, prepared.train_poses)
+            transfer_scores["nearest training frame"] = video_scores(
+                to_tensor_frames(data.train_frames[nn_source]), transfer_truth, masks
+            )
+
+        metrics: dict[str, float] = {}
+        for prefix, table in (("test", rows), ("transfer", transfer_scores)):
+            for name, values in table.items():
+                key = name.replace(" ", "_")
+                metrics.update({f"{prefix}/{key}/{k}": v for k, v in values.items()})
+        table = [("model", "PSNR", "SSIM", "fg-PSNR", "flicker ratio", "steps")]
+        table += [_table_row(name, v, results.get(name)) for name, v in rows.items()]
+        table += [_table_row(f"transfer: {n}", v, None) for n, v in transfer_scores.items()]
+        videos = _write_videos(
+            ctx,
+            recipe,
+            [test_labels, outputs["pose2video"], test_truth],
+            [to_tensor_frames(data.source_frames), source_labels, transfer, transfer_truth],
+        )
+        path = save_image_grid(
+            torch.cat(
+                [
+                    test_labels[: ev.n_grid],
+                    outputs["pose2video"][: ev.n_grid],
+                    test_truth[: ev.n_grid],
+                ]
+            ),
+            ctx.out / "plots" / "test_grid.png",
+            min(ev.n_grid, len(test_truth)),
+        )
+        ctx.log_file(path, "plots")
+        details = {
+            "scores": rows,
+            "transfer_scores": transfer_scores,
+            "data": data.name,
+            "architecture": main.describe(),
+            "preset": recipe.model.preset,
+            "poses": {
+                "smoothing_window": recipe.poses.smoothing_window,
+                "normalize": recipe.poses.normalize,
+                "jitter_px": recipe.data.jitter_px if recipe.data.source == "puppet" else None,
+                "drop_prob": recipe.data.drop_prob if recipe.data.source == "puppet" else None,
+            },
+            "videos": videos,
+            "notes": [
+                "Generated recursively: each frame conditioned on the previous generated one "
+                "(zeros before the first), as at test time in the paper.",
+                "Perceptual loss: pixel L1 stands in for the paper's VGG19 loss (no weights offline).",
+                "G: the pix2pix U-Net (the paper: pix2pixHD's global generator).",
+            ],
+            "train": self.train_records(results),
+        }
+        return TaskOutput(metrics, details, table)
 
 
 def _drift(pred: torch.Tensor, truth: torch.Tensor) -> float:
@@ -356,85 +427,6 @@ def _drift(pred: torch.Tensor, truth: torch.Tensor) -> float:
     psnr = psnr_frames(pred, truth)
     third = max(1, len(psnr) // 3)
     return float(psnr[-third:].mean() - psnr[:third].mean())
-
-
-def _report(ctx, recipe, data, prepared, methods, results) -> TaskOutput:
-    ev = recipe.evaluation
-    test_truth = to_tensor_frames(data.test_frames)
-    test_masks = None if data.test_masks is None else torch.from_numpy(data.test_masks)
-    background = to_tensor_frames(np.median(data.train_frames, axis=0).astype(np.uint8)[None])
-    test_labels = prepared.test_labels.float() / 255
-    source_labels = prepared.source_labels.float() / 255
-    rows: dict[str, dict[str, float]] = {}
-    outputs: dict[str, torch.Tensor] = {}
-    for name, method in methods.items():
-        outputs[name] = method.generate(test_labels, prepared.test_faces)
-        rows[name] = video_scores(outputs[name], test_truth, test_masks)
-        rows[name]["drift_db"] = _drift(outputs[name], test_truth)
-    nn_index = nearest_frames(prepared.test_poses, prepared.train_poses)
-    rows["nearest training frame"] = video_scores(
-        to_tensor_frames(data.train_frames[nn_index]), test_truth, test_masks
-    )
-    rows["background only"] = video_scores(
-        background.expand(len(test_truth), -1, -1, -1), test_truth, test_masks
-    )
-    main = methods["pose2video"]
-    transfer = main.generate(source_labels, prepared.source_faces)
-    transfer_scores: dict[str, dict[str, float]] = {}
-    transfer_truth = None
-    if data.transfer_truth is not None:
-        transfer_truth = to_tensor_frames(data.transfer_truth)
-        masks = None if data.transfer_masks is None else torch.from_numpy(data.transfer_masks)
-        transfer_scores["pose2video"] = video_scores(transfer, transfer_truth, masks)
-        nn_source = nearest_frames(prepared.source_poses, prepared.train_poses)
-        transfer_scores["nearest training frame"] = video_scores(
-            to_tensor_frames(data.train_frames[nn_source]), transfer_truth, masks
-        )
-
-    metrics: dict[str, float] = {}
-    for prefix, table in (("test", rows), ("transfer", transfer_scores)):
-        for name, values in table.items():
-            key = name.replace(" ", "_")
-            metrics.update({f"{prefix}/{key}/{k}": v for k, v in values.items()})
-    table = [("model", "PSNR", "SSIM", "fg-PSNR", "flicker ratio", "steps")]
-    table += [_table_row(name, v, results.get(name)) for name, v in rows.items()]
-    table += [_table_row(f"transfer: {n}", v, None) for n, v in transfer_scores.items()]
-    videos = _write_videos(
-        ctx,
-        recipe,
-        [test_labels, outputs["pose2video"], test_truth],
-        [to_tensor_frames(data.source_frames), source_labels, transfer, transfer_truth],
-    )
-    path = save_image_grid(
-        torch.cat(
-            [test_labels[: ev.n_grid], outputs["pose2video"][: ev.n_grid], test_truth[: ev.n_grid]]
-        ),
-        ctx.out / "plots" / "test_grid.png",
-        min(ev.n_grid, len(test_truth)),
-    )
-    ctx.log_file(path, "plots")
-    details = {
-        "scores": rows,
-        "transfer_scores": transfer_scores,
-        "data": data.name,
-        "architecture": main.describe(),
-        "preset": recipe.model.preset,
-        "poses": {
-            "smoothing_window": recipe.poses.smoothing_window,
-            "normalize": recipe.poses.normalize,
-            "jitter_px": recipe.data.jitter_px if recipe.data.source == "puppet" else None,
-            "drop_prob": recipe.data.drop_prob if recipe.data.source == "puppet" else None,
-        },
-        "videos": videos,
-        "notes": [
-            "Generated recursively: each frame conditioned on the previous generated one "
-            "(zeros before the first), as at test time in the paper.",
-            "Perceptual loss: pixel L1 stands in for the paper's VGG19 loss (no weights offline).",
-            "G: the pix2pix U-Net (the paper: pix2pixHD's global generator).",
-        ],
-        "train": {name: ctx.train_record(name, r) for name, r in results.items()},
-    }
-    return TaskOutput(metrics, details, table)
 
 
 def _table_row(name: str, values: dict[str, float], result) -> tuple[str, ...]:

@@ -24,13 +24,12 @@ Presets (``model.preset``; explicit values win):
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from counterfeit.gan.callbacks import SampleGridCallback
+from counterfeit.gan.callbacks import Callback, EvalCallback, SampleGridCallback
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.photos import (
     PHOTO_NAMES,
@@ -45,10 +44,10 @@ from counterfeit.gan.data.photos import (
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.models.srgan import SRGAN, evaluate_photos
 from counterfeit.gan.nets.srgan import find_vgg19_weights
-from counterfeit.gan.runtime import seed_everything
-from counterfeit.gan.train import EvalCallback, TrainResult
-from counterfeit.recipes.run import RunContext, TaskOutput
+from counterfeit.gan.train import TrainResult
+from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
+from counterfeit.recipes.tasks.base import Task
 from PIL import Image
 from pydantic import Field, model_validator
 
@@ -58,8 +57,6 @@ PRESETS: dict[str, dict] = {
     "paper": {"blocks": 16, "crop_size": 96, "lr": 1e-4, "gan_lr": 1e-4, "bicubic_skip": False},
     "small": {"blocks": 4, "crop_size": 64, "lr": 2e-4, "gan_lr": 1e-4, "bicubic_skip": True},
 }
-
-# -- schema ---------------------------------------------------------------------------
 
 
 class SRGANData(StrictModel):
@@ -124,9 +121,6 @@ class SRGANRecipe(RecipeBase):
     evaluation: SRGANEvaluation = SRGANEvaluation()
 
 
-# -- building -------------------------------------------------------------------------
-
-
 def resolve_content_loss(phase: SRGANPhase) -> tuple[str, str | None]:
     """(``"vgg54"`` or ``"mse"``, weights path) for the GAN phase; never downloads.
 
@@ -148,7 +142,9 @@ def resolve_content_loss(phase: SRGANPhase) -> tuple[str, str | None]:
 
 
 def build_srgan(recipe: SRGANRecipe) -> SRGAN:
-    """The method the recipe describes (preset values filled in)."""
+    """The method the recipe describes, preset values filled in. Written out: the recipe's
+    names (``beta1``, ``gan.lr``, ``gan.content_loss``) are not the method's, and the
+    YAML files use them."""
     preset = PRESETS[recipe.model.preset]
     m, g = recipe.model, recipe.gan
     content, weights = resolve_content_loss(g)
@@ -212,88 +208,94 @@ def comparison_grid(method: SRGAN, hr: torch.Tensor, scale: int) -> torch.Tensor
     return rows.reshape(-1, *hr.shape[1:])
 
 
-# -- runner ---------------------------------------------------------------------------
+class SRGANTask(Task):
+    """SRResNet-MSE then SRGAN x4 super-resolution (Ledig et al. 2017), PSNR/SSIM vs bicubic.
 
+    The two phases train one method in turn: ``srresnet`` for ``train.steps``, then
+    ``srgan`` for ``gan.steps`` (when not 0) from where pre-training ended.
+    """
 
-def _phase_ctx(ctx: RunContext, steps: int) -> RunContext:
-    train = ctx.recipe.train.model_copy(update={"steps": steps})
-    return dataclasses.replace(ctx, recipe=ctx.recipe.model_copy(update={"train": train}))
+    schema = SRGANRecipe
+    recipe: SRGANRecipe
 
+    def prepare(self) -> None:
+        r = self.recipe
+        self.scale, self.crop = r.data.scale, crop_size(r)
+        self.crops = photo_crops(r.data.train_photos, self.crop, r.data.crop_stride)
+        self.photos = test_photos(r)
+        size = min(128, *(min(p.shape[-2:]) for p in self.photos.values()))  # display crops
+        self.grid_hr = sample_crops(
+            self.photos, r.evaluation.sample_crops, size - size % self.scale
+        )
+        self.scores: dict[str, dict[str, float]] = {}
 
-def _callbacks(ctx: RunContext, name: str, photos, grid_hr, scale: int) -> list:
-    recipe = ctx.recipe
-    callbacks: list = []
-    if recipe.evaluation.samples_every is not None:
-        grid = {f"{name}_samples": (lambda m: comparison_grid(m, grid_hr, scale), 3)}
-        callbacks.append(
-            SampleGridCallback(
-                grid, recipe.evaluation.samples_every, ctx.out / "samples", ctx.tracker
+    def method_names(self) -> list[str]:
+        return ["srresnet", "srgan"] if self.recipe.gan.steps else ["srresnet"]
+
+    def seed(self, name: str) -> None:
+        if name == "srresnet":  # the GAN phase continues the same method
+            super().seed(name)
+
+    def build(self, name: str) -> SRGAN:
+        r = self.recipe
+        if name == "srgan":
+            method = self.methods["srresnet"]
+            method.set_phase("gan")
+            return method
+        method = build_srgan(r)
+        self.ctx.print(
+            f"SRGAN ({r.model.preset} preset): {len(self.crops)} HR crops of {self.crop} px "
+            f"from {len(r.data.train_photos)} photos, x{self.scale}; held out: "
+            f"{', '.join(self.photos)}; GAN-phase content loss: {method.content_loss_name}"
+        )
+        return method
+
+    def train_config(self, name: str) -> TrainConfig:
+        if name == "srresnet":
+            return self.recipe.train
+        return self.recipe.train.model_copy(update={"steps": self.recipe.gan.steps})
+
+    def data(self, name: str, method: SRGAN) -> InfiniteLoader:
+        r = self.recipe
+        seed = r.seed + 1 if name == "srgan" else r.seed
+        return self.loader(self.crops, r.train.batch_size, seed, transform=random_flips)
+
+    def callbacks(self, name: str, method: SRGAN, data: Any) -> list[Callback]:
+        r, photos, scale, grid_hr = self.recipe, self.photos, self.scale, self.grid_hr
+        callbacks: list[Callback] = []
+        if r.evaluation.samples_every is not None:
+            grid = {f"{name}_samples": (lambda m: comparison_grid(m, grid_hr, scale), 3)}
+            out = self.ctx.out / "samples"
+            callbacks.append(
+                SampleGridCallback(grid, r.evaluation.samples_every, out, self.ctx.tracker)
             )
-        )
-    if recipe.train.eval_every:
+        if r.train.eval_every:
 
-        def evaluate(m: SRGAN) -> dict[str, float]:
-            scores = evaluate_photos(m.upscale, photos, scale)["model"]
-            return {k: scores[k] for k in ("psnr", "ssim")}
+            def evaluate(m: SRGAN) -> dict[str, float]:
+                scores = evaluate_photos(m.upscale, photos, scale)["model"]
+                return {k: scores[k] for k in ("psnr", "ssim")}
 
-        callbacks.append(EvalCallback(evaluate, recipe.train.eval_every, prefix="eval/"))
-    return callbacks
+            callbacks.append(EvalCallback(evaluate, r.train.eval_every, prefix="eval/"))
+        return callbacks
 
-
-def run(ctx: RunContext) -> TaskOutput:
-    """Train SRResNet then SRGAN; report PSNR/SSIM beside bicubic (see the module doc)."""
-    recipe: SRGANRecipe = ctx.recipe
-    scale, size = recipe.data.scale, crop_size(recipe)
-    train = photo_crops(recipe.data.train_photos, size, recipe.data.crop_stride)
-    photos = test_photos(recipe)
-    grid_size = min(128, *(min(p.shape[-2:]) for p in photos.values()))  # display crops
-    grid_hr = sample_crops(photos, recipe.evaluation.sample_crops, grid_size - grid_size % scale)
-    seed_everything(recipe.seed)
-    method = build_srgan(recipe)
-    ctx.print(
-        f"SRGAN ({recipe.model.preset} preset): {len(train)} HR crops of {size} px from "
-        f"{len(recipe.data.train_photos)} photos, x{scale}; held out: {', '.join(photos)}; "
-        f"GAN-phase content loss: {method.content_loss_name}"
-    )
-    shard = dict(rank=ctx.dist.rank, world_size=ctx.dist.world_size)
-    batch = recipe.train.batch_size
-
-    def loader(seed: int) -> InfiniteLoader:
-        return InfiniteLoader(train, batch, seed=seed, transform=random_flips, **shard)
-
-    results: dict[str, TrainResult] = {}
-    scores: dict[str, dict[str, float]] = {}
-    phase = _phase_ctx(ctx, recipe.train.steps)
-    trainer = phase.trainer(
-        method, loader(recipe.seed), "srresnet", _callbacks(ctx, "srresnet", photos, grid_hr, scale)
-    )
-    results["srresnet"] = trainer.fit(
-        resume=ctx.resume and ctx.checkpoint_path("srresnet").is_file()
-    )
-    srresnet_state = copy.deepcopy(method.generator.state_dict())
-    if ctx.dist.is_main:
-        method.eval()
-        scores = evaluate_photos(method.upscale, photos, scale)
-        scores["srresnet"] = scores.pop("model")
-        _write_photos(ctx, method, photos, scale, "srresnet", with_bicubic=True)
-    if recipe.gan.steps:
-        method.set_phase("gan")
-        phase = _phase_ctx(ctx, recipe.gan.steps)
-        trainer = phase.trainer(
-            method,
-            loader(recipe.seed + 1),
-            "srgan",
-            _callbacks(ctx, "srgan", photos, grid_hr, scale),
-        )
-        results["srgan"] = trainer.fit(resume=ctx.resume and ctx.checkpoint_path("srgan").is_file())
-        if ctx.dist.is_main:
+    def fit(self, name: str, method: SRGAN) -> TrainResult:
+        """Train one phase, then (rank 0) score and write the held-out photos."""
+        result = super().fit(name, method)
+        if name == "srresnet":
+            self.srresnet_state = copy.deepcopy(method.generator.state_dict())
+        if self.ctx.dist.is_main:
             method.eval()
-            scores["srgan"] = evaluate_photos(method.upscale, photos, scale)["model"]
-            _write_photos(ctx, method, photos, scale, "srgan")
-    if not ctx.dist.is_main:
-        return TaskOutput({})
-    _comparison_plot(ctx, method, srresnet_state, grid_hr, scale)
-    return _report(ctx, recipe, method, results, scores, len(train))
+            scores = evaluate_photos(method.upscale, self.photos, self.scale)
+            if name == "srresnet":
+                self.scores["bicubic"] = scores["bicubic"]
+            self.scores[name] = scores["model"]
+            _write_photos(self.ctx, method, self.photos, self.scale, name, name == "srresnet")
+        return result
+
+    def report(self, results: dict[str, TrainResult]) -> TaskOutput:
+        method: SRGAN = self.methods["srresnet"]  # type: ignore[assignment]
+        _comparison_plot(self.ctx, method, self.srresnet_state, self.grid_hr, self.scale)
+        return _report(self.ctx, self.recipe, method, results, self.scores, len(self.crops))
 
 
 def _save_png(image: torch.Tensor, path: Path) -> Path:
@@ -368,10 +370,7 @@ def _report(ctx, recipe, method: SRGAN, results, scores, n_crops: int) -> TaskOu
         "scores": scores,
         "phases": {
             name: {
-                "steps": r.steps,
-                "train_seconds": round(r.wall_time, 2),
-                "steps_per_second": round(r.steps_per_second, 3),
-                "checkpoint": str(ctx.checkpoint_path(name)),
+                **ctx.train_record(name, r),
                 "history": [{"step": s, "values": v} for s, v in r.evaluations],
             }
             for name, r in results.items()

@@ -291,10 +291,10 @@ def test_collapse_guard_settings_are_checked():
 
 
 def test_a_classifier_that_never_learned_the_source_is_flagged():
-    from counterfeit.recipes.tasks.dann import _did_not_learn
+    from counterfeit.recipes.tasks.common.adaptation import did_not_learn
 
-    assert _did_not_learn("dann", 0.95, 10) is None
-    assert _did_not_learn("source-only", 0.21, 10) is None
-    warning = _did_not_learn("dann", 0.11, 10)
+    assert did_not_learn("dann", 0.95, 10) is None
+    assert did_not_learn("source-only", 0.21, 10) is None
+    warning = did_not_learn("dann", 0.11, 10)
     assert "source accuracy 0.110 (chance 0.100)" in warning and "lambda_max" in warning
-    assert "lambda_max" not in _did_not_learn("source-only", 0.11, 10)
+    assert "lambda_max" not in did_not_learn("source-only", 0.11, 10)

@@ -257,7 +257,8 @@ def test_resume_restores_all_three_networks_and_both_optimizers(tmp_path):
 def test_translate_rebuilds_the_generator_from_a_checkpoint_and_writes_datasets(tmp_path):
     from counterfeit.gan.data import load_image_folder
     from counterfeit.gan.data.files import load_npz
-    from counterfeit.recipes.translate import load_translator, translate_dataset, write_dataset
+    from counterfeit.recipes.tasks.common.adaptation import translate_dataset
+    from counterfeit.recipes.translate import load_translator, write_dataset
 
     torch.manual_seed(0)
     model = PixelDA((3, 16, 16), (3, 16, 16), **TINY)

@@ -8,7 +8,7 @@ from counterfeit.recipes.loader import (
     describe_builtin,
     load_recipe,
 )
-from counterfeit.recipes.schema import DANNRecipe
+from counterfeit.recipes.tasks.dann import DANNRecipe
 
 
 @pytest.mark.parametrize("name", sorted(builtin_recipes()))
@@ -120,7 +120,7 @@ def test_bad_device_is_rejected():
 
 
 def test_file_backed_recipe_without_root_names_the_setting(tmp_path):
-    from counterfeit.recipes.tasks.dann import load_domains
+    from counterfeit.recipes.tasks.common.adaptation import load_domains
 
     recipe = load_recipe("mnist-mnistm-dann").recipe
     with pytest.raises(DataError, match=r"data\.root"):
@@ -147,7 +147,7 @@ def test_mnistm_recipes_keep_both_domains_digits_at_one_scale(tmp_path, random_d
     import numpy as np
     import torch
     from counterfeit.gan.data.tensors import center_fit_uint8
-    from counterfeit.recipes.tasks.dann import load_domains
+    from counterfeit.recipes.tasks.common.adaptation import load_domains
 
     random_digits_npz(tmp_path / "mnist.npz", (28, 28), 12, 6)
     random_digits_npz(tmp_path / "mnistm.npz", (32, 32, 3), 12, 6)
