@@ -37,9 +37,8 @@ import torch
 from PIL import Image, ImageSequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from counterfeit.gan.data.pose import smooth_poses
+from counterfeit.gan.data.pose import pose_labels, smooth_poses
 from counterfeit.gan.data.puppet import make_puppet_data
-from counterfeit.gan.models.pose2video import pose_labels
 from counterfeit.gan.video import to_tensor_frames, video_scores
 from counterfeit.recipes import load_recipe, run_recipe
 from counterfeit.recipes.transfer import load_pose2video

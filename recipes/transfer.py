@@ -24,12 +24,14 @@ from counterfeit.gan.checkpoint import load_method
 from counterfeit.gan.data.pose import (
     DEFAULT_SMOOTHING_WINDOW,
     check_poses,
+    face_corners,
     fit_pose_normalizer,
     load_pose_video,
+    pose_labels,
     smooth_poses,
 )
 from counterfeit.gan.errors import DataError
-from counterfeit.gan.models.pose2video import Pose2Video, face_corners, pose_labels
+from counterfeit.gan.models.pose2video import Pose2Video
 from counterfeit.gan.runtime import resolve_device
 from counterfeit.gan.video import side_by_side, to_tensor_frames, write_video
 

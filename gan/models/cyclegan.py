@@ -57,8 +57,7 @@ import torch.nn.functional as F
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.image_pool import ImagePool
 from counterfeit.gan.losses import get_loss
-from counterfeit.gan.nets.backbones import build_backbone
-from counterfeit.gan.nets.blocks import mlp
+from counterfeit.gan.nets.backbones import digits_classifier
 from counterfeit.gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
 from counterfeit.gan.nets.resnet_generator import ResnetGenerator, resnet_blocks_for
 from counterfeit.gan.runtime import follows_input_device
@@ -89,16 +88,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 4,
     },
 }
-
-
-def digits_classifier(
-    shape: tuple[int, int, int], num_classes: int = 10, backbone: str = "ganin-mnist"
-) -> nn.Sequential:
-    """The classifier architecture f_S of the semantic loss: a :mod:`gan.nets.backbones`
-    feature extractor (default Ganin et al. 2016's MNIST net) and its paper's label MLP.
-    Takes images in [0, 1]; train one of these on the source domain and pass it in."""
-    features, n_features, spec = build_backbone(backbone, tuple(shape))
-    return nn.Sequential(features, mlp(n_features, spec.label_hidden, num_classes))
 
 
 class _FrozenClassifier(nn.Module):

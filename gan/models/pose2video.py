@@ -38,7 +38,7 @@ Deviations, each a setting:
   alone (the issue's "L1 only" baseline).
 
 A step takes ``(label_{t-1}, label_t, frame_{t-1}, frame_t, face_box_{t-1},
-face_box_t)`` from :class:`PoseFrameSequence`, images in [0, 1]; the networks
+face_box_t)`` from :class:`gan.data.pose.PoseFrameSequence`, images in [0, 1]; the networks
 work in [-1, 1].
 """
 
@@ -46,10 +46,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from counterfeit.gan.data.pose import face_box, render_stick_figure
+from counterfeit.gan.data.pose import face_size_for
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.losses import get_loss
 from counterfeit.gan.nets.patchgan import (
@@ -61,94 +60,6 @@ from counterfeit.gan.nets.unet import UNetGenerator
 from counterfeit.gan.runtime import follows_input_device
 from counterfeit.gan.train import StepContext, TrainingMethod
 from torch import nn
-from torch.utils.data import Dataset
-
-NO_FACE = -1  # face_box entry of a frame without a usable face
-
-
-def face_size_for(image_size: int) -> int:
-    """The face crop's side: an eighth of the frame, at least 16 px (a 16-px PatchGAN)."""
-    return max(16, image_size // 8)
-
-
-def pose_labels(poses: np.ndarray, size: int) -> torch.Tensor:
-    """Stick-figure label images (T, 3, size, size) uint8 for poses (T, 18, 3) in that frame."""
-    if poses.ndim != 3 or poses.shape[1:] != (18, 3):
-        raise DataError(f"poses must be (T, 18, 3) COCO-18 keypoints, got {poses.shape}.")
-    labels = np.stack([render_stick_figure(p, size) for p in poses])
-    return torch.from_numpy(labels).permute(0, 3, 1, 2).contiguous()
-
-
-def face_corners(poses: np.ndarray, size: int, face_size: int) -> torch.Tensor:
-    """Top-left corners (T, 2) of ``face_size`` squares centred on each face; -1 without one."""
-    corners = torch.full((len(poses), 2), NO_FACE, dtype=torch.long)
-    for t, pose in enumerate(poses):
-        box = face_box(pose, size)
-        if box is None:
-            continue
-        cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
-        x0 = min(max(cx - face_size // 2, 0), size - face_size)
-        y0 = min(max(cy - face_size // 2, 0), size - face_size)
-        corners[t] = torch.tensor([x0, y0])
-    return corners
-
-
-class PoseFrameSequence(Dataset):
-    """A target person's video as consecutive (label, frame) pairs, for temporal training.
-
-    Args:
-        labels: uint8 (T, 3, H, W) stick figures (:func:`pose_labels`).
-        frames: uint8 (T, 3, H, W) video frames of the target person.
-        faces: long (T, 2) face-crop corners (:func:`face_corners`), or None.
-        name: used in messages.
-
-    Item ``t`` (``0 <= t < T - 1``) is ``(label_t, label_{t+1}, frame_t, frame_{t+1},
-    face_t, face_{t+1})`` with images in [0, 1].
-    """
-
-    def __init__(
-        self,
-        labels: torch.Tensor,
-        frames: torch.Tensor,
-        faces: torch.Tensor | None = None,
-        name: str = "pose-video",
-    ) -> None:
-        if labels.dtype != torch.uint8 or frames.dtype != torch.uint8:
-            raise DataError(f"{name}: labels and frames must be uint8 tensors.")
-        if labels.ndim != 4 or frames.ndim != 4 or labels.shape[0] != frames.shape[0]:
-            raise DataError(
-                f"{name}: labels {tuple(labels.shape)} and frames {tuple(frames.shape)} must be "
-                "(T, C, H, W) with the same T."
-            )
-        if labels.shape[2:] != frames.shape[2:]:
-            raise DataError(
-                f"{name}: labels are {tuple(labels.shape[2:])} px, frames "
-                f"{tuple(frames.shape[2:])} px; they must match."
-            )
-        if len(frames) < 2:
-            raise DataError(
-                f"{name}: temporal training needs at least 2 frames, got {len(frames)}."
-            )
-        if faces is None:
-            faces = torch.full((len(frames), 2), NO_FACE, dtype=torch.long)
-        self.labels, self.frames, self.faces, self.name = labels, frames, faces, name
-
-    def __len__(self) -> int:
-        return len(self.frames) - 1
-
-    def get_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        nxt = indices + 1
-        return (
-            self.labels[indices].float().div_(255.0),
-            self.labels[nxt].float().div_(255.0),
-            self.frames[indices].float().div_(255.0),
-            self.frames[nxt].float().div_(255.0),
-            self.faces[indices],
-            self.faces[nxt],
-        )
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        return tuple(x[0] for x in self.get_batch(torch.tensor([index])))
 
 
 def _crop(images: torch.Tensor, corners: torch.Tensor, size: int) -> torch.Tensor:
@@ -171,7 +82,7 @@ class Pose2Video(TrainingMethod):
         l1_weight: weight of the pixel L1 term (100; the VGG perceptual loss's stand-in).
         fm_weight: weight of the feature-matching loss (10, the paper's lambda_FM).
         gan_loss: adversarial loss by name (``least-squares``: pix2pixHD's).
-        face: add the face GAN stage (needs face keypoints; :func:`face_corners`).
+        face: add the face GAN stage (needs face keypoints; :func:`gan.data.pose.face_corners`).
         face_fraction: the last fraction of the steps that trains the face GAN only.
         norm: G's and D's normalisation (``instance``: pix2pixHD's; ``batch``: pix2pix's).
         dropout: G's decoder dropout (pix2pix: 0.5; 0 for a deterministic video).

@@ -5,6 +5,7 @@ from counterfeit.gan.nets.backbones import (
     backbone_names,
     build_backbone,
     count_parameters,
+    digits_classifier,
 )
 from counterfeit.gan.nets.blocks import (
     ChannelShift,
@@ -54,6 +55,7 @@ __all__ = [
     "build_vgg54_loss",
     "conv_block",
     "count_parameters",
+    "digits_classifier",
     "dropout_levels",
     "ganin_mnist_features",
     "ganin_svhn_features",

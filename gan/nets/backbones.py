@@ -13,7 +13,7 @@ from pathlib import Path
 
 from counterfeit.gan.checkpoint import load_checkpoint, load_module_state
 from counterfeit.gan.errors import ConfigError
-from counterfeit.gan.nets.blocks import ChannelShift, output_features
+from counterfeit.gan.nets.blocks import ChannelShift, mlp, output_features
 from counterfeit.gan.nets.digits import ganin_mnist_features, ganin_svhn_features
 from torch import nn
 
@@ -107,6 +107,16 @@ def build_backbone(
             f"backbone '{name}' cannot take images of shape {in_shape}: {str(exc).splitlines()[0]}"
         ) from None
     return module, features, spec
+
+
+def digits_classifier(
+    shape: tuple[int, int, int], num_classes: int = 10, backbone: str = "ganin-mnist"
+) -> nn.Sequential:
+    """A classifier: the backbone ``backbone`` (default Ganin et al. 2016's MNIST net) and its
+    paper's label MLP; f_S of CycleGAN's semantic loss (CyCADA, Hoffman et al. 2018, Eq. 4).
+    Takes images of ``shape`` (C, H, W) in [0, 1]; train one on the source domain."""
+    features, n_features, spec = build_backbone(backbone, tuple(shape))
+    return nn.Sequential(features, mlp(n_features, spec.label_hidden, num_classes))
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from counterfeit.gan.data import DomainSpec, ImageTensors, InfiniteLoader, ZipLoader, build_domain
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.image_pool import ImagePool
-from counterfeit.gan.models.cyclegan import CycleGAN, digits_classifier
+from counterfeit.gan.models.cyclegan import CycleGAN
+from counterfeit.gan.nets.backbones import digits_classifier
 from counterfeit.gan.nets.patchgan import PatchGANDiscriminator
 from counterfeit.gan.nets.resnet_generator import ResnetBlock, ResnetGenerator, resnet_blocks_for
 from counterfeit.gan.train import StepContext, Trainer, TrainerConfig
