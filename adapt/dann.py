@@ -40,9 +40,9 @@ import torch.nn.functional as F
 from counterfeit.adapt.grl import dann_lambda, grad_reverse
 from counterfeit.gan.ema import EMA
 from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.backbones import build_backbone
 from counterfeit.gan.nets.blocks import mlp
-from counterfeit.gan.train import StepContext, TrainingMethod
 from torch import nn
 
 Mode = Literal["dann", "source-only", "target-only"]

@@ -38,13 +38,13 @@ import torch
 import torch.nn.functional as F
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.losses import minimax_d, non_saturating_g
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.pixelda import (
     PixelDADiscriminator,
     PixelDAGenerator,
     PixelDATaskClassifier,
 )
 from counterfeit.gan.runtime import follows_input_device
-from counterfeit.gan.train import StepContext, TrainingMethod
 from torch import nn
 
 Preset = Literal["paper", "small"]

@@ -16,6 +16,7 @@ import os
 # import (a network call, and a warning on every machine without internet).
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
+from counterfeit.gan.callbacks import Callback, CollapseStop, EvalCallback
 from counterfeit.gan.ema import EMA
 from counterfeit.gan.errors import (
     CheckpointError,
@@ -26,19 +27,11 @@ from counterfeit.gan.errors import (
     TrainingInterrupted,
 )
 from counterfeit.gan.losses import LOSSES, GANLoss, get_loss
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.models import DCGAN, InfoGAN
 from counterfeit.gan.runtime import resolve_device, seed_everything
 from counterfeit.gan.tracking import Tracker
-from counterfeit.gan.train import (
-    Callback,
-    CollapseStop,
-    EvalCallback,
-    StepContext,
-    Trainer,
-    TrainerConfig,
-    TrainingMethod,
-    TrainResult,
-)
+from counterfeit.gan.train import Trainer, TrainerConfig, TrainResult
 
 __version__ = "0.1.0"
 

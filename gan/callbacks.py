@@ -1,17 +1,152 @@
-"""Training callbacks for generative models: sample grids as training goes."""
+"""Training callbacks: periodic evaluation, early stopping on a collapse, sample grids.
+
+A :class:`Callback` runs on rank 0 every ``every`` steps of
+:meth:`gan.train.Trainer.fit` and once at its end; what it returns is logged and
+printed.
+"""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.plots import save_image_grid
-from counterfeit.gan.train import Callback, Trainer
 from torch import nn
 
+if TYPE_CHECKING:
+    from counterfeit.gan.train import Trainer
+
 GridFn = Callable[[nn.Module], torch.Tensor]
+
+
+class Callback:
+    """Hook into training. ``on_step`` runs on rank 0 every ``every`` steps (0: never).
+
+    Return a dict of scalars to have them logged and printed, or None.
+    """
+
+    every: int = 0
+
+    def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
+        return None
+
+    def on_end(self, trainer: Trainer) -> dict[str, float] | None:
+        return None
+
+
+class EvalCallback(Callback):
+    """Periodic evaluation: ``fn(method) -> {name: value}``, run in eval mode and no_grad."""
+
+    def __init__(
+        self,
+        fn: Callable[[TrainingMethod], dict[str, float]],
+        every: int,
+        prefix: str = "eval/",
+        at_end: bool = True,
+    ) -> None:
+        self.fn = fn
+        self.every = every
+        self.prefix = prefix
+        self.at_end = at_end
+
+    def _run(self, trainer: Trainer) -> dict[str, float]:
+        method = trainer.method
+        was_training = method.training
+        method.eval()
+        try:
+            with torch.no_grad():
+                values = self.fn(method)
+        finally:
+            method.train(was_training)
+        return {f"{self.prefix}{k}": float(v) for k, v in values.items()}
+
+    def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
+        return self._run(trainer)
+
+    def on_end(self, trainer: Trainer) -> dict[str, float] | None:
+        return self._run(trainer) if self.at_end else None
+
+
+class CollapseStop(Callback):
+    """Stop when a monitored score collapses, keeping the weights from before the fall.
+
+    Every ``every`` steps, :meth:`measure` (``score(method)``, higher is better, run in
+    eval mode without gradients) is compared with the previous check's. When it falls
+    by more than ``drop``, the method's weights of that previous check are restored and
+    training stops (``TrainResult.stopped_early`` says when and why). Otherwise the
+    weights are kept in memory as the new fallback. This is Wong et al. 2020's early stop for
+    catastrophic overfitting (:class:`robust.CatastrophicOverfittingStop`), applied
+    to any score: for DANN, source validation accuracy, which needs no target label
+    and falls to chance when the adversarial game collapses.
+
+    Its state (the last score and weights) is not part of the Trainer's checkpoint:
+    after a resume, the first check only sets the new baseline.
+
+    Args:
+        score: ``fn(method) -> float``, higher is better (subclasses may override
+            :meth:`measure` instead and pass None).
+        every: check interval in steps (>= 1).
+        drop: the fall between two checks that counts as a collapse.
+        name: the metric key the score is logged under (None: not logged, e.g. when an
+            :class:`EvalCallback` already logs the same value).
+        what: how the stop message names the score.
+    """
+
+    reason = "collapse"
+
+    def __init__(
+        self,
+        score: Callable[[TrainingMethod], float] | None,
+        every: int,
+        *,
+        drop: float = 0.2,
+        name: str | None = "collapse/score",
+        what: str = "the monitored score",
+    ) -> None:
+        if every < 1:
+            raise ConfigError(f"every must be >= 1, got {every}.")
+        if drop <= 0:
+            raise ConfigError(f"drop must be > 0, got {drop}.")
+        if score is None and type(self).measure is CollapseStop.measure:
+            raise ConfigError("CollapseStop needs a score function: score(method) -> float.")
+        self.score = score
+        self.every = every
+        self.drop = drop
+        self.name = name
+        self.what = what
+        self.previous: float | None = None
+        self.saved_step: int | None = None
+        self._saved_state: dict[str, torch.Tensor] | None = None
+
+    def measure(self, method: TrainingMethod) -> float:
+        """``score(method)`` in eval mode and without gradients."""
+        was_training = method.training
+        method.eval()
+        try:
+            with torch.no_grad():
+                return float(self.score(method))  # type: ignore[misc]
+        finally:
+            method.train(was_training)
+
+    def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
+        method = trainer.method
+        value = self.measure(method)
+        if self.previous is not None and value < self.previous - self.drop:
+            method.load_state_dict(self._saved_state)
+            trainer.request_stop(
+                f"{self.reason} at step {step}: {self.what} fell from {self.previous:.3f} to "
+                f"{value:.3f}; weights restored to step {self.saved_step}"
+            )
+        else:
+            self.previous = value
+            self.saved_step = step
+            self._saved_state = copy.deepcopy(method.state_dict())
+        return {self.name: value} if self.name else None
 
 
 class SampleGridCallback(Callback):

@@ -1,35 +1,31 @@
 """The one training loop every method in counterfeit runs through.
 
-A method is a :class:`TrainingMethod`: an ``nn.Module`` that owns its networks,
-says which optimizers and schedulers it wants, and implements
-``train_step(batch, ctx)`` returning scalar metrics. The :class:`Trainer` owns
-everything else: device choice, bf16 autocast and channels_last on CUDA,
-data-parallel training under ``torchrun``, learning-rate schedules, a progress
-bar with live metrics, periodic evaluation, checkpoints that resume to the same
-numbers, a NaN guard and graceful Ctrl-C.
+The :class:`Trainer` trains a :class:`gan.method.TrainingMethod` and owns everything
+but the method's step: device choice, bf16 autocast and channels_last on CUDA,
+data-parallel training under ``torchrun``, learning-rate schedules, a progress bar
+with live metrics, callbacks (:mod:`gan.callbacks`), checkpoints that resume to the
+same numbers, a NaN guard, a time budget and graceful Ctrl-C.
 
-Data parallelism follows the pattern GAN code bases use (e.g. StyleGAN2-ADA,
-Karras et al. 2020): every rank holds a full replica, parameters and buffers
-are broadcast from rank 0 at start, and each ``ctx.optimizer_step(opt)``
-averages that optimizer's gradients across ranks with one coalesced
-all-reduce before stepping. Unlike wrapping each network in
-``DistributedDataParallel`` this supports any number of forward/backward
-passes and optimizers per step (generator and discriminator updates, gradient
-reversal), which is what adversarial methods need. Data is sharded with
+:meth:`Trainer.fit` is a loop of small named steps, as in Lightning Fabric's
+``build_your_own_trainer`` example: set up (or resume), one training step, logging,
+callbacks, the stop checks, checkpointing, teardown.
+
+Under ``torchrun`` every rank holds a full replica: parameters and buffers are
+broadcast from rank 0 at start, and ``ctx.optimizer_step`` averages gradients
+(:class:`gan.method.StepContext`). Data is sharded with
 :class:`torch.utils.data.DistributedSampler` (see :mod:`gan.data.loaders`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -41,23 +37,15 @@ from counterfeit.gan.checkpoint import (
     restore_rng_state,
     save_atomic,
 )
-from counterfeit.gan.errors import (
-    CheckpointError,
-    ConfigError,
-    NonFiniteLossError,
-    TrainingInterrupted,
-)
-from counterfeit.gan.runtime import (
-    DistributedContext,
-    distributed_context,
-    rank_device,
-    resolve_device,
-)
+from counterfeit.gan.errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
+from counterfeit.gan.method import Metrics, StepContext, TrainingMethod
+from counterfeit.gan.runtime import distributed_context, rank_device, resolve_device
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 from tqdm.auto import tqdm
 
-Metrics = Mapping[str, "torch.Tensor | float"]
+if TYPE_CHECKING:
+    from counterfeit.gan.callbacks import Callback
 
 
 class TrainerConfig(BaseModel):
@@ -95,231 +83,6 @@ class TrainerConfig(BaseModel):
         return self
 
 
-class TrainingMethod(nn.Module):
-    """Base class for anything the :class:`Trainer` trains.
-
-    Subclasses build their networks in ``__init__`` and implement
-    :meth:`configure_optimizers` and :meth:`train_step`; they may override
-    :meth:`configure_schedulers`. Everything registered on the module (networks,
-    EMA copies, buffers) is checkpointed through ``state_dict``.
-    ``progress_metrics`` names the metrics shown on the progress bar (all are logged).
-    """
-
-    progress_metrics: tuple[str, ...] = ("loss",)
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        """The optimizers, by name (e.g. ``{"model": SGD(...)}`` or ``{"g": ..., "d": ...}``)."""
-        raise NotImplementedError
-
-    def configure_schedulers(
-        self, optimizers: dict[str, torch.optim.Optimizer], total_steps: int
-    ) -> dict[str, Any]:
-        """Per-step learning-rate schedulers by name; the Trainer steps each once per step."""
-        return {}
-
-    def train_step(self, batch: Any, ctx: StepContext) -> Metrics:
-        """One optimisation step on ``batch``; return scalar metrics (tensors or floats)."""
-        raise NotImplementedError
-
-    def init_args(self) -> dict[str, Any]:
-        """Constructor arguments (plain values) that rebuild this method from a checkpoint.
-
-        Saved in every checkpoint beside the weights, so tools such as
-        ``counterfeit translate`` can rebuild the networks without the recipe.
-        """
-        return {}
-
-
-class StepContext:
-    """What a method's ``train_step`` may use from the Trainer.
-
-    Attributes:
-        step: index of the step being taken (0-based).
-        total_steps: the run's length in steps.
-        optimizers: the optimizers from ``configure_optimizers``.
-        device: where the batch and the method live.
-    """
-
-    def __init__(
-        self,
-        total_steps: int,
-        optimizers: dict[str, torch.optim.Optimizer],
-        device: torch.device,
-        amp_dtype: torch.dtype | None,
-        scaler: torch.amp.GradScaler,
-        dist_ctx: DistributedContext,
-    ) -> None:
-        self.step = 0
-        self.total_steps = total_steps
-        self.optimizers = optimizers
-        self.device = device
-        self._amp_dtype = amp_dtype
-        self._scaler = scaler
-        self._dist = dist_ctx
-
-    @classmethod
-    def single_process(
-        cls,
-        optimizers: dict[str, torch.optim.Optimizer],
-        total_steps: int,
-        device: str | torch.device = "cpu",
-    ) -> StepContext:
-        """A context for calling ``train_step`` by hand (own loops, tests): no AMP, no DDP."""
-        device = torch.device(device)
-        scaler = torch.amp.GradScaler(device.type, enabled=False)
-        return cls(total_steps, optimizers, device, None, scaler, DistributedContext())
-
-    @property
-    def progress(self) -> float:
-        """Training progress p in [0, 1): ``step / total_steps``."""
-        return self.step / self.total_steps
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        """Mixed precision for the forward pass when AMP is on; a no-op otherwise."""
-        if self._amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self._amp_dtype)
-
-    def backward(self, loss: torch.Tensor, retain_graph: bool = False) -> None:
-        """``loss.backward()``, through the fp16 gradient scaler when one is active."""
-        self._scaler.scale(loss).backward(retain_graph=retain_graph)
-
-    def optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Average gradients across ranks (when distributed), then step ``optimizer``."""
-        if self._dist.enabled:
-            _all_reduce_gradients(optimizer, self._dist.world_size)
-        if self._scaler.is_enabled():
-            self._scaler.step(optimizer)
-            self._scaler.update()
-        else:
-            optimizer.step()
-
-
-class Callback:
-    """Hook into training. ``on_step`` runs on rank 0 every ``every`` steps (0: never).
-
-    Return a dict of scalars to have them logged and printed, or None.
-    """
-
-    every: int = 0
-
-    def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
-        return None
-
-    def on_end(self, trainer: Trainer) -> dict[str, float] | None:
-        return None
-
-
-class EvalCallback(Callback):
-    """Periodic evaluation: ``fn(method) -> {name: value}``, run in eval mode and no_grad."""
-
-    def __init__(
-        self,
-        fn: Callable[[TrainingMethod], dict[str, float]],
-        every: int,
-        prefix: str = "eval/",
-        at_end: bool = True,
-    ) -> None:
-        self.fn = fn
-        self.every = every
-        self.prefix = prefix
-        self.at_end = at_end
-
-    def _run(self, trainer: Trainer) -> dict[str, float]:
-        method = trainer.method
-        was_training = method.training
-        method.eval()
-        try:
-            with torch.no_grad():
-                values = self.fn(method)
-        finally:
-            method.train(was_training)
-        return {f"{self.prefix}{k}": float(v) for k, v in values.items()}
-
-    def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
-        return self._run(trainer)
-
-    def on_end(self, trainer: Trainer) -> dict[str, float] | None:
-        return self._run(trainer) if self.at_end else None
-
-
-class CollapseStop(Callback):
-    """Stop when a monitored score collapses, keeping the weights from before the fall.
-
-    Every ``every`` steps, :meth:`measure` (``score(method)``, higher is better, run in
-    eval mode without gradients) is compared with the previous check's. When it falls
-    by more than ``drop``, the method's weights of that previous check are restored and
-    training stops (``TrainResult.stopped_early`` says when and why). Otherwise the
-    weights are kept in memory as the new fallback. This is Wong et al. 2020's early stop for
-    catastrophic overfitting (:class:`robust.CatastrophicOverfittingStop`), applied
-    to any score: for DANN, source validation accuracy, which needs no target label
-    and falls to chance when the adversarial game collapses.
-
-    Its state (the last score and weights) is not part of the Trainer's checkpoint:
-    after a resume, the first check only sets the new baseline.
-
-    Args:
-        score: ``fn(method) -> float``, higher is better (subclasses may override
-            :meth:`measure` instead and pass None).
-        every: check interval in steps (>= 1).
-        drop: the fall between two checks that counts as a collapse.
-        name: the metric key the score is logged under (None: not logged, e.g. when an
-            :class:`EvalCallback` already logs the same value).
-        what: how the stop message names the score.
-    """
-
-    reason = "collapse"
-
-    def __init__(
-        self,
-        score: Callable[[TrainingMethod], float] | None,
-        every: int,
-        *,
-        drop: float = 0.2,
-        name: str | None = "collapse/score",
-        what: str = "the monitored score",
-    ) -> None:
-        if every < 1:
-            raise ConfigError(f"every must be >= 1, got {every}.")
-        if drop <= 0:
-            raise ConfigError(f"drop must be > 0, got {drop}.")
-        if score is None and type(self).measure is CollapseStop.measure:
-            raise ConfigError("CollapseStop needs a score function: score(method) -> float.")
-        self.score = score
-        self.every = every
-        self.drop = drop
-        self.name = name
-        self.what = what
-        self.previous: float | None = None
-        self.saved_step: int | None = None
-        self._saved_state: dict[str, torch.Tensor] | None = None
-
-    def measure(self, method: TrainingMethod) -> float:
-        """``score(method)`` in eval mode and without gradients."""
-        was_training = method.training
-        method.eval()
-        try:
-            with torch.no_grad():
-                return float(self.score(method))  # type: ignore[misc]
-        finally:
-            method.train(was_training)
-
-    def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
-        method = trainer.method
-        value = self.measure(method)
-        if self.previous is not None and value < self.previous - self.drop:
-            method.load_state_dict(self._saved_state)
-            trainer.request_stop(
-                f"{self.reason} at step {step}: {self.what} fell from {self.previous:.3f} to "
-                f"{value:.3f}; weights restored to step {self.saved_step}"
-            )
-        else:
-            self.previous = value
-            self.saved_step = step
-            self._saved_state = copy.deepcopy(method.state_dict())
-        return {self.name: value} if self.name else None
-
-
 @dataclass
 class TrainResult:
     """What :meth:`Trainer.fit` returns."""
@@ -331,6 +94,20 @@ class TrainResult:
     evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     resumed_from: int | None = None
     stopped_early: str | None = None
+
+
+@dataclass
+class _Run:
+    """The state of one :meth:`Trainer.fit` call."""
+
+    ctx: StepContext
+    bar: tqdm
+    start: float
+    start_step: int
+    resumed_from: int | None
+    window: list[tuple[int, Metrics]] = field(default_factory=list)
+    last: dict[str, float] = field(default_factory=dict)
+    evaluations: list[tuple[int, dict[str, float]]] = field(default_factory=list)
 
 
 class Trainer:
@@ -404,6 +181,30 @@ class Trainer:
             TrainingInterrupted: Ctrl-C; a checkpoint was written before stopping.
             CheckpointError: ``resume`` without a readable, matching checkpoint.
         """
+        run = self._setup(resume)
+        total = run.ctx.total_steps
+        with self._sigint_handler():
+            while self.step < total and self.stop_reason is None:
+                self._training_step(run)
+                done = self.step == total
+                checkpoint_due = self._due(self.config.checkpoint_every) or done
+                if self._due(self.config.log_every) or checkpoint_due or self._interrupt.is_set():
+                    self._log(run)
+                self._run_callbacks(run, done)
+                self._check_stop(run, done)
+                if self.stop_reason is not None:
+                    self._log(run)
+                if checkpoint_due or self.stop_reason is not None or self._interrupt.is_set():
+                    self.save_checkpoint()
+                if self._interrupt.is_set():
+                    run.bar.close()
+                    raise TrainingInterrupted(self.step, self._checkpoint_written)
+        return self._teardown(run)
+
+    # -- the steps of fit ------------------------------------------------------
+
+    def _setup(self, resume: bool) -> _Run:
+        """Place the method, build its optimizers, schedulers and scaler; resume or seed."""
         method = self.method.to(self.device)
         if self.channels_last:
             method.to(memory_format=torch.channels_last)
@@ -415,82 +216,115 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=self.amp_dtype == torch.float16
         )
-        resumed_from = None
-        if resume:
-            resumed_from = self._load(self._require_checkpoint())
-        else:
-            torch.manual_seed(self.config.seed + 7919 * self.dist.rank)
+        resumed_from = self._resume_or_seed(resume)
         ctx = StepContext(
             total, self.optimizers, self.device, self.amp_dtype, self.scaler, self.dist
         )
-        show = self.config.progress and self.dist.is_main
         bar = tqdm(
             total=total,
             initial=self.step,
             desc=self.description,
-            disable=not show,
+            disable=not (self.config.progress and self.dist.is_main),
             dynamic_ncols=True,
             leave=True,
         )
-        window: list[tuple[int, Metrics]] = []
-        last: dict[str, float] = {}
-        evaluations: list[tuple[int, dict[str, float]]] = []
-        start, start_step = time.perf_counter(), self.step
+        run = _Run(ctx, bar, time.perf_counter(), self.step, resumed_from)
         method.train()
-        with self._sigint_handler():
-            while self.step < total and self.stop_reason is None:
-                batch = _to_device(next(self.data), self.device, self.channels_last)
-                ctx.step = self.step
-                metrics = method.train_step(batch, ctx)
-                for scheduler in self.schedulers.values():
-                    scheduler.step()
-                window.append((self.step, metrics))
-                self.step += 1
-                bar.update(1)
-                done = self.step == total
-                ckpt_due = self._due(self.config.checkpoint_every) or done
-                if self._due(self.config.log_every) or ckpt_due or self._interrupt.is_set():
-                    last = self._flush(window, bar)
-                    window = []
-                if self.dist.is_main:
-                    for callback in self.callbacks:
-                        if callback.every and self.step % callback.every == 0 and not done:
-                            self._report(callback.on_step(self, self.step), evaluations, bar)
-                # The budget is checked on logging steps only, so that under torchrun the
-                # ranks agree on stopping without a broadcast (and a device sync) every step.
-                budget_due = self.config.max_minutes is not None and self._due(
-                    self.config.log_every or 1
-                )
-                if budget_due and not done and self.dist.is_main and self._over_time_budget(start):
-                    self.request_stop(
-                        f"time budget of {self.config.max_minutes} minutes reached", final=False
-                    )
-                if self.dist.enabled and not done and (self._callbacks_due() or budget_due):
-                    self._share_stop_request()
-                if self.stop_reason is not None:
-                    last = self._flush(window, bar) or last
-                    window = []
-                    ckpt_due = True
-                if ckpt_due or self._interrupt.is_set():
-                    self.save_checkpoint()
-                if self._interrupt.is_set():
-                    bar.close()
-                    raise TrainingInterrupted(self.step, self._checkpoint_written)
-        bar.close()
+        return run
+
+    def _resume_or_seed(self, resume: bool) -> int | None:
+        """Load the checkpoint (returns its step), or seed this rank's fresh run."""
+        if resume:
+            return self._load(self._require_checkpoint())
+        torch.manual_seed(self.config.seed + 7919 * self.dist.rank)
+        return None
+
+    def _training_step(self, run: _Run) -> None:
+        """One batch through the method's ``train_step``, the schedulers, the step count."""
+        batch = _to_device(next(self.data), self.device, self.channels_last)
+        run.ctx.step = self.step
+        metrics = self.method.train_step(batch, run.ctx)
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        run.window.append((self.step, metrics))
+        self.step += 1
+        run.bar.update(1)
+
+    def _log(self, run: _Run) -> None:
+        """Check the metrics of the steps since the last log for NaN/inf, then log their means."""
+        if not run.window:
+            return
+        window, run.window = run.window, []
+        keys = list(dict.fromkeys(k for _, m in window for k in m))  # stages may differ
+        values, steps = {}, {}
+        for k in keys:
+            steps[k] = [step for step, m in window if k in m]
+            values[k] = torch.stack([_as_tensor(m[k]) for _, m in window if k in m])
+        for key, series in values.items():
+            bad = ~torch.isfinite(series)
+            if bool(bad.any()):
+                first = steps[key][int(bad.nonzero()[0, 0])] + 1  # steps are counted from 1
+                raise NonFiniteLossError(first, key, self._checkpoint_written)
+        means = {k: float(v.mean()) for k, v in values.items()}
+        for name, optimizer in self.optimizers.items():
+            means[f"lr/{name}"] = optimizer.param_groups[0]["lr"]
+        if self.tracker is not None:
+            self.tracker.log_metrics(means, step=self.step)
+        shown = getattr(self.method, "progress_metrics", ()) or tuple(means)
+        run.bar.set_postfix({k: f"{means[k]:.4g}" for k in shown if k in means}, refresh=False)
+        run.last = means
+
+    def _run_callbacks(self, run: _Run, done: bool) -> None:
+        """On rank 0, the callbacks due at this step (after the last one: ``on_end`` only)."""
+        if not self.dist.is_main or done:
+            return
+        for callback in self.callbacks:
+            if callback.every and self.step % callback.every == 0:
+                self._report(run, callback.on_step(self, self.step))
+
+    def _check_stop(self, run: _Run, done: bool) -> None:
+        """Stop on the time budget; under torchrun, every rank follows rank 0's request."""
+        # The budget is checked on logging steps only, so that under torchrun the ranks agree
+        # on stopping without a broadcast (and a device sync) every step.
+        budget_due = self.config.max_minutes is not None and self._due(self.config.log_every or 1)
+        if budget_due and not done and self.dist.is_main and self._over_time_budget(run.start):
+            self.request_stop(
+                f"time budget of {self.config.max_minutes} minutes reached", final=False
+            )
+        if self.dist.enabled and not done and (self._callbacks_due() or budget_due):
+            self._share_stop_request()
+
+    def _teardown(self, run: _Run) -> TrainResult:
+        """Close the progress bar, run the callbacks' ``on_end``, sum the run up."""
+        run.bar.close()
         if self.dist.is_main:
             for callback in self.callbacks:
-                self._report(callback.on_end(self), evaluations, None)
-        wall = time.perf_counter() - start
-        steps = self.step - start_step
+                self._report(run, callback.on_end(self))
+        wall = time.perf_counter() - run.start
+        steps = self.step - run.start_step
         return TrainResult(
             steps=self.step,
             wall_time=wall,
             steps_per_second=steps / wall if wall > 0 else float("nan"),
-            last_metrics=last,
-            evaluations=evaluations,
-            resumed_from=resumed_from,
+            last_metrics=run.last,
+            evaluations=run.evaluations,
+            resumed_from=run.resumed_from,
             stopped_early=self.stop_reason,
         )
+
+    def _report(self, run: _Run, values: dict[str, float] | None) -> None:
+        """Keep, log and print what a callback returned."""
+        if not values:
+            return
+        run.evaluations.append((self.step, values))
+        if self.tracker is not None:
+            self.tracker.log_metrics(values, step=self.step)
+        if self.config.progress:
+            text = "  ".join(f"{k}={v:.4f}" for k, v in values.items())
+            tqdm.write(f"[step {self.step}] {text}")
+
+    def _due(self, every: int | None) -> bool:
+        return bool(every) and self.step % every == 0  # type: ignore[operator]
 
     # -- checkpoints -------------------------------------------------------
 
@@ -570,44 +404,6 @@ class Trainer:
         if bool(flag.item()) and self.stop_reason is None:
             self.stop_reason = "stop requested on rank 0"
 
-    # -- logging -------------------------------------------------------------
-
-    def _due(self, every: int | None) -> bool:
-        return bool(every) and self.step % every == 0  # type: ignore[operator]
-
-    def _flush(self, window: list[tuple[int, Metrics]], bar: tqdm) -> dict[str, float]:
-        """Check the window's metrics for NaN/inf, then log their means."""
-        if not window:
-            return {}
-        keys = list(dict.fromkeys(k for _, m in window for k in m))  # stages may differ
-        values, steps = {}, {}
-        for k in keys:
-            steps[k] = [step for step, m in window if k in m]
-            values[k] = torch.stack([_as_tensor(m[k]) for _, m in window if k in m])
-        for key, series in values.items():
-            bad = ~torch.isfinite(series)
-            if bool(bad.any()):
-                first = steps[key][int(bad.nonzero()[0, 0])] + 1  # steps are counted from 1
-                raise NonFiniteLossError(first, key, self._checkpoint_written)
-        means = {k: float(v.mean()) for k, v in values.items()}
-        for name, optimizer in self.optimizers.items():
-            means[f"lr/{name}"] = optimizer.param_groups[0]["lr"]
-        if self.tracker is not None:
-            self.tracker.log_metrics(means, step=self.step)
-        shown = getattr(self.method, "progress_metrics", ()) or tuple(means)
-        bar.set_postfix({k: f"{means[k]:.4g}" for k in shown if k in means}, refresh=False)
-        return means
-
-    def _report(self, values: dict[str, float] | None, evaluations: list, bar: tqdm | None) -> None:
-        if not values:
-            return
-        evaluations.append((self.step, values))
-        if self.tracker is not None:
-            self.tracker.log_metrics(values, step=self.step)
-        if self.config.progress:
-            text = "  ".join(f"{k}={v:.4f}" for k, v in values.items())
-            tqdm.write(f"[step {self.step}] {text}")
-
     @contextlib.contextmanager
     def _sigint_handler(self):
         """First Ctrl-C: finish the step, checkpoint, stop. Second: stop at once."""
@@ -653,20 +449,3 @@ def _broadcast_state(module: nn.Module) -> None:
     """Make every rank start from rank 0's parameters and buffers."""
     for tensor in list(module.parameters()) + list(module.buffers()):
         dist.broadcast(tensor.data, src=0)
-
-
-def _all_reduce_gradients(optimizer: torch.optim.Optimizer, world_size: int) -> None:
-    """Average the gradients of ``optimizer``'s parameters over ranks, one all-reduce."""
-    grads = [
-        p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None
-    ]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    flat.div_(world_size)
-    offset = 0
-    for g in grads:
-        n = g.numel()
-        g.copy_(flat[offset : offset + n].view_as(g))
-        offset += n

@@ -46,9 +46,9 @@ import torch
 import torch.nn.functional as F
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.losses import LOSSES, clip_weights_, get_loss, gradient_penalty
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.blocks import conv_block, output_features
 from counterfeit.gan.nets.pixelda import ResidualBlock
-from counterfeit.gan.train import StepContext, TrainingMethod
 from counterfeit.robust.attacks import model_mode
 from torch import nn
 

@@ -27,8 +27,9 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from counterfeit.gan.callbacks import CollapseStop
 from counterfeit.gan.errors import ConfigError, DataError
-from counterfeit.gan.train import CollapseStop, StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.robust.attacks import fgsm, pgd
 from torch import nn
 

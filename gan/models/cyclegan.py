@@ -57,12 +57,12 @@ import torch.nn.functional as F
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.image_pool import ImagePool
 from counterfeit.gan.losses import get_loss
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.backbones import digits_classifier
 from counterfeit.gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
 from counterfeit.gan.nets.resnet_generator import ResnetGenerator, resnet_blocks_for
 from counterfeit.gan.runtime import follows_input_device
 from counterfeit.gan.schedules import linear_decay
-from counterfeit.gan.train import StepContext, TrainingMethod
 from torch import nn
 
 Preset = Literal["paper", "small"]

@@ -30,10 +30,10 @@ import torch
 from counterfeit.gan.ema import EMA
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import LOSSES, clip_weights_, get_loss, gradient_penalty
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.models._common import random_labels, sample_latent, split_batch
 from counterfeit.gan.nets.blocks import NormKind
 from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
-from counterfeit.gan.train import StepContext, TrainingMethod
 from torch import nn
 
 OptimizerKind = Literal["adam", "rmsprop"]

@@ -38,9 +38,9 @@ import torch.nn.functional as F
 from counterfeit.gan.ema import EMA
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import minimax_d, non_saturating_g
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.models._common import random_labels, sample_latent, split_batch
 from counterfeit.gan.nets.infogan import LEAK, InfoGANDiscriminator, InfoGANGenerator
-from counterfeit.gan.train import StepContext, TrainingMethod
 
 
 class InfoGAN(TrainingMethod):

@@ -40,12 +40,12 @@ import torch
 import torch.nn.functional as F
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import get_loss
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.blocks import NormKind
 from counterfeit.gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
 from counterfeit.gan.nets.unet import UNetGenerator
 from counterfeit.gan.runtime import follows_input_device
 from counterfeit.gan.schedules import linear_decay
-from counterfeit.gan.train import StepContext, TrainingMethod
 
 PAPER_LAMBDA_L1 = 100.0
 

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from counterfeit.gan.data.pose import face_size_for
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.losses import get_loss
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.patchgan import (
     MultiscalePatchGAN,
     feature_matching_loss,
@@ -58,7 +59,6 @@ from counterfeit.gan.nets.patchgan import (
 )
 from counterfeit.gan.nets.unet import UNetGenerator
 from counterfeit.gan.runtime import follows_input_device
-from counterfeit.gan.train import StepContext, TrainingMethod
 from torch import nn
 
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from counterfeit.gan.data.photos import bicubic_upsample, check_images, downsample
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import get_loss
+from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.models._common import split_batch
 from counterfeit.gan.nets.srgan import (
     SRGANDiscriminator,
@@ -47,7 +48,6 @@ from counterfeit.gan.nets.srgan import (
     find_vgg19_weights,
 )
 from counterfeit.gan.runtime import follows_input_device
-from counterfeit.gan.train import StepContext, TrainingMethod
 
 Phase = Literal["mse", "gan"]
 ContentLoss = Literal["mse", "vgg54"]

@@ -12,11 +12,12 @@ import torch.nn.functional as F
 from counterfeit.gan.data import DomainSpec, ImageTensors, InfiniteLoader, ZipLoader, build_domain
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.image_pool import ImagePool
+from counterfeit.gan.method import StepContext
 from counterfeit.gan.models.cyclegan import CycleGAN
 from counterfeit.gan.nets.backbones import digits_classifier
 from counterfeit.gan.nets.patchgan import PatchGANDiscriminator
 from counterfeit.gan.nets.resnet_generator import ResnetBlock, ResnetGenerator, resnet_blocks_for
-from counterfeit.gan.train import StepContext, Trainer, TrainerConfig
+from counterfeit.gan.train import Trainer, TrainerConfig
 from torch import nn
 from torchvision.transforms.functional import affine
 
@@ -321,8 +322,8 @@ def test_tiny_run_lowers_cycle_loss_and_beats_a_trivial_baseline():
 
 
 def test_resume_continues_to_the_same_numbers(tmp_path):
+    from counterfeit.gan.callbacks import Callback
     from counterfeit.gan.errors import TrainingInterrupted
-    from counterfeit.gan.train import Callback
 
     class Interrupt(Callback):  # what Ctrl-C does: finish the step, checkpoint, stop
         every = 3

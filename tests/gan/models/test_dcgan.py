@@ -5,9 +5,9 @@ import pytest
 import torch
 from counterfeit.gan import EMA, ConfigError, Trainer, TrainerConfig
 from counterfeit.gan.data import ImageTensors, InfiniteLoader
+from counterfeit.gan.method import StepContext
 from counterfeit.gan.models import DCGAN
 from counterfeit.gan.nets import DCGANDiscriminator, DCGANGenerator
-from counterfeit.gan.train import StepContext
 from torch import nn
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from counterfeit.gan import ConfigError
 from counterfeit.gan.data import DomainSpec, InfiniteLoader, build_domain
+from counterfeit.gan.method import StepContext
 from counterfeit.gan.models import InfoGAN
 from counterfeit.gan.nets import InfoGANDiscriminator, InfoGANGenerator
-from counterfeit.gan.train import StepContext
 from torch import nn
 
 

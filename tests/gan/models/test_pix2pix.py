@@ -10,7 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from counterfeit.gan import ConfigError, DataError, Trainer, TrainerConfig, TrainingInterrupted
+from counterfeit.gan.callbacks import Callback
 from counterfeit.gan.data import InfiniteLoader, PairedImages, edges2digits, load_paired_folder
+from counterfeit.gan.method import StepContext
 from counterfeit.gan.models import Pix2Pix
 from counterfeit.gan.models.pix2pix import paired_scores, triplets
 from counterfeit.gan.nets import (
@@ -20,7 +22,6 @@ from counterfeit.gan.nets import (
     unet_depth_for,
 )
 from counterfeit.gan.schedules import linear_decay
-from counterfeit.gan.train import Callback, StepContext
 from counterfeit.recipes import load_recipe, run_recipe
 from counterfeit.recipes.cli import main
 from PIL import Image

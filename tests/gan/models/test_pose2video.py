@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.pose import PoseFrameSequence, pose_labels, write_openpose_json
 from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
+from counterfeit.gan.method import StepContext
 from counterfeit.gan.models.pose2video import Pose2Video
 from counterfeit.gan.nets.patchgan import MultiscalePatchGAN, feature_matching_loss
-from counterfeit.gan.train import StepContext, Trainer, TrainerConfig
+from counterfeit.gan.train import Trainer, TrainerConfig
 from counterfeit.gan.video import dilate, side_by_side, video_scores, write_video
 from PIL import Image
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from counterfeit.gan import Trainer, TrainerConfig
+from counterfeit.gan.callbacks import Callback
 from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.data import ImageTensors, InfiniteLoader
 from counterfeit.gan.data.photos import (
@@ -23,6 +24,7 @@ from counterfeit.gan.data.photos import (
     random_flips,
 )
 from counterfeit.gan.errors import CheckpointError, ConfigError, DataError, TrainingInterrupted
+from counterfeit.gan.method import StepContext
 from counterfeit.gan.models.srgan import SRGAN, psnr_ssim_y, rgb_to_y
 from counterfeit.gan.nets.srgan import (
     VGG54_LAYERS,
@@ -32,7 +34,6 @@ from counterfeit.gan.nets.srgan import (
     build_vgg54_loss,
     find_vgg19_weights,
 )
-from counterfeit.gan.train import Callback, StepContext
 from counterfeit.recipes import load_recipe, run_recipe
 from counterfeit.recipes.cli import main
 from counterfeit.recipes.tasks.srgan import resolve_content_loss
