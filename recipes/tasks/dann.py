@@ -17,6 +17,7 @@ from typing import Any, Literal
 from counterfeit.adapt.dann import DANN
 from counterfeit.adapt.evaluate import accuracy, predict
 from counterfeit.gan.callbacks import Callback, CollapseStop, EvalCallback
+from counterfeit.gan.data.loaders import ZipLoader
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.train import TrainResult
 from counterfeit.recipes.context import TaskOutput
@@ -88,7 +89,7 @@ class DANNTask(Task):
     def build(self, name: str) -> DANN:
         return build_dann(self.recipe.model, name, self.domains)
 
-    def data(self, name: str, method: DANN):
+    def data(self, name: str, method: DANN) -> ZipLoader:
         r = self.recipe
         labelled = name == "target-only"
         return source_target_stream(

@@ -17,6 +17,7 @@ import torch
 from counterfeit.adapt.evaluate import accuracy, domain_separability, mean_entropy, predict
 from counterfeit.adapt.pixelda import PixelDA
 from counterfeit.gan.callbacks import Callback, EvalCallback
+from counterfeit.gan.data.loaders import ZipLoader
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.plots import confusion_matrix_figure, curves_figure, save_image_grid
@@ -148,6 +149,8 @@ class PixelDATask(Task):
         return ["pixelda", *self.recipe.baselines.methods]
 
     def seed(self, name: str) -> None:
+        """PixelDA reseeds torch alone (NumPy and Python go on from the run's start); the
+        baselines start as the ``dann`` task's methods do."""
         if name == "pixelda":
             torch.manual_seed(self.recipe.seed)
         else:
@@ -175,7 +178,7 @@ class PixelDATask(Task):
             update={"steps": b.steps, "batch_size": b.batch_size, "eval_every": None}
         )
 
-    def data(self, name: str, method: TrainingMethod):
+    def data(self, name: str, method: TrainingMethod) -> ZipLoader:
         r = self.recipe
         batch = self.train_config(name).batch_size
         labelled = name == "target-only"
