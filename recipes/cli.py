@@ -3,6 +3,9 @@
     counterfeit run NAME_OR_PATH [--set key=value ...] [--out DIR] [--device auto|cpu|cuda]
                     [--seed N] [--resume] [--overwrite]
     counterfeit recipes
+    counterfeit sweep NAME_OR_PATH [--seeds 0-9] [--grid key=v1,v2 ...] [--set key=value ...]
+                    [--workers N] [--threads-per-worker T] [--out DIR] [--resume]
+                    [--backend local|ray] [--address HOST:PORT]
     counterfeit translate --checkpoint CKPT --data NAME_OR_DIR --out DIR [--format png|npz]
     counterfeit upscale --checkpoint CKPT IMAGE... [--out DIR] [--device cpu]
     counterfeit transfer --checkpoint CKPT --poses DIR --out VIDEO.gif|mp4 [--smoothing 11]
@@ -146,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_arguments(robustness)
     robustness.set_defaults(handler=_robustness)
     _add_patch_command(commands)
+    _add_sweep_command(commands)
     return parser
 
 
@@ -181,6 +185,80 @@ def _add_patch_command(commands) -> None:
     patch.add_argument("--out", help="output folder (default: runs/patch-MODEL-targetCLASS)")
     _add_run_arguments(patch)
     patch.set_defaults(handler=_patch)
+
+
+def _add_sweep_command(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a recipe over seeds and a grid of settings, with statistics over seeds",
+        description="Run RECIPE once per seed and grid point, each as its own `counterfeit "
+        "run` process in OUT/GRIDPOINT/seed-S, WORKERS at a time; write OUT/sweep.json, "
+        "OUT/sweep.md and OUT/plots/ (mean, sd, median, min/max, 95% t-interval per metric, "
+        "paired method differences) and log them to one MLflow run with the members nested.",
+    )
+    sweep.add_argument("recipe", help="a built-in recipe name or a YAML path")
+    sweep.add_argument("--seeds", default="0-4", help="e.g. 0-9 or 0,3,7 (default 0-4)")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="values of a recipe key to try, e.g. --grid model.lr=0.01,0.1 (repeatable: "
+        "every combination)",
+    )
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value in every member (repeatable)",
+    )
+    sweep.add_argument("--workers", type=int, help="members at once (default: cores // threads)")
+    sweep.add_argument(
+        "--threads-per-worker", type=int, default=1, help="threads of each member (default 1)"
+    )
+    sweep.add_argument("--out", help="output folder (default: runs/sweep-RECIPE_NAME)")
+    sweep.add_argument(
+        "--resume", action="store_true", help="run only the unfinished members of --out"
+    )
+    sweep.add_argument("--backend", default="local", choices=["local", "ray"])
+    sweep.add_argument(
+        "--address", help="Ray cluster: HOST:PORT of its head, ray://HOST:10001 or auto"
+    )
+    sweep.add_argument("--headline", metavar="METRIC", help="the metric printed per member")
+    sweep.set_defaults(handler=_sweep)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from counterfeit.recipes.sweep import SweepInterrupted, sweep
+
+    try:
+        result = sweep(
+            args.recipe,
+            seeds=args.seeds,
+            grid=args.grid,
+            overrides=args.overrides,
+            workers=args.workers,
+            threads_per_worker=args.threads_per_worker,
+            out=args.out,
+            resume=args.resume,
+            backend=args.backend,
+            address=args.address,
+            headline=args.headline,
+        )
+    except SweepInterrupted as exc:
+        print(f"counterfeit: {exc}", file=sys.stderr)
+        return 130
+    print(f"wrote {result.paths['sweep_md']} and {result.paths['sweep_json']}")
+    if result.failed:
+        print(
+            f"counterfeit: {len(result.failed)} member(s) failed: "
+            f"{', '.join(m.name for m in result.failed)} (errors in {result.paths['sweep_md']})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def _add_model_and_data_arguments(parser: argparse.ArgumentParser) -> None:

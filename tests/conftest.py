@@ -37,6 +37,19 @@ TINY_DANN = [
     "evaluation.embedding_points=40",
 ]
 
+# digits-dann in seconds a member of a sweep: five steps, small source and target sets
+# (scikit-learn's digits as the target: no photo blending).
+TINY_SWEEP = [
+    *TINY_DANN,
+    "train.steps=5",
+    "train.checkpoint_every=5",
+    "train.eval_every=5",
+    "data.target.name=sklearn-digits",
+    "data.target.n=200",
+    "data.target.n_test=100",
+    "evaluation.embedding=none",
+]
+
 
 @pytest.fixture(scope="session")
 def mlflow_uri(tmp_path_factory):
