@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.runtime import model_mode
 from torch import nn
 
 
@@ -46,10 +47,8 @@ def predict(
     ``head(feature_extractor(x))`` and the features are kept as well.
     """
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     logits, features = [], []
-    try:
+    with model_mode(model, False):
         for start in range(0, len(dataset), batch_size):
             idx = torch.arange(start, min(start + batch_size, len(dataset)))
             x, _ = dataset.get_batch(idx)
@@ -60,8 +59,6 @@ def predict(
                 logits.append(head(f).float().cpu())
             else:
                 logits.append(model(x).float().cpu())
-    finally:
-        model.train(was_training)
     return Predictions(
         torch.cat(logits), dataset.labels.clone(), torch.cat(features) if features else None
     )

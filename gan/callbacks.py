@@ -16,6 +16,7 @@ import torch
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.plots import save_image_grid
+from counterfeit.gan.runtime import model_mode
 from torch import nn
 
 if TYPE_CHECKING:
@@ -56,13 +57,8 @@ class EvalCallback(Callback):
 
     def _run(self, trainer: Trainer) -> dict[str, float]:
         method = trainer.method
-        was_training = method.training
-        method.eval()
-        try:
-            with torch.no_grad():
-                values = self.fn(method)
-        finally:
-            method.train(was_training)
+        with model_mode(method, False), torch.no_grad():
+            values = self.fn(method)
         return {f"{self.prefix}{k}": float(v) for k, v in values.items()}
 
     def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
@@ -125,13 +121,8 @@ class CollapseStop(Callback):
 
     def measure(self, method: TrainingMethod) -> float:
         """``score(method)`` in eval mode and without gradients."""
-        was_training = method.training
-        method.eval()
-        try:
-            with torch.no_grad():
-                return float(self.score(method))  # type: ignore[misc]
-        finally:
-            method.train(was_training)
+        with model_mode(method, False), torch.no_grad():
+            return float(self.score(method))  # type: ignore[misc]
 
     def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
         method = trainer.method
@@ -175,19 +166,14 @@ class SampleGridCallback(Callback):
 
     def _write(self, trainer: Trainer, step: int) -> None:
         method = trainer.method
-        was_training = method.training
-        method.eval()
-        try:
-            with torch.no_grad():
-                for name, (fn, nrow) in self.grids.items():
-                    images = fn(method).float().cpu()
-                    filename = f"{name}_step{step:06d}.png"
-                    if self.out_dir is not None:
-                        self.written.append(save_image_grid(images, self.out_dir / filename, nrow))
-                    if self.tracker is not None:
-                        self.tracker.log_image_grid(images, filename, "samples", nrow)
-        finally:
-            method.train(was_training)
+        with model_mode(method, False), torch.no_grad():
+            for name, (fn, nrow) in self.grids.items():
+                images = fn(method).float().cpu()
+                filename = f"{name}_step{step:06d}.png"
+                if self.out_dir is not None:
+                    self.written.append(save_image_grid(images, self.out_dir / filename, nrow))
+                if self.tracker is not None:
+                    self.tracker.log_image_grid(images, filename, "samples", nrow)
 
     def on_step(self, trainer: Trainer, step: int) -> None:
         self._write(trainer, step)

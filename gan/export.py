@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 from counterfeit.gan.errors import CheckpointError
+from counterfeit.gan.runtime import model_mode
 from torch import nn
 
 
@@ -20,16 +21,16 @@ def export_classifier(model: nn.Module, example: torch.Tensor, path: str | Path)
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    was_training = model.training
     device = next(model.parameters()).device
-    model.eval().cpu()
-    try:
-        program = export(
-            model, (example.cpu(),), dynamic_shapes=({0: Dim("batch", min=1, max=65536)},)
-        )
-        torch.export.save(program, str(path))
-    finally:
-        model.train(was_training).to(device)
+    with model_mode(model, False):
+        model.cpu()
+        try:
+            program = export(
+                model, (example.cpu(),), dynamic_shapes=({0: Dim("batch", min=1, max=65536)},)
+            )
+            torch.export.save(program, str(path))
+        finally:
+            model.to(device)
     return path
 
 

@@ -1,17 +1,19 @@
-"""Devices, seeds and the distributed (torchrun) environment.
+"""Devices, modes, seeds and the distributed (torchrun) environment.
 
 One place decides where tensors live: ``resolve_device("auto")`` picks CUDA when
-present; :func:`distributed_context` reads the variables ``torchrun`` sets and
+present; :func:`model_mode` runs a block in train or eval mode and restores every
+module's flag; :func:`distributed_context` reads the variables ``torchrun`` sets and
 joins the process group (gloo on CPU, nccl on CUDA).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -30,6 +32,32 @@ def module_device(module: nn.Module) -> torch.device:
     """Where ``module``'s parameters live (CPU for a module without parameters)."""
     param = next(module.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def model_mode(model: nn.Module, training: bool) -> Iterator[bool]:
+    """Run a block with ``model`` in train or eval mode, restoring every submodule's flag after.
+
+    ``model.train(training)`` is called (so modules that pin their own mode, such as an
+    :class:`gan.EMA` copy, keep it) unless every submodule is already in that mode; on
+    exit each submodule gets back the flag it had. A callable that is not an
+    ``nn.Module`` is left alone.
+
+    Yields False when the mode cannot be switched: a raw ``torch.export`` program
+    refuses ``train()`` and keeps the mode it was exported in.
+    """
+    saved = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
+    switchable = True
+    if any(flag != training for _, flag in saved):
+        try:
+            model.train(training)
+        except NotImplementedError:
+            switchable = False
+    try:
+        yield switchable
+    finally:
+        for module, flag in saved:
+            module.training = flag
 
 
 def follows_input_device(method: Method) -> Method:

@@ -41,6 +41,7 @@ from counterfeit.gan.losses import minimax_d, non_saturating_g
 from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.models._common import random_labels, sample_latent, split_batch
 from counterfeit.gan.nets.infogan import LEAK, InfoGANDiscriminator, InfoGANGenerator
+from counterfeit.gan.runtime import model_mode
 
 
 class InfoGAN(TrainingMethod):
@@ -231,16 +232,12 @@ class InfoGAN(TrainingMethod):
             raise ConfigError(f"InfoGAN has {len(self.categorical)} categorical code(s).")
         offset = sum(self.categorical[:index])
         net = self.q_ema.module if average and self.q_ema is not None else self.discriminator
-        was_training = net.training
-        net.eval()
         device = self.fixed_noise.device
-        try:
-            out = []
+        out = []
+        with model_mode(net, False):
             for chunk in images.split(batch_size):
                 _, q = net(chunk.to(device))
                 out.append(q[:, offset : offset + self.categorical[index]].argmax(1).cpu())
-        finally:
-            net.train(was_training)
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
     # -- training ----------------------------------------------------------------

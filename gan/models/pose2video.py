@@ -58,7 +58,7 @@ from counterfeit.gan.nets.patchgan import (
     patchgan_layers_for,
 )
 from counterfeit.gan.nets.unet import UNetGenerator
-from counterfeit.gan.runtime import follows_input_device
+from counterfeit.gan.runtime import follows_input_device, model_mode
 from torch import nn
 
 
@@ -234,9 +234,7 @@ class Pose2Video(TrainingMethod):
             raise DataError(
                 f"labels must be (T, {self.label_channels}, H, W), got {tuple(labels.shape)}."
             )
-        was = self.training
-        self.eval()
-        try:
+        with model_mode(self, False):
             x = labels.float() * 2 - 1
             out = []
             if self.temporal:
@@ -254,8 +252,6 @@ class Pose2Video(TrainingMethod):
                         y = self.enhance_face(x[s : s + batch], y, faces[s : s + batch])
                     out.append(y)
             return ((torch.cat(out) + 1) / 2).clamp(0, 1)
-        finally:
-            self.train(was)
 
     # -- training --------------------------------------------------------------------------
 

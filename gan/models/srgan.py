@@ -47,7 +47,7 @@ from counterfeit.gan.nets.srgan import (
     build_vgg54_loss,
     find_vgg19_weights,
 )
-from counterfeit.gan.runtime import follows_input_device
+from counterfeit.gan.runtime import follows_input_device, model_mode
 
 Phase = Literal["mse", "gan"]
 ContentLoss = Literal["mse", "vgg54"]
@@ -176,12 +176,8 @@ class SRGAN(TrainingMethod):
     def upscale(self, lr: torch.Tensor) -> torch.Tensor:
         """Super-resolve LR images (N, 3, h, w) in [0, 1]; returns (N, 3, s h, s w) in [0, 1]."""
         check_images(lr, "low-resolution images", 1)
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
+        with model_mode(self.generator, False):
             return self.generator(lr).clamp(0, 1)
-        finally:
-            self.generator.train(was_training)
 
     # -- training ----------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 import torch
 from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.runtime import model_mode
 from torch import nn
 
 
@@ -43,11 +44,8 @@ class ChannelShift(nn.Module):
 
 def output_features(module: nn.Module, in_shape: tuple[int, int, int]) -> int:
     """Number of features ``module`` produces per image of shape (C, H, W)."""
-    was_training = module.training
-    module.eval()
-    with torch.no_grad():
+    with model_mode(module, False), torch.no_grad():
         out = module(torch.zeros(1, *in_shape))
-    module.train(was_training)
     return int(out.flatten(1).shape[1])
 
 
