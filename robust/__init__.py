@@ -5,38 +5,63 @@ returns logits: one adapted with :mod:`adapt`, one exported by a recipe
 (:func:`gan.export.load_exported`) or the user's own. Public API::
 
     from counterfeit.robust import fgsm, bim, pgd, random_targets, Normalize   # attacks
-    from counterfeit.robust import evaluate, RobustnessReport                  # the report
+    from counterfeit.robust import Attack, GradientAttack, AdvGANAttack, PatchAttack  # the contract
+    from counterfeit.robust import evaluate, RobustnessReport, AttackCurve     # the report
     from counterfeit.robust import corrupt, CORRUPTIONS                        # common corruptions
     from counterfeit.robust import AdversarialTraining, CatastrophicOverfittingStop, cyclic_lr
     from counterfeit.robust import load_model, digits_cnn
-    from counterfeit.robust import AdversarialPatch, PatchEvaluation, AdvGAN    # patches, GAN attacks
+    from counterfeit.robust import AdversarialPatch, PatchEvaluation, evaluate_patch, AdvGAN
+
+Every attack meets one contract (:class:`Attack`: ``attack(model, x, y, budget)``
+with the true labels, ``attack.targets(y)`` for targeted ones), so
+:func:`evaluate` measures FGSM, BIM, PGD, a trained AdvGAN and an adversarial
+patch side by side in one :class:`RobustnessReport`.
 """
 
-from counterfeit.robust.advgan import AdvGAN, AdvGANDiscriminator, AdvGANGenerator
+from counterfeit.robust.advgan import AdvGAN, AdvGANAttack, AdvGANDiscriminator, AdvGANGenerator
 from counterfeit.robust.attacks import ATTACKS, bim, fgsm, pgd, random_targets
+from counterfeit.robust.contract import Attack, GradientAttack, as_attack
 from counterfeit.robust.corruptions import CORRUPTIONS, corrupt, corruption_names
 from counterfeit.robust.evaluate import RobustnessWarning, evaluate
 from counterfeit.robust.loading import load_model
 from counterfeit.robust.models import digits_cnn
 from counterfeit.robust.normalize import Normalize
-from counterfeit.robust.patch import AdversarialPatch, PatchEvaluation, Placement, place_patch
-from counterfeit.robust.report import RobustnessReport, compare_markdown, eps_curve_figure
+from counterfeit.robust.patch import (
+    AdversarialPatch,
+    PatchAttack,
+    PatchEvaluation,
+    Placement,
+    evaluate_patch,
+    place_patch,
+)
+from counterfeit.robust.report import (
+    AttackCurve,
+    RobustnessReport,
+    compare_markdown,
+    eps_curve_figure,
+)
 from counterfeit.robust.training import AdversarialTraining, CatastrophicOverfittingStop, cyclic_lr
 
 __all__ = [
     "ATTACKS",
     "CORRUPTIONS",
     "AdvGAN",
+    "AdvGANAttack",
     "AdvGANDiscriminator",
     "AdvGANGenerator",
     "AdversarialPatch",
     "AdversarialTraining",
+    "Attack",
+    "AttackCurve",
     "CatastrophicOverfittingStop",
+    "GradientAttack",
     "Normalize",
+    "PatchAttack",
     "PatchEvaluation",
     "Placement",
     "RobustnessReport",
     "RobustnessWarning",
+    "as_attack",
     "bim",
     "compare_markdown",
     "corrupt",
@@ -45,6 +70,7 @@ __all__ = [
     "digits_cnn",
     "eps_curve_figure",
     "evaluate",
+    "evaluate_patch",
     "fgsm",
     "load_model",
     "pgd",

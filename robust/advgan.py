@@ -49,7 +49,8 @@ from counterfeit.gan.losses import LOSSES, clip_weights_, get_loss, gradient_pen
 from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.blocks import conv_block, output_features
 from counterfeit.gan.nets.pixelda import ResidualBlock
-from counterfeit.robust.attacks import model_mode
+from counterfeit.gan.runtime import model_mode
+from counterfeit.robust.contract import Attack
 from torch import nn
 
 
@@ -219,13 +220,31 @@ class AdvGAN(TrainingMethod):
         return (x + self.generator(x)).clamp(0.0, 1.0)
 
     @torch.no_grad()
-    def generate(self, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        """Adversarial images for ``x`` in one forward pass per batch (generator in eval mode)."""
+    def generate(
+        self, x: torch.Tensor, batch_size: int = 1024, eps: float | None = None
+    ) -> torch.Tensor:
+        """Adversarial images for ``x`` in one forward pass per batch (generator in eval mode).
+
+        Args:
+            x: images (N, C, H, W) in [0, 1].
+            batch_size: images per generator pass.
+            eps: a smaller L-inf budget: the perturbation is clipped to it (projected
+                onto that ball). None, or one at least the generator's own: ``clip(x +
+                G(x), 0, 1)``.
+        """
         if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 4:
             raise DataError("x must be float images (N, C, H, W) in [0, 1].")
+        if eps is not None and (
+            isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps >= 0
+        ):
+            raise ConfigError(f"eps must be a number >= 0 (pixel units), got {eps!r}.")
         device = next(self.generator.parameters()).device
+        smaller = eps is not None and eps < self.eps
         with model_mode(self.generator, False):
-            out = [self(x[s : s + batch_size].to(device)) for s in range(0, len(x), batch_size)]
+            out = [
+                (xb + self.generator(xb).clamp(-eps, eps)).clamp(0.0, 1.0) if smaller else self(xb)
+                for xb in (x[s : s + batch_size].to(device) for s in range(0, len(x), batch_size))
+            ]
         return torch.cat(out).to(x.device, x.dtype)
 
     # -- training ---------------------------------------------------------------
@@ -290,6 +309,39 @@ class AdvGAN(TrainingMethod):
             "success": success.mean(),
             "linf": delta.detach().abs().amax(),
         }
+
+
+class AdvGANAttack(Attack):
+    """A trained :class:`AdvGAN` under the attack contract of :class:`robust.Attack`.
+
+    One generator pass per batch and no gradient of the attacked model: at each eps
+    of the curve, :meth:`AdvGAN.generate` with that eps (below the generator's own
+    budget the perturbation is clipped to the smaller ball; at or above it, it is the
+    generator's own). The images do not depend on the ``model`` of the call, so
+    evaluating another model than the one the AdvGAN was trained against measures
+    transfer. Targeted when the AdvGAN is.
+
+    Args:
+        advgan: the trained AdvGAN.
+    """
+
+    def __init__(self, advgan: AdvGAN) -> None:
+        if not isinstance(advgan, AdvGAN):
+            raise ConfigError(f"AdvGANAttack needs an AdvGAN, got {type(advgan).__name__}.")
+        self.advgan = advgan
+
+    def targets(self, y: torch.Tensor) -> torch.Tensor | None:
+        target = self.advgan.target
+        return None if target is None else torch.full_like(y, target)
+
+    def __call__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget: float
+    ) -> torch.Tensor:
+        return self.advgan.generate(x, eps=budget)
+
+    def describe(self) -> str:
+        target = "" if self.advgan.target is None else f", target={self.advgan.target}"
+        return f"AdvGAN(eps={self.advgan.eps:g}{target})"
 
 
 @contextlib.contextmanager

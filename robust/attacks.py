@@ -33,6 +33,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.runtime import model_mode
+from counterfeit.robust.models import checked_logits
 from torch import nn
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -349,45 +351,12 @@ def _attack_context(model: nn.Module, train_mode: bool) -> Iterator[None]:
                     buffer.copy_(value)
 
 
-@contextlib.contextmanager
-def model_mode(model: nn.Module, training: bool) -> Iterator[bool]:
-    """Put ``model`` in train or eval mode for a block, restoring every submodule's flag after.
-
-    Yields False when the mode cannot be switched: programs from ``torch.export``
-    (:func:`gan.export.load_exported`) keep the mode they were exported in
-    (eval, for :func:`gan.export.export_classifier`).
-    """
-    saved = [(m, m.training) for m in model.modules()] if isinstance(model, nn.Module) else []
-    switchable = True
-    if saved and model.training != training:
-        try:
-            model.train(training)
-        except NotImplementedError:  # a torch.export program: mode fixed at export time
-            switchable = False
-    try:
-        yield switchable
-    finally:
-        for module, flag in saved:
-            module.training = flag
-
-
-def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
-    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
-        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
-        raise DataError(
-            f"the model must return logits of shape (N, num_classes) = ({x.shape[0]}, K); "
-            f"it returned {got}. Wrap it so that forward() returns the logits."
-        )
-    return out
-
-
 def _labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     """The labels the loss is taken against: ``y``, or the model's predictions."""
     if y is not None:
         return y.to(x.device)
     with torch.no_grad():
-        return _logits(model, x.detach()).argmax(1)
+        return checked_logits(model, x.detach()).argmax(1)
 
 
 def _input_gradient(
@@ -399,7 +368,7 @@ def _input_gradient(
 ) -> torch.Tensor:
     """d loss / d x, without touching any parameter's ``.grad``."""
     x = x.detach().requires_grad_(True)
-    logits = _logits(model, x).float()
+    logits = checked_logits(model, x).float()
     if loss_fn is None:
         if check_labels:
             _check_labels(y, logits.shape[1])

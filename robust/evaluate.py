@@ -1,29 +1,30 @@
-"""Evaluating any classifier: clean, under attack (the eps curve), under corruptions."""
+"""Evaluating any classifier: clean, under attack (the eps curve), under corruptions.
+
+Every attack meets one contract (:mod:`robust.contract`), so gradient attacks,
+a trained AdvGAN and an adversarial patch are measured side by side, on the same
+images, in one report: robust accuracy for all of them and targeted success for
+the targeted ones.
+"""
 
 from __future__ import annotations
 
-import functools
-import inspect
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError, DataError
-from counterfeit.robust.attacks import ATTACKS, model_mode
+from counterfeit.gan.runtime import model_mode
+from counterfeit.robust.attacks import ATTACKS
+from counterfeit.robust.batches import Data, labelled_batches
+from counterfeit.robust.contract import Attack, AttackFn, GradientAttack, as_attack, unknown_options
 from counterfeit.robust.corruptions import SEVERITIES, corrupt, resolve_corruptions
-from counterfeit.robust.report import Examples, RobustnessReport
+from counterfeit.robust.models import checked_logits, model_device
+from counterfeit.robust.report import AttackCurve, Examples, RobustnessReport
 from torch import nn
 
-Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]
-Data = (
-    ImageTensors | tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]]
-)
-
 DEFAULT_CURVE = (0.0, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 0.1, 0.2, 0.3)
-_OWN_ARGUMENTS = {"model", "x", "y", "eps"}
 
 
 class RobustnessWarning(UserWarning):
@@ -33,7 +34,7 @@ class RobustnessWarning(UserWarning):
 def evaluate(
     model: nn.Module,
     data: Data,
-    attacks: Sequence[str] | Mapping[str, Attack] = ("fgsm", "pgd"),
+    attacks: Sequence[str] | Mapping[str, Attack | AttackFn] = ("fgsm", "pgd"),
     eps: Sequence[float] = DEFAULT_CURVE,
     corruptions: str | Sequence[str] | None = "all",
     *,
@@ -55,34 +56,45 @@ def evaluate(
             ``seed``), an ``(images, labels)`` pair of tensors, or an iterable of
             ``(images, labels)`` batches (a DataLoader).
         attacks: names from :data:`robust.attacks.ATTACKS` (``fgsm``, ``bim``,
-            ``pgd``), or ``{name: fn(model, x, y, eps) -> x_adv}``.
-        eps: L-inf budgets in pixel units; 0 gives the clean accuracy.
+            ``pgd``), or ``{name: attack}`` with attacks that meet the contract of
+            :class:`robust.Attack` (:class:`robust.GradientAttack`,
+            :class:`robust.AdvGANAttack`, :class:`robust.PatchAttack`) or plain
+            ``fn(model, x, y, eps) -> x_adv`` functions.
+        eps: L-inf budgets in pixel units; 0 gives the clean accuracy. Attacks with
+            budgets of their own (a patch's areas) are measured at those instead.
         corruptions: ``"all"``, None, or names from :data:`robust.corruptions.CORRUPTIONS`.
         severities: corruption severities (1-5).
         attack_options: keyword arguments per named attack, e.g. ``{"pgd": {"steps": 40}}``.
         batch_size: images per batch (when ``data`` is not already batched).
         max_examples: evaluate at most this many images (a random subset of an ImageTensors).
         device: where to run (default: the model's device).
-        seed: seeds PGD's random start and the corruptions.
+        seed: seeds PGD's random start, each attack's :meth:`~robust.Attack.reset`
+            and the corruptions.
         show: how many example images the report keeps for its plots.
         name: the model's name in the report (default: its class name).
 
-    Attacks use the true labels. The model is evaluated in eval mode; a model
-    in train mode or one that outputs probabilities triggers a
-    :class:`RobustnessWarning` (both make gradient attacks look weaker than
-    they are).
+    Attacks get the true labels (a targeted attack picks its own targets). The
+    model is evaluated in eval mode; a model in train mode or one that outputs
+    probabilities triggers a :class:`RobustnessWarning` (both make gradient
+    attacks look weaker than they are).
     """
     eps = _check_eps_list(eps)
     names = resolve_corruptions(corruptions)
     severities = _check_severities(severities)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
-    device = torch.device(device) if device is not None else _model_device(model)
+    device = torch.device(device) if device is not None else model_device(model)
     generator = torch.Generator(device).manual_seed(seed)
     attack_fns = resolve_attacks(attacks, attack_options, generator)
+    budgets = {a: _budgets(a, fn, eps) for a, fn in attack_fns.items()}
+    for fn in attack_fns.values():
+        fn.reset(seed)
     noticed: list[str] = []
     clean: list[torch.Tensor] = []
-    robust = {a: [[] for _ in eps] for a in attack_fns}
+    robust = {a: [[] for _ in b] for a, b in budgets.items()}
+    hits = {a: [[] for _ in b] for a, b in budgets.items()}
+    clean_hits: dict[str, list[torch.Tensor]] = {a: [] for a in attack_fns}
+    eligible: dict[str, list[torch.Tensor]] = {a: [] for a in attack_fns}
     corrupted = {c: [[] for _ in severities] for c in names}
     seconds = {"clean": 0.0, **{a: 0.0 for a in attack_fns}, "corruptions": 0.0}
     examples: Examples | None = None
@@ -95,12 +107,12 @@ def evaluate(
                     "off, BatchNorm running statistics). Call model.eval() to silence this."
                 )
             )
-        for index, (x, y) in enumerate(_batches(data, batch_size, max_examples, seed)):
+        for index, (x, y) in enumerate(labelled_batches(data, batch_size, max_examples, seed)):
             x, y = x.to(device), y.to(device)
             started = time.perf_counter()
             with torch.no_grad():
-                logits = model(x)
-            _check_logits(logits, x, y)
+                logits = checked_logits(model, x)
+            _check_labels(logits, y)
             if index == 0 and _looks_like_probabilities(logits):
                 noticed.append(
                     _warn(
@@ -110,30 +122,38 @@ def evaluate(
                         "logits instead."
                     )
                 )
-            correct = logits.argmax(1) == y
+            clean_predicted = logits.argmax(1)
+            correct = clean_predicted == y
             clean.append(correct.cpu())
             seconds["clean"] += time.perf_counter() - started
             if index == 0:
                 count = min(show, len(x))
                 examples = Examples(
-                    x[:count].cpu(), y[:count].cpu(), logits[:count].argmax(1).cpu(), max(eps)
+                    x[:count].cpu(), y[:count].cpu(), clean_predicted[:count].cpu(), max(eps)
                 )
             for attack, fn in attack_fns.items():
                 started = time.perf_counter()
-                for i, e in enumerate(eps):
-                    if e == 0:
-                        robust[attack][i].append(correct.cpu())
-                        continue
-                    x_adv = fn(model, x, y, e)
-                    with torch.no_grad():
-                        predicted = model(x_adv).argmax(1)
+                targets = fn.targets(y)
+                if targets is not None:
+                    counted = targets != y
+                    eligible[attack].append(counted.cpu())
+                    clean_hits[attack].append(((clean_predicted == targets) & counted).cpu())
+                for i, budget in enumerate(budgets[attack]):
+                    if budget == 0 and fn.budget == "eps":
+                        predicted = clean_predicted
+                    else:
+                        x_adv = fn(model, x, y, budget)
+                        with torch.no_grad():
+                            predicted = model(x_adv).argmax(1)
+                        if index == 0 and fn.budgets is None and budget == examples.eps:
+                            count = len(examples.images)
+                            examples.adversarial[attack] = (
+                                x_adv[:count].detach().cpu(),
+                                predicted[:count].cpu(),
+                            )
                     robust[attack][i].append((predicted == y).cpu())
-                    if index == 0 and e == examples.eps:
-                        count = len(examples.images)
-                        examples.adversarial[attack] = (
-                            x_adv[:count].detach().cpu(),
-                            predicted[:count].cpu(),
-                        )
+                    if targets is not None:
+                        hits[attack][i].append(((predicted == targets) & counted).cpu())
                 seconds[attack] += time.perf_counter() - started
             started = time.perf_counter()
             for c in names:
@@ -150,13 +170,28 @@ def evaluate(
     if examples is not None:
         examples.corrupted = {c: torch.cat(v) for c, v in examples.corrupted.items()}
     clean_correct = torch.cat(clean)
-    per_attack = {a: [torch.cat(rows) for rows in per_eps] for a, per_eps in robust.items()}
+    on_curve = [a for a, fn in attack_fns.items() if fn.budgets is None]
+    per_attack = {a: [torch.cat(rows) for rows in robust[a]] for a in on_curve}
     worst = []
     for i in range(len(eps)):
         robust_all = clean_correct.clone()
         for rows in per_attack.values():
             robust_all &= rows[i]
         worst.append(_mean(robust_all))
+    targeted = {a for a in attack_fns if eligible[a]}
+    curves = {
+        a: AttackCurve(
+            budget=fn.budget,
+            budgets=list(budgets[a]),
+            accuracy=[_mean(torch.cat(rows)) for rows in robust[a]],
+            targeted_success=[_rate(rows, eligible[a]) for rows in hits[a]]
+            if a in targeted
+            else None,
+            clean_success=_rate(clean_hits[a], eligible[a]) if a in targeted else None,
+        )
+        for a, fn in attack_fns.items()
+        if fn.budgets is not None
+    }
     return RobustnessReport(
         model=name or type(model).__name__,
         data=getattr(data, "name", type(data).__name__),
@@ -167,8 +202,12 @@ def evaluate(
         worst_case=worst if per_attack else [],
         severities=severities,
         corruptions={c: [_mean(torch.cat(r)) for r in rows] for c, rows in corrupted.items()},
+        targeted_success={
+            a: [_rate(rows, eligible[a]) for rows in hits[a]] for a in on_curve if a in targeted
+        },
+        curves=curves,
         settings={
-            "attacks": {a: _describe(fn) for a, fn in attack_fns.items()},
+            "attacks": {a: fn.describe() for a, fn in attack_fns.items()},
             "seed": seed,
             "device": str(device),
             "batch_size": batch_size,
@@ -183,11 +222,15 @@ def evaluate(
 
 
 def resolve_attacks(
-    attacks: Sequence[str] | Mapping[str, Attack],
+    attacks: Sequence[str] | Mapping[str, Attack | AttackFn],
     options: Mapping[str, Mapping[str, Any]] | None = None,
     generator: torch.Generator | None = None,
 ) -> dict[str, Attack]:
-    """``{name: fn(model, x, y, eps)}`` for attack names (with their options) or callables.
+    """``{name: attack}`` meeting the contract, for attack names (with their options) or objects.
+
+    Named attacks become :class:`robust.GradientAttack` with their options (and
+    ``generator`` for a random start); a mapping's values are kept when they meet the
+    contract and wrapped when they are plain ``fn(model, x, y, eps)`` functions.
 
     Raises:
         ConfigError: an unknown attack, or an option the attack does not take.
@@ -200,10 +243,7 @@ def resolve_attacks(
             raise ConfigError(
                 "attack_options apply to named attacks; bind options into your callables."
             )
-        for label, fn in attacks.items():
-            if not callable(fn):
-                raise ConfigError(f"attack '{label}' is not callable: {fn!r}.")
-        return dict(attacks)
+        return {label: as_attack(fn, label) for label, fn in attacks.items()}
     unknown = [a for a in attacks if a not in ATTACKS]
     if unknown:
         raise ConfigError(f"unknown attack(s) {', '.join(unknown)}; known: {', '.join(ATTACKS)}.")
@@ -213,9 +253,8 @@ def resolve_attacks(
     resolved = {}
     for label in attacks:
         fn = ATTACKS[label]
-        accepted = set(inspect.signature(fn).parameters) - _OWN_ARGUMENTS
         given = dict(options.get(label, {}))
-        bad = sorted(set(given) - accepted)
+        bad, accepted = unknown_options(fn, given)
         if bad:
             raise ConfigError(
                 f"attack_options.{label}: unknown option(s) {', '.join(bad)}; "
@@ -223,16 +262,22 @@ def resolve_attacks(
             )
         if "generator" in accepted and generator is not None:
             given.setdefault("generator", generator)
-        resolved[label] = functools.partial(fn, **given)
+        resolved[label] = GradientAttack(fn, **given)
     return resolved
 
 
-def _describe(fn: Callable) -> str:
-    if isinstance(fn, functools.partial):
-        shown = {k: v for k, v in fn.keywords.items() if k != "generator"}
-        args = ", ".join(f"{k}={v}" for k, v in shown.items())
-        return f"{fn.func.__name__}({args or 'defaults'})"
-    return getattr(fn, "__name__", type(fn).__name__)
+def _budgets(label: str, attack: Attack, eps: list[float]) -> list[float]:
+    """The budgets ``attack`` is measured at: the eps curve, or its own."""
+    if attack.budgets is None:
+        if attack.budget != "eps":
+            raise ConfigError(
+                f"attack '{label}' has budgets of kind '{attack.budget}' but lists none "
+                "(set its budgets)."
+            )
+        return eps
+    if not attack.budgets:
+        raise ConfigError(f"attack '{label}' lists no budgets to measure.")
+    return list(attack.budgets)
 
 
 def _check_eps_list(eps: Sequence[float]) -> list[float]:
@@ -256,63 +301,8 @@ def _check_severities(severities: Sequence[int]) -> list[int]:
     return sorted(set(values))
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-def _batches(
-    data: Data, batch_size: int, limit: int | None, seed: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(images, labels) batches from any of the accepted data forms, at most ``limit`` images."""
-    if limit is not None and (isinstance(limit, bool) or limit < 1):
-        raise ConfigError(f"max_examples must be >= 1, got {limit!r}.")
-    if isinstance(data, ImageTensors):
-        if not data.has_labels or bool((data.labels < 0).any()):
-            raise DataError(
-                f"{data.name} has unlabeled images: robustness evaluation needs labels."
-            )
-        # A fixed random order: max_examples draws a random subset (datasets are often sorted
-        # by class) and the example plots show a mix of classes.
-        order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
-        for indices in order[:limit].split(batch_size):
-            yield data.get_batch(indices)
-        return
-    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
-        images, labels = data
-        if not isinstance(labels, torch.Tensor) or labels.shape[:1] != images.shape[:1]:
-            raise DataError("data must be (images, labels) with one label per image.")
-        total = len(images) if limit is None else min(limit, len(images))
-        for start in range(0, total, batch_size):
-            stop = min(start + batch_size, total)
-            yield images[start:stop], labels[start:stop]
-        return
-    seen = 0
-    for batch in data:
-        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-            raise DataError(f"each batch must be (images, labels); got {type(batch).__name__}.")
-        x, y = batch[0], batch[1]
-        if limit is not None:
-            x, y = x[: limit - seen], y[: limit - seen]
-        seen += len(x)
-        yield x, y
-        if limit is not None and seen >= limit:
-            return
-
-
-def _check_logits(logits: Any, x: torch.Tensor, y: torch.Tensor) -> None:
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != len(x):
-        got = (
-            f"shape {tuple(logits.shape)}"
-            if isinstance(logits, torch.Tensor)
-            else type(logits).__name__
-        )
-        raise DataError(
-            f"the model must return logits of shape (N, num_classes); for {len(x)} images "
-            f"it returned {got}."
-        )
-    if y.dtype.is_floating_point or y.ndim != 1 or len(y) != len(x):
+def _check_labels(logits: torch.Tensor, y: torch.Tensor) -> None:
+    if y.dtype.is_floating_point or y.ndim != 1 or len(y) != len(logits):
         raise DataError(f"labels must be integers, one per image; got {y.dtype} {tuple(y.shape)}.")
     if bool((y < 0).any()) or bool((y >= logits.shape[1]).any()):
         raise DataError(
@@ -334,3 +324,9 @@ def _warn(message: str) -> str:
 
 def _mean(flags: torch.Tensor) -> float:
     return float(flags.float().mean())
+
+
+def _rate(hits: list[torch.Tensor], counted: list[torch.Tensor]) -> float:
+    """Hits over counted images (NaN when none is counted)."""
+    total = int(torch.cat(counted).sum())
+    return int(torch.cat(hits).sum()) / total if total else float("nan")

@@ -1,10 +1,16 @@
-"""Classifiers the robustness recipes and benchmarks train."""
+"""Classifiers: the ones the robustness recipes and benchmarks train, and calling any of them.
+
+Attacks and evaluations take any classifier that maps images in [0, 1] (NCHW)
+to logits; :func:`checked_logits` runs it and refuses other outputs with a
+message that says what to do, and :func:`model_device` says where it lives.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from counterfeit.gan.errors import ConfigError
+import torch
+from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.nets.blocks import output_features
 from torch import nn
 
@@ -35,3 +41,27 @@ def build_model(name: str, in_channels: int, num_classes: int, image_size: int) 
     if name not in MODELS:
         raise ConfigError(f"unknown model '{name}'; known: {', '.join(MODELS)}.")
     return MODELS[name](in_channels, num_classes, image_size)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """Where ``model`` lives: its first parameter's device, else its first buffer's, else CPU."""
+    if isinstance(model, nn.Module):
+        for tensor in (*model.parameters(), *model.buffers()):
+            return tensor.device
+    return torch.device("cpu")
+
+
+def checked_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)``, refused unless it is a logits tensor of shape (N, num_classes).
+
+    Raises:
+        DataError: the model returned anything else (naming what it returned).
+    """
+    out = model(x)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
+        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise DataError(
+            f"the model must return logits of shape (N, num_classes) = ({x.shape[0]}, K); "
+            f"it returned {got}. Wrap it so that forward() returns the logits."
+        )
+    return out

@@ -14,6 +14,10 @@ import torch
 from counterfeit.gan.plots import labelled_grid_figure
 
 WORST_CASE = "worst case"
+_TARGETED_NOTE = (
+    "Targeted success: the fraction of images classified as the attack's target, among "
+    "those whose true class is not the target."
+)
 
 
 @dataclass
@@ -36,6 +40,27 @@ class Examples:
 
 
 @dataclass
+class AttackCurve:
+    """An attack measured at budgets of its own kind rather than the report's eps curve.
+
+    Attributes:
+        budget: what the budgets measure, e.g. ``"area"`` (a patch's fraction of the image).
+        budgets: the budgets, in the order measured.
+        accuracy: top-1 accuracy under the attack at each budget.
+        targeted_success: for a targeted attack, the fraction of images (of those not
+            already of the target class) classified as the target, at each budget;
+            None for an untargeted attack.
+        clean_success: for a targeted attack, the same fraction without the attack.
+    """
+
+    budget: str
+    budgets: list[float]
+    accuracy: list[float]
+    targeted_success: list[float] | None = None
+    clean_success: float | None = None
+
+
+@dataclass
 class RobustnessReport:
     """How robust a classifier is: clean, under attack, under common corruptions.
 
@@ -50,6 +75,9 @@ class RobustnessReport:
             per-example worst case of AutoAttack, Croce & Hein 2020).
         severities: the corruption severities evaluated.
         corruptions: corruption name -> accuracy at each severity.
+        targeted_success: targeted attack on the eps curve -> at each eps, the fraction
+            of images (of those not already of the target class) classified as the target.
+        curves: attacks measured at budgets of their own (a patch's area) -> their curve.
         settings: attack options, seed, device, batch size and timings.
         warnings: problems noticed while evaluating (train mode, probability outputs).
         examples: images for the plots (not serialised).
@@ -64,6 +92,8 @@ class RobustnessReport:
     worst_case: list[float]
     severities: list[int]
     corruptions: dict[str, list[float]]
+    targeted_success: dict[str, list[float]] = field(default_factory=dict)
+    curves: dict[str, AttackCurve] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     examples: Examples | None = field(default=None, repr=False, compare=False)
@@ -94,6 +124,7 @@ class RobustnessReport:
         """Read a report written by :meth:`to_json` (without its example images)."""
         data = json.loads(Path(path).read_text())
         data.pop("mean_corruption_accuracy", None)
+        data["curves"] = {k: AttackCurve(**v) for k, v in data.get("curves", {}).items()}
         return cls(**data)
 
     def metrics(self, prefix: str = "") -> dict[str, float]:
@@ -102,6 +133,16 @@ class RobustnessReport:
         for name, curve in {**self.attacks, "worst_case": self.worst_case}.items():
             for eps, value in zip(self.eps, curve):
                 out[f"{prefix}{name}/eps_{eps:.4g}"] = value
+        for name, curve in self.targeted_success.items():
+            for eps, value in zip(self.eps, curve):
+                out[f"{prefix}{name}/targeted_success/eps_{eps:.4g}"] = value
+        for name, c in self.curves.items():
+            for budget, value in zip(c.budgets, c.accuracy):
+                out[f"{prefix}{name}/{c.budget}_{budget:.4g}"] = value
+            if c.targeted_success is not None:
+                for budget, value in zip(c.budgets, c.targeted_success):
+                    out[f"{prefix}{name}/targeted_success/{c.budget}_{budget:.4g}"] = value
+                out[f"{prefix}{name}/targeted_success/clean"] = c.clean_success
         for name, row in self.corruptions.items():
             for severity, value in zip(self.severities, row):
                 out[f"{prefix}corruption/{name}/severity_{severity}"] = value
@@ -135,6 +176,7 @@ class RobustnessReport:
                 "AutoAttack reports, Croce & Hein 2020).",
                 "",
             ]
+        lines += self._targeted_markdown() + self._curves_markdown()
         if self.corruptions:
             lines += [
                 "## Accuracy under common corruptions (Hendrycks & Dietterich 2019)",
@@ -159,6 +201,43 @@ class RobustnessReport:
         if self.warnings:
             lines += ["## Warnings", ""] + [f"- {w}" for w in self.warnings] + [""]
         return "\n".join(lines)
+
+    def _targeted_markdown(self) -> list[str]:
+        if not self.targeted_success:
+            return []
+        names = list(self.targeted_success)
+        lines = [
+            "## Targeted success (L-inf, eps in [0, 1] pixel units)",
+            "",
+            "| eps | " + " | ".join(names) + " |",
+            "| --- |" + " --- |" * len(names),
+        ]
+        for i, eps in enumerate(self.eps):
+            cells = [f"{self.targeted_success[n][i]:.4f}" for n in names]
+            lines.append(f"| {eps:.4g} (= {eps * 255:.1f}/255) | " + " | ".join(cells) + " |")
+        return [*lines, "", _TARGETED_NOTE, ""]
+
+    def _curves_markdown(self) -> list[str]:
+        if not self.curves:
+            return []
+        lines = [
+            "## Attacks with budgets of their own",
+            "",
+            "| attack | budget | accuracy | targeted success |",
+            "| --- | --- | --- | --- |",
+        ]
+        for name, c in self.curves.items():
+            if c.clean_success is not None:
+                lines.append(
+                    f"| {name} | none (clean) | {self.clean_accuracy:.4f} | {c.clean_success:.4f} |"
+                )
+            for i, budget in enumerate(c.budgets):
+                success = "" if c.targeted_success is None else f"{c.targeted_success[i]:.4f}"
+                lines.append(
+                    f"| {name} | {c.budget} {budget:.4g} | {c.accuracy[i]:.4f} | {success} |"
+                )
+        targeted = any(c.targeted_success is not None for c in self.curves.values())
+        return [*lines, "", *([_TARGETED_NOTE, ""] if targeted else [])]
 
     # -- figures -------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from counterfeit.gan.callbacks import CollapseStop
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.runtime import model_mode
 from counterfeit.robust.attacks import fgsm, pgd
 from torch import nn
 
@@ -250,13 +251,8 @@ class CatastrophicOverfittingStop(CollapseStop):
             step_size=self.step_size,
             generator=generator,
         )
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                return float((model(x_adv).argmax(1) == y).float().mean())
-        finally:
-            model.train(was_training)
+        with model_mode(model, False), torch.no_grad():
+            return float((model(x_adv).argmax(1) == y).float().mean())
 
     def measure(self, method: TrainingMethod) -> float:
         return self.robust_accuracy(method)

@@ -7,8 +7,12 @@ import functools
 import pytest
 import torch
 import torch.nn.functional as F
-from counterfeit.gan.data import DomainSpec, ImageTensors, build_domain
-from counterfeit.robust import digits_cnn
+from counterfeit.gan import Trainer, TrainerConfig, TrainResult
+from counterfeit.gan.data import DomainSpec, ImageTensors, InfiniteLoader, build_domain
+from counterfeit.robust import AdversarialPatch, AdvGAN, digits_cnn
+
+TARGET = 3  # the adversarial patches' target class
+ADVGAN_EPS = 0.25
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -48,3 +52,33 @@ def trained_model() -> torch.nn.Module:
     model = digits_cnn(1, 10, 8)
     model.load_state_dict(_trained_state())
     return model.eval()
+
+
+@functools.cache
+def trained_advgan() -> tuple[AdvGAN, torch.nn.Module, dict[str, torch.Tensor], TrainResult]:
+    """An AdvGAN (eps 0.25) trained for a few seconds against a fresh :func:`trained_model`:
+    (advgan, the attacked model, its weights before training, the training result)."""
+    train, _ = sklearn_digits()
+    model = trained_model()
+    torch.manual_seed(0)
+    advgan = AdvGAN(model, eps=ADVGAN_EPS, channels=1, image_size=8, lr=2e-3)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    config = TrainerConfig(max_steps=150, progress=False, log_every=50, seed=0)
+    result = Trainer(advgan, InfiniteLoader(train, 64, seed=0), config).fit()
+    advgan.cpu(), model.cpu()  # training left both on its device (CUDA when present)
+    return advgan, model, initial, result
+
+
+def make_patch(model: torch.nn.Module | None = None, **kwargs) -> AdversarialPatch:
+    """An untrained patch toward :data:`TARGET` with small, fast settings (``kwargs`` override)."""
+    options = dict(area=0.3, scale=(0.9, 1.1), rotation=10.0, steps=80, batch_size=32, lr=0.3)
+    options.update(progress=False, seed=0)
+    options.update(kwargs)
+    return AdversarialPatch(model if model is not None else trained_model(), TARGET, **options)
+
+
+@functools.cache
+def fitted_patch(area: float = 0.3) -> AdversarialPatch:
+    """A patch of ``area`` trained on the 8x8 digits (shared: do not modify it)."""
+    train, _ = sklearn_digits()
+    return make_patch(area=area).fit(train)

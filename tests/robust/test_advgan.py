@@ -2,28 +2,17 @@
 
 import pytest
 import torch
-from counterfeit.gan import Trainer, TrainerConfig
-from counterfeit.gan.data import InfiniteLoader
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.robust import AdvGAN, fgsm
 
-from tests.robust.conftest import sklearn_digits, trained_model
-
-EPS = 0.25
+from tests.robust.conftest import ADVGAN_EPS as EPS
+from tests.robust.conftest import sklearn_digits, trained_advgan, trained_model
 
 
 @pytest.fixture(scope="module")
 def trained():
     """An AdvGAN trained for a few seconds against the 8x8 digits CNN."""
-    train, _ = sklearn_digits()
-    model = trained_model()
-    torch.manual_seed(0)
-    advgan = AdvGAN(model, eps=EPS, channels=1, image_size=8, lr=2e-3)
-    initial = {k: v.clone() for k, v in model.state_dict().items()}
-    config = TrainerConfig(max_steps=150, progress=False, log_every=50, seed=0)
-    result = Trainer(advgan, InfiniteLoader(train, 64, seed=0), config).fit()
-    advgan.cpu(), model.cpu()  # training left both on its device (CUDA when present)
-    return advgan, model, initial, result
+    return trained_advgan()
 
 
 def fooled(model, x, x_adv, y):
@@ -43,6 +32,22 @@ def test_perturbation_respects_eps_and_the_image_range(trained):
     # an untrained generator too (tanh bound, not learned)
     fresh = AdvGAN(trained_model(), eps=0.05, channels=1, image_size=8)
     assert float((fresh.generate(x) - x).abs().max()) <= 0.05 + 1e-6
+
+
+def test_a_smaller_eps_projects_the_perturbation_onto_its_ball(trained):
+    advgan, model, _, _ = trained
+    _, test = sklearn_digits()
+    x, y = test.get_batch(torch.arange(200))
+    own = advgan.generate(x)
+    assert torch.equal(advgan.generate(x, eps=EPS), own)
+    assert torch.equal(advgan.generate(x, eps=0.9), own)  # a larger ball changes nothing
+    smaller = advgan.generate(x, eps=0.05)
+    assert float((smaller - x).abs().max()) <= 0.05 + 1e-6
+    # inside the smaller ball the perturbation is the generator's, clipped per pixel
+    assert torch.allclose(smaller - x, (own - x).clamp(-0.05, 0.05), atol=1e-6)
+    assert fooled(model, x, smaller, y) < fooled(model, x, own, y)
+    with pytest.raises(ConfigError, match="eps must be a number >= 0"):
+        advgan.generate(x, eps=-0.1)
 
 
 def test_training_fools_the_model_well_beyond_noise_and_leaves_it_alone(trained):

@@ -1,6 +1,5 @@
 """Adversarial patches (Brown et al. 2017): placement, optimisation, evaluation, files, errors."""
 
-import functools
 import math
 
 import pytest
@@ -8,27 +7,12 @@ import torch
 from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
 from counterfeit.robust import AdversarialPatch, Normalize, Placement, place_patch
 
-from tests.robust.conftest import sklearn_digits, trained_model
-
-TARGET = 3
+from tests.robust.conftest import TARGET, fitted_patch, make_patch, sklearn_digits, trained_model
 
 
 @pytest.fixture(scope="module")
 def digits():
     return sklearn_digits()
-
-
-def make(model=None, **kwargs):
-    options = dict(area=0.3, scale=(0.9, 1.1), rotation=10.0, steps=80, batch_size=32, lr=0.3)
-    options.update(progress=False, seed=0)
-    options.update(kwargs)
-    return AdversarialPatch(model if model is not None else trained_model(), TARGET, **options)
-
-
-@functools.cache
-def fitted(area: float = 0.3) -> AdversarialPatch:
-    train, _ = sklearn_digits()
-    return make(area=area).fit(train)
 
 
 @pytest.mark.parametrize("shape", ["square", "circle"])
@@ -84,7 +68,7 @@ def test_extreme_rotation_is_respected_for_squares():
 def test_patch_values_stay_in_range_for_both_parameterizations(digits):
     train, test = digits
     for parameterization in ("sigmoid", "clip"):
-        attack = make(parameterization=parameterization, steps=20, lr=1.0).fit(train)
+        attack = make_patch(parameterization=parameterization, steps=20, lr=1.0).fit(train)
         assert attack.patch.min() >= 0 and attack.patch.max() <= 1
         x = test.get_batch(torch.arange(16))[0]
         patched = attack.apply(x, generator=torch.Generator().manual_seed(0))
@@ -95,7 +79,7 @@ def test_patch_values_stay_in_range_for_both_parameterizations(digits):
 
 def test_apply_is_differentiable_with_respect_to_the_patch(digits):
     _, test = digits
-    attack = make(image_size=8, channels=1)
+    attack = make_patch(image_size=8, channels=1)
     model = attack.model.double()
     x = test.get_batch(torch.arange(8))[0].double()
     patch = attack.patch.double().requires_grad_(True)
@@ -117,7 +101,7 @@ def test_apply_is_differentiable_with_respect_to_the_patch(digits):
 
 def test_success_rises_above_the_random_patch_control_and_leaves_the_model_alone(digits):
     _, test = digits
-    attack = fitted(0.3)
+    attack = fitted_patch(0.3)
     model = attack.model
     assert all(p.grad is None for p in model.parameters())
     assert not model.training  # the helper's eval mode was restored
@@ -132,8 +116,8 @@ def test_success_rises_above_the_random_patch_control_and_leaves_the_model_alone
 
 def test_a_larger_patch_does_at_least_as_well_with_the_same_seed(digits):
     _, test = digits
-    small = fitted(0.1).evaluate(test, n=300)
-    large = fitted(0.3).evaluate(test, n=300)
+    small = fitted_patch(0.1).evaluate(test, n=300)
+    large = fitted_patch(0.3).evaluate(test, n=300)
     assert large.success >= small.success
     assert large.success > small.success + 0.1
 
@@ -141,10 +125,10 @@ def test_a_larger_patch_does_at_least_as_well_with_the_same_seed(digits):
 def test_target_class_images_are_left_out_of_the_evaluation(digits):
     _, test = digits
     x, y = test.get_batch(torch.arange(len(test)))
-    result = fitted(0.3).evaluate((x, y), n=None)
+    result = fitted_patch(0.3).evaluate((x, y), n=None)
     assert result.n == int((y != TARGET).sum())
     with pytest.raises(DataError, match="needs labels"):
-        fitted(0.3).evaluate(x)
+        fitted_patch(0.3).evaluate(x)
 
 
 def test_a_normalize_wrapped_model_gets_the_same_patch(digits):
@@ -157,38 +141,38 @@ def test_a_normalize_wrapped_model_gets_the_same_patch(digits):
             return model(z * std + mean)
 
     wrapped = Normalize(ExpectsNormalized(), [mean], [std])
-    plain = make(model, steps=25).fit(train)
-    other = make(wrapped, steps=25).fit(train)
+    plain = make_patch(model, steps=25).fit(train)
+    other = make_patch(wrapped, steps=25).fit(train)
     assert torch.allclose(plain.patch, other.patch, atol=1e-3)
 
 
 def test_same_seed_same_patch_and_loaders_work(digits):
     train, _ = digits
-    a = make(steps=10).fit(train)
-    b = make(steps=10).fit(train)
+    a = make_patch(steps=10).fit(train)
+    b = make_patch(steps=10).fit(train)
     assert torch.equal(a.patch, b.patch)
     loader = torch.utils.data.DataLoader(train, batch_size=32, shuffle=False)
-    c = make(steps=10).fit(loader)
+    c = make_patch(steps=10).fit(loader)
     assert c.patch.shape == a.patch.shape and not torch.equal(c.patch, a.patch)
 
 
 def test_save_and_load_round_trip_exactly(tmp_path):
-    attack = fitted(0.3)
+    attack = fitted_patch(0.3)
     attack.save(tmp_path / "patch.pt")
     attack.save(tmp_path / "patch.png")
-    fresh = make()
+    fresh = make_patch()
     fresh.load(tmp_path / "patch.pt")
     assert torch.equal(fresh.patch, attack.patch) and torch.equal(fresh.mask, attack.mask)
     assert fresh.image_size == (8, 8) and fresh.channels == 1
-    from_png = make(image_size=8, channels=1).load(tmp_path / "patch.png")
+    from_png = make_patch(image_size=8, channels=1).load(tmp_path / "patch.png")
     assert torch.equal(from_png.patch, (attack.patch * 255).round() / 255)  # 8-bit, exactly
     assert torch.equal(from_png.mask, attack.mask)
     from_png.save(tmp_path / "again.png")
     assert (tmp_path / "again.png").read_bytes() == (tmp_path / "patch.png").read_bytes()
     with pytest.raises(CheckpointError, match="area"):
-        make(area=0.2).load(tmp_path / "patch.pt")
+        make_patch(area=0.2).load(tmp_path / "patch.pt")
     with pytest.raises(ConfigError, match="image size"):
-        make().load(tmp_path / "patch.png")
+        make_patch().load(tmp_path / "patch.png")
     with pytest.raises(ConfigError, match=r"\.png or \.pt"):
         attack.save(tmp_path / "patch.jpg")
 
@@ -198,18 +182,18 @@ def test_figure_shows_the_patch_and_predictions(digits):
 
     _, test = digits
     x, y = test.get_batch(torch.arange(6))
-    fig = fitted(0.3).figure(x, y)
+    fig = fitted_patch(0.3).figure(x, y)
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0] == f"patch -> {TARGET}"
     assert sum(t.startswith("patched:") for t in titles) == 6
     plt.close(fig)
-    fig = fitted(0.3).evaluate(test, n=50, areas=[0.1, 0.3]).curve_figure()
+    fig = fitted_patch(0.3).evaluate(test, n=50, areas=[0.1, 0.3]).curve_figure()
     assert len(fig.axes[0].lines) >= 2
     plt.close(fig)
 
 
 def test_probability_loss_is_the_mean_target_probability_and_spares_hopeless_images():
-    attack = make(loss="probability")
+    attack = make_patch(loss="probability")
     # Three images: hopeless (target far behind), on the boundary, already fooled.
     logits = torch.zeros(3, 10)
     logits[0, 0] = 12.0
@@ -224,14 +208,14 @@ def test_probability_loss_is_the_mean_target_probability_and_spares_hopeless_ima
     push = -grad[:, TARGET]  # how hard each image pulls the target logit up
     assert push[1] > 10 * push[0] and push[1] > 10 * push[2]
     # Cross-entropy does the opposite on the hopeless image: it pulls hardest there.
-    ce = make(loss="ce")._loss(logits)
+    ce = make_patch(loss="ce")._loss(logits)
     (ce_grad,) = torch.autograd.grad(ce, logits)
     assert -ce_grad[0, TARGET] > -ce_grad[1, TARGET] > -ce_grad[2, TARGET]
 
 
 def test_a_probability_loss_patch_beats_its_control(digits):
     train, test = digits
-    result = make(loss="probability").fit(train).evaluate(test, n=300)
+    result = make_patch(loss="probability").fit(train).evaluate(test, n=300)
     assert result.success > result.control + 0.3
 
 
@@ -258,8 +242,8 @@ def test_the_probability_loss_gets_going_where_the_target_starts_hopeless():
 
     # The raw gradient is ~1e-14: plain SGD at the same lr leaves the patch where it was,
     # and so does Adam (eps 1e-8) when the first-step scaling is switched off.
-    sgd = make(model, optimizer="sgd", **options)
-    unscaled = make(model, **options)
+    sgd = make_patch(model, optimizer="sgd", **options)
+    unscaled = make_patch(model, **options)
     unscaled._gradient_scale = lambda first_grad: 1.0
     for stalled, tolerance in ((sgd, 1e-6), (unscaled, 1e-3)):
         start = stalled.patch.clone()
@@ -267,16 +251,16 @@ def test_the_probability_loss_gets_going_where_the_target_starts_hopeless():
         assert (stalled.patch - start).abs().max() < tolerance
         assert stalled.evaluate(data, n=None).success == 0.0
 
-    adam = make(model, **options).fit(data)
+    adam = make_patch(model, **options).fit(data)
     assert adam.evaluate(data, n=None).success > 0.9
 
 
 def test_the_gradient_scale_gives_adam_unit_rms_and_leaves_sgd_alone():
     grad = torch.full((1, 4, 4), 3e-13)
-    assert math.isclose(make()._gradient_scale(grad) * 3e-13, 1.0, rel_tol=1e-5)
-    assert make(optimizer="sgd")._gradient_scale(grad) == 1.0
-    assert make()._gradient_scale(torch.zeros(1, 4, 4)) == 1.0
-    assert make()._gradient_scale(torch.full((1, 4, 4), 1e-30)) == 1e15
+    assert math.isclose(make_patch()._gradient_scale(grad) * 3e-13, 1.0, rel_tol=1e-5)
+    assert make_patch(optimizer="sgd")._gradient_scale(grad) == 1.0
+    assert make_patch()._gradient_scale(torch.zeros(1, 4, 4)) == 1.0
+    assert make_patch()._gradient_scale(torch.full((1, 4, 4), 1e-30)) == 1e15
 
 
 @pytest.mark.parametrize(
@@ -299,20 +283,20 @@ def test_the_gradient_scale_gives_adam_unit_rms_and_leaves_sgd_alone():
 )
 def test_bad_arguments_give_clear_errors(kwargs, error, message):
     with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
-        make(**kwargs)
+        make_patch(**kwargs)
 
 
 def test_bad_data_and_targets_give_clear_errors(digits):
     train, test = digits
     with pytest.raises(ConfigError, match="target=12 but the model has 10 outputs"):
         AdversarialPatch(trained_model(), 12, area=0.2, steps=2, progress=False).fit(train)
-    attack = fitted(0.3)
+    attack = fitted_patch(0.3)
     with pytest.raises(DataError, match=r"made for \(1, 8, 8\)"):
         attack.apply(torch.rand(2, 1, 28, 28))
     with pytest.raises(DataError, match="float images"):
         attack.apply(torch.zeros(2, 1, 8, 8, dtype=torch.uint8))
     with pytest.raises(ConfigError, match="no patch yet"):
-        make().apply(torch.rand(2, 1, 8, 8))
+        make_patch().apply(torch.rand(2, 1, 8, 8))
     with pytest.raises(ConfigError, match=r"area 0\.9"):
         attack.evaluate(test, n=20, areas=[0.9])
     x = test.get_batch(torch.arange(4))[0]
