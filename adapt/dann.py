@@ -58,7 +58,8 @@ class DANN(TrainingMethod):
         mode: ``"dann"``, ``"source-only"`` or ``"target-only"``.
         backbone: a name from :data:`gan.nets.backbones.BACKBONES`; the label
             predictor and domain classifier take that backbone's paper widths.
-        backbone_weights: local state_dict for pretrained backbones (ResNets).
+        backbone_weights: local state_dict for pretrained backbones (ResNets); an
+            initialisation only, left out of :attr:`hparams` (checkpoints hold the weights).
         input_mean: per-channel mean subtracted from the [0, 1] input (the paper's
             preprocessing); default 0.5 per channel.
         lr, momentum, weight_decay: SGD settings (paper: 0.01, 0.9, 0).
@@ -104,21 +105,13 @@ class DANN(TrainingMethod):
             raise ConfigError(f"unknown DANN mode '{mode}'; choose one of {', '.join(MODES)}.")
         if lr_schedule not in ("dann", "constant"):
             raise ConfigError(f"unknown lr_schedule '{lr_schedule}'; use 'dann' or 'constant'.")
+        self.save_hyperparameters(ignore=("backbone_weights",))
         self.in_shape = tuple(in_shape)
         self.num_classes = num_classes
         self.mode = mode
-        self.hparams = dict(
-            lr=lr,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            lr_schedule=lr_schedule,
-            alpha=alpha,
-            beta=beta,
-            gamma=gamma,
-            lambda_max=lambda_max,
-            domain_weight=domain_weight,
-            ema_decay=ema_decay,
-        )
+        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.lr_schedule, self.alpha, self.beta = lr_schedule, alpha, beta
+        self.gamma, self.lambda_max, self.domain_weight = gamma, lambda_max, domain_weight
         self.features, n_features, spec = build_backbone(
             backbone, self.in_shape, mean=input_mean, weights=backbone_weights
         )
@@ -149,21 +142,19 @@ class DANN(TrainingMethod):
         return nn.Sequential(*self.evaluated_nets())
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        hp = self.hparams
         return {
             "model": torch.optim.SGD(
                 self.parameters(),
-                lr=hp["lr"],
-                momentum=hp["momentum"],
-                weight_decay=hp["weight_decay"],
+                lr=self.lr,
+                momentum=self.momentum,
+                weight_decay=self.weight_decay,
             )
         }
 
     def configure_schedulers(self, optimizers, total_steps: int) -> dict:
-        hp = self.hparams
-        if hp["lr_schedule"] == "constant":
+        if self.lr_schedule == "constant":
             return {}
-        alpha, beta = hp["alpha"], hp["beta"]
+        alpha, beta = self.alpha, self.beta
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizers["model"], lambda step: (1.0 + alpha * step / total_steps) ** -beta
         )
@@ -175,9 +166,7 @@ class DANN(TrainingMethod):
         optimizer = ctx.optimizers["model"]
         with ctx.autocast():
             if self.mode == "dann":
-                lambda_ = self.hparams["lambda_max"] * dann_lambda(
-                    ctx.progress, self.hparams["gamma"]
-                )
+                lambda_ = self.lambda_max * dann_lambda(ctx.progress, self.gamma)
                 losses = self.losses(xs, ys, xt, lambda_)
             elif self.mode == "source-only":
                 losses = self.supervised_losses(xs, ys)
@@ -220,7 +209,7 @@ class DANN(TrainingMethod):
         ) + F.binary_cross_entropy_with_logits(target_d, torch.ones_like(target_d))
         domain_correct = torch.cat([source_d < 0, target_d > 0]).float().mean()
         return {
-            "loss": class_loss + self.hparams["domain_weight"] * domain_loss,
+            "loss": class_loss + self.domain_weight * domain_loss,
             "loss/class": class_loss,
             "loss/domain": domain_loss,
             "acc/train": _accuracy(logits, ys),

@@ -146,27 +146,16 @@ class PixelDA(TrainingMethod):
         ):
             if value is not None:
                 sizes[key] = value
+        self.save_hyperparameters(**sizes)
         self.source_shape = tuple(source_shape)
         self.target_shape = tuple(target_shape)
         self.num_classes = num_classes
         self.preset = preset
-        self.hparams = dict(
-            preset=preset,
-            **sizes,
-            noise_dims=noise_dims,
-            domain_weight=domain_weight,
-            style_weight=style_weight,
-            task_in_g_weight=task_in_g_weight,
-            content_weight=content_weight,
-            content_threshold=content_threshold,
-            lr=lr,
-            beta1=beta1,
-            weight_decay=weight_decay,
-            lr_decay=lr_decay,
-            lr_decay_every=lr_decay_every,
-            noise_sigma=noise_sigma,
-            dropout=dropout,
-        )
+        self.domain_weight, self.style_weight = domain_weight, style_weight
+        self.task_in_g_weight = task_in_g_weight
+        self.content_weight, self.content_threshold = content_weight, content_threshold
+        self.lr, self.beta1, self.weight_decay = lr, beta1, weight_decay
+        self.lr_decay, self.lr_decay_every = lr_decay, lr_decay_every
         size = source_shape[1]
         self.generator = PixelDAGenerator(
             source_shape[0],
@@ -187,14 +176,6 @@ class PixelDA(TrainingMethod):
         if source_shape[0] != target_shape[0]:
             # T's source branch sees source images: give it the source's channels.
             self.task.source_private[0] = nn.Conv2d(source_shape[0], 32, 5, padding=2)
-
-    def init_args(self) -> dict:
-        return {
-            "source_shape": list(self.source_shape),
-            "target_shape": list(self.target_shape),
-            "num_classes": self.num_classes,
-            **self.hparams,
-        }
 
     # -- inference ---------------------------------------------------------------
 
@@ -218,8 +199,7 @@ class PixelDA(TrainingMethod):
     # -- training ----------------------------------------------------------------
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        hp = self.hparams
-        adam = dict(lr=hp["lr"], betas=(hp["beta1"], 0.999), weight_decay=hp["weight_decay"])
+        adam = dict(lr=self.lr, betas=(self.beta1, 0.999), weight_decay=self.weight_decay)
         d_params = list(self.discriminator.parameters()) + list(self.task.parameters())
         return {
             "d": torch.optim.Adam(d_params, **adam),
@@ -227,9 +207,8 @@ class PixelDA(TrainingMethod):
         }
 
     def configure_schedulers(self, optimizers, total_steps: int) -> dict:
-        hp = self.hparams
         return {
-            name: torch.optim.lr_scheduler.StepLR(opt, hp["lr_decay_every"], hp["lr_decay"])
+            name: torch.optim.lr_scheduler.StepLR(opt, self.lr_decay_every, self.lr_decay)
             for name, opt in optimizers.items()
         }
 
@@ -239,7 +218,6 @@ class PixelDA(TrainingMethod):
         self._check(xs, self.source_shape, "source")
         self._check(xt, self.target_shape, "target")
         xs, xt = xs * 2 - 1, xt * 2 - 1
-        hp = self.hparams
         n = xs.shape[0]
 
         # D/T step: domain classifier and task classifier.
@@ -250,7 +228,7 @@ class PixelDA(TrainingMethod):
             source_logits = self.task(xs, source=True).float()
             adapted_logits = self.task(fake, source=False).float()
             task = F.cross_entropy(source_logits, ys) + F.cross_entropy(adapted_logits, ys)
-            d_loss = hp["domain_weight"] * domain + task
+            d_loss = self.domain_weight * domain + task
         opt_d = ctx.optimizers["d"]
         opt_d.zero_grad(set_to_none=True)
         ctx.backward(d_loss)
@@ -263,12 +241,12 @@ class PixelDA(TrainingMethod):
                 fake = self.generator(xs, self.generator.sample_noise(n, xs.device))
                 style = non_saturating_g(self.discriminator(fake).float())
                 task_in_g = F.cross_entropy(self.task(fake, source=False).float(), ys)
-                g_loss = hp["style_weight"] * style + hp["task_in_g_weight"] * task_in_g
+                g_loss = self.style_weight * style + self.task_in_g_weight * task_in_g
                 metrics = {}
-                if hp["content_weight"]:
-                    mask = (xs > hp["content_threshold"] * 2 - 1).float()
+                if self.content_weight:
+                    mask = (xs > self.content_threshold * 2 - 1).float()
                     content = pairwise_mse(fake.float(), xs.float(), mask)
-                    g_loss = g_loss + hp["content_weight"] * content
+                    g_loss = g_loss + self.content_weight * content
                     metrics["loss/content"] = content.detach()
             opt_g = ctx.optimizers["g"]
             opt_g.zero_grad(set_to_none=True)

@@ -74,22 +74,21 @@ class TrainingMethod(nn.Module):
             TypeError: not called from ``__init__``; a name in ``ignore`` or ``resolved``
                 that is not a parameter; a recorded value that is not a plain value.
         """
-        frame = inspect.currentframe().f_back  # type: ignore[union-attr]
-        try:
-            code = frame.f_code  # type: ignore[union-attr]
-            if code.co_name != "__init__":
-                raise TypeError(
-                    "save_hyperparameters records a constructor's arguments: call it in __init__."
-                )
-            names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
-            unknown = sorted((set(ignore) | set(resolved)) - set(names))
-            if unknown:
-                raise TypeError(
-                    f"{type(self).__name__}.__init__ has no parameter {', '.join(unknown)}."
-                )
-            values = {n: frame.f_locals[n] for n in names if n not in ignore}  # type: ignore[union-attr]
-        finally:
-            del frame
+        frame = inspect.currentframe()
+        caller = frame.f_back if frame is not None else None
+        del frame  # a frame held in its own locals is a reference cycle
+        if caller is None or caller.f_code.co_name != "__init__":
+            raise TypeError(
+                "save_hyperparameters records a constructor's arguments: call it in __init__."
+            )
+        code = caller.f_code
+        names = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount]
+        unknown = sorted((set(ignore) | set(resolved)) - set(names))
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}.__init__ has no parameter {', '.join(unknown)}."
+            )
+        values = {name: caller.f_locals[name] for name in names if name not in ignore}
         values.update(resolved)
         self.hparams = {name: _plain(value, name) for name, value in values.items()}
 

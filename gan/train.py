@@ -329,7 +329,7 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue: method, optimizers, schedulers, scaler, step, RNG, data."""
+        """All a resume needs: method, optimizers, schedulers, scaler, step, RNG, data."""
         return {
             "format": FORMAT,
             "step": self.step,

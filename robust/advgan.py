@@ -177,6 +177,7 @@ class AdvGAN(TrainingMethod):
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}.")
         if not lr > 0:
             raise ConfigError(f"lr must be > 0, got {lr!r}.")
+        self.save_hyperparameters(ignore=("model",))
         object.__setattr__(self, "model", model)  # not a submodule: never trained or saved
         self.eps = float(eps)
         self.target = target
@@ -187,25 +188,6 @@ class AdvGAN(TrainingMethod):
         self.lr, self.betas = float(lr), tuple(betas)
         self.generator = AdvGANGenerator(channels, eps, width, blocks)
         self.discriminator = AdvGANDiscriminator(channels, image_size, width)
-        self._init = dict(
-            eps=eps,
-            channels=channels,
-            image_size=image_size,
-            target=target,
-            gan_loss=gan_loss,
-            adv_weight=adv_weight,
-            gan_weight=gan_weight,
-            hinge_weight=hinge_weight,
-            hinge_bound=hinge_bound,
-            kappa=kappa,
-            lr=lr,
-            betas=list(betas),
-            width=width,
-            blocks=blocks,
-        )
-
-    def init_args(self) -> dict[str, Any]:
-        return dict(self._init)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {

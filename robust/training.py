@@ -93,43 +93,37 @@ class AdversarialTraining(TrainingMethod):
             raise ConfigError(f"fgsm_weight must be in [0, 1], got {fgsm_weight}.")
         if lr <= 0:
             raise ConfigError(f"lr must be > 0, got {lr}.")
+        self.save_hyperparameters(ignore=("model",))
         self.model = model
         self.method = method
         self.eps = float(eps)
         self.step_size = 1.25 * self.eps if step_size is None else float(step_size)
         self.fgsm_weight = fgsm_weight
         self.clip = clip
-        self.hparams = dict(
-            optimizer=optimizer,
-            lr=lr,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            lr_schedule=lr_schedule,
-            lr_peak=lr_peak,
-        )
+        self.optimizer_kind, self.lr, self.momentum = optimizer, lr, momentum
+        self.weight_decay, self.lr_schedule, self.lr_peak = weight_decay, lr_schedule, lr_peak
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        hp = self.hparams
-        if hp["optimizer"] == "adam":
+        if self.optimizer_kind == "adam":
             opt = torch.optim.Adam(
-                self.model.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"]
+                self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay
             )
         else:
             opt = torch.optim.SGD(
                 self.model.parameters(),
-                lr=hp["lr"],
-                momentum=hp["momentum"],
-                weight_decay=hp["weight_decay"],
+                lr=self.lr,
+                momentum=self.momentum,
+                weight_decay=self.weight_decay,
             )
         return {"model": opt}
 
     def configure_schedulers(self, optimizers, total_steps: int) -> dict:
-        if self.hparams["lr_schedule"] == "constant":
+        if self.lr_schedule == "constant":
             return {}
-        return {"model": cyclic_lr(optimizers["model"], total_steps, self.hparams["lr_peak"])}
+        return {"model": cyclic_lr(optimizers["model"], total_steps, self.lr_peak)}
 
     def adversarial_examples(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The training inputs of one step: FGSM-RS, FGSM or (standard) the clean images."""
@@ -193,7 +187,7 @@ class CatastrophicOverfittingStop(CollapseStop):
     start; their CIFAR-10 check: 5 steps of 2/255 at eps 8/255) on a fixed
     batch; when robust accuracy falls by more than ``drop`` (0.2) since the
     previous check, restore the weights of that previous check and stop
-    (:class:`gan.train.CollapseStop` with PGD accuracy as the score).
+    (:class:`gan.callbacks.CollapseStop` with PGD accuracy as the score).
 
     Args:
         x, y: the held-out batch (images in [0, 1], labels); keep it out of training.

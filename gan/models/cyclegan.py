@@ -129,7 +129,7 @@ class CycleGAN(TrainingMethod):
         semantic_weight: CyCADA's semantic-consistency weight (0: off, the paper's CycleGAN).
         semantic_classifier: f_S, a classifier pre-trained on domain A (images in [0, 1]);
             its weights are copied into a :func:`digits_classifier` of ``semantic_backbone``
-            (so checkpoints rebuild it). May be given later with
+            (so checkpoints hold them; it is left out of :attr:`hparams`). May be given later with
             :meth:`set_semantic_classifier`; training with ``semantic_weight > 0`` refuses
             to start without one.
         num_classes, semantic_backbone: f_S's classes and architecture.
@@ -225,22 +225,13 @@ class CycleGAN(TrainingMethod):
         sizes["discriminator_layers"] = (
             discriminator_layers if discriminator_layers is not None else patchgan_layers_for(size)
         )
+        self.save_hyperparameters(ignore=("semantic_classifier",), **sizes)
         self.shape_a, self.shape_b = shape_a, shape_b
         self.preset = preset
         self.num_classes = num_classes
-        self.hparams: dict[str, Any] = dict(
-            preset=preset,
-            **sizes,
-            cycle_weight=cycle_weight,
-            identity_weight=identity_weight,
-            pool_size=pool_size,
-            lr=lr,
-            beta1=beta1,
-            decay_start=decay_start,
-            semantic_weight=semantic_weight,
-            num_classes=num_classes,
-            semantic_backbone=semantic_backbone,
-        )
+        self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
+        self.semantic_weight, self.semantic_backbone = semantic_weight, semantic_backbone
+        self.lr, self.beta1, self.decay_start = lr, beta1, decay_start
         gw, gb = sizes["generator_width"], sizes["generator_blocks"]
         dw, dl = sizes["discriminator_width"], sizes["discriminator_layers"]
         self.g_ab = ResnetGenerator(shape_a[0], shape_b[0], gw, gb)
@@ -271,9 +262,6 @@ class CycleGAN(TrainingMethod):
         """Pixels of the input one PatchGAN logit sees (70 for 3 layers)."""
         return self.d_a.receptive_field
 
-    def init_args(self) -> dict[str, Any]:
-        return {"shape_a": list(self.shape_a), "shape_b": list(self.shape_b), **self.hparams}
-
     def set_semantic_classifier(self, classifier: nn.Module) -> None:
         """Copy a trained f_S (same architecture as :func:`digits_classifier`) in and freeze it."""
         if self.semantic is None:
@@ -286,7 +274,7 @@ class CycleGAN(TrainingMethod):
             raise ConfigError(
                 "the semantic classifier must have the architecture of "
                 f"digits_classifier({self.shape_a}, {self.num_classes}, "
-                f"'{self.hparams['semantic_backbone']}'): {str(exc).splitlines()[0]}"
+                f"'{self.semantic_backbone}'): {str(exc).splitlines()[0]}"
             ) from None
         self.semantic.net.requires_grad_(False)
         self.semantic_ready.fill_(True)
@@ -322,14 +310,14 @@ class CycleGAN(TrainingMethod):
     # -- training --------------------------------------------------------------------
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        adam = dict(lr=self.hparams["lr"], betas=(self.hparams["beta1"], 0.999))
+        adam = dict(lr=self.lr, betas=(self.beta1, 0.999))
         g_params = list(self.g_ab.parameters()) + list(self.g_ba.parameters())
         d_params = list(self.d_a.parameters()) + list(self.d_b.parameters())
         return {"g": torch.optim.Adam(g_params, **adam), "d": torch.optim.Adam(d_params, **adam)}
 
     def decay_start_step(self, total_steps: int) -> int:
         """``decay_start`` in steps for a run of ``total_steps``."""
-        start = self.hparams["decay_start"]
+        start = self.decay_start
         return round(start * total_steps) if isinstance(start, float) else int(start)
 
     def configure_schedulers(
@@ -341,14 +329,13 @@ class CycleGAN(TrainingMethod):
     def train_step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
         """One G update (both generators) then one D update (both discriminators)."""
         real_a, real_b = self._split(batch)
-        hp = self.hparams
         if self.semantic is not None and not bool(self.semantic_ready):
             raise ConfigError(
                 "semantic_weight > 0 but no trained semantic classifier was given; pass "
                 "semantic_classifier= (f_S trained on domain A) or call set_semantic_classifier()."
             )
         a, b = real_a * 2 - 1, real_b * 2 - 1
-        lam, lam_idt = hp["cycle_weight"], hp["identity_weight"] * hp["cycle_weight"]
+        lam, lam_idt = self.cycle_weight, self.identity_weight * self.cycle_weight
         opt_g, opt_d = ctx.optimizers["g"], ctx.optimizers["d"]
         metrics: dict[str, torch.Tensor] = {}
 
@@ -373,7 +360,7 @@ class CycleGAN(TrainingMethod):
                     metrics["loss/idt_a"], metrics["loss/idt_b"] = idt_a.detach(), idt_b.detach()
                 if self.semantic is not None:
                     semantic = self.semantic_loss(real_a, real_b, fake_b, fake_a)
-                    g_loss = g_loss + hp["semantic_weight"] * semantic
+                    g_loss = g_loss + self.semantic_weight * semantic
                     metrics["loss/semantic"] = semantic.detach()
             opt_g.zero_grad(set_to_none=True)
             ctx.backward(g_loss)

@@ -125,6 +125,7 @@ class DCGAN(TrainingMethod):
             )
         if self.optimizer_kind not in ("adam", "rmsprop"):
             raise ConfigError(f"unknown optimizer '{self.optimizer_kind}'; use adam or rmsprop.")
+        self.save_hyperparameters()
         self.latent_dim = latent_dim
         self.latent = latent
         self.num_classes = num_classes

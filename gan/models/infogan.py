@@ -107,6 +107,7 @@ class InfoGAN(TrainingMethod):
             raise ConfigError("InfoGAN's learning rates must be > 0 and its weights >= 0.")
         if g_batch not in ("fresh", "reuse"):
             raise ConfigError(f"g_batch must be 'fresh' or 'reuse', got '{g_batch}'.")
+        self.save_hyperparameters()
         self.g_batch = g_batch
         self.noise_dim = noise_dim
         self.categorical = categorical

@@ -133,23 +133,8 @@ class Pix2Pix(TrainingMethod):
             raise ConfigError(f"pix2pix needs lr > 0 and lambda_l1 >= 0, got {lr}, {lambda_l1}.")
         if decay_fraction is not None and not 0 <= decay_fraction <= 1:
             raise ConfigError(f"decay_fraction must be in [0, 1] or None, got {decay_fraction}.")
-        self._init = dict(
-            image_size=image_size,
-            in_channels=in_channels,
-            out_channels=out_channels,
-            g_width=g_width,
-            d_width=d_width,
-            norm=norm,
-            dropout=dropout,
-            depth=depth,
-            d_layers=d_layers,
-            lambda_l1=lambda_l1,
-            gan_loss=gan_loss,
-            lr=lr,
-            betas=tuple(betas),
-            decay_fraction=decay_fraction,
-            l1_only=l1_only,
-        )
+        self.save_hyperparameters()
+        self.image_size = image_size
         self.lambda_l1, self.lr, self.betas = lambda_l1, lr, tuple(betas)
         self.decay_fraction, self.l1_only = decay_fraction, l1_only
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -165,9 +150,6 @@ class Pix2Pix(TrainingMethod):
         if l1_only:
             self.progress_metrics = ("g_l1",)
 
-    def init_args(self) -> dict[str, Any]:
-        return dict(self._init)
-
     @property
     def depth(self) -> int:
         """The U-Net's number of levels (stride-2 downsamplings)."""
@@ -176,8 +158,7 @@ class Pix2Pix(TrainingMethod):
     @property
     def source_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of the A images :meth:`translate` takes (``counterfeit translate``)."""
-        size = self._init["image_size"]
-        return (self.in_channels, size, size)
+        return (self.in_channels, self.image_size, self.image_size)
 
     @property
     def receptive_field(self) -> int | None:

@@ -127,26 +127,7 @@ class Pose2Video(TrainingMethod):
                 f"'{gan_loss}' needs a critic constraint; use least-squares (pix2pixHD) or "
                 "non-saturating."
             )
-        self._init = dict(
-            image_size=image_size,
-            label_channels=label_channels,
-            channels=channels,
-            width=width,
-            d_width=d_width,
-            num_d=num_d,
-            d_layers=d_layers,
-            temporal=temporal,
-            gan=gan,
-            l1_weight=l1_weight,
-            fm_weight=fm_weight,
-            gan_loss=gan_loss,
-            face=face,
-            face_fraction=face_fraction,
-            norm=norm,
-            dropout=dropout,
-            lr=lr,
-            betas=tuple(betas),
-        )
+        self.save_hyperparameters()
         self.image_size, self.channels, self.label_channels = image_size, channels, label_channels
         self.temporal, self.use_gan, self.use_face = temporal, gan, face
         self.l1_weight, self.fm_weight, self.face_fraction = l1_weight, fm_weight, face_fraction
@@ -172,9 +153,6 @@ class Pose2Video(TrainingMethod):
             )
         if not gan:
             self.progress_metrics = ("g_l1",)
-
-    def init_args(self) -> dict[str, Any]:
-        return dict(self._init)
 
     def describe(self) -> dict[str, Any]:
         """Parameter counts and the discriminator's patch size, for summaries."""

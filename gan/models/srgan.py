@@ -108,6 +108,7 @@ class SRGAN(TrainingMethod):
             raise ConfigError(f"crop_size {crop_size} must divide by the scale {scale}.")
         if lr_decay_at is not None and not 0 < lr_decay_at <= 1:
             raise ConfigError(f"lr_decay_at is a fraction in (0, 1]; got {lr_decay_at}.")
+        self.save_hyperparameters()
         self.scale = scale
         self.crop_size = crop_size
         self.lr = lr
@@ -118,14 +119,6 @@ class SRGAN(TrainingMethod):
         self.vgg_weights = vgg_weights
         self.lr_decay_at = lr_decay_at
         self.lr_decay_factor = lr_decay_factor
-        self._init = dict(
-            scale=scale,
-            blocks=blocks,
-            width=width,
-            bicubic_skip=bicubic_skip,
-            crop_size=crop_size,
-            d_width=d_width,
-        )
         self.generator = SRResNet(blocks, width, scale, 3, bicubic_skip)
         self.discriminator = SRGANDiscriminator(crop_size, 3, d_width)
         self.adversarial = get_loss("non-saturating")
@@ -139,28 +132,16 @@ class SRGAN(TrainingMethod):
         """Switch between SRResNet-MSE pre-training (``"mse"``) and SRGAN (``"gan"``).
 
         Takes effect at the next :meth:`configure_optimizers` (the next ``Trainer.fit``).
+        :attr:`hparams` records it, so a method rebuilt from a checkpoint starts in it.
         """
         if phase not in ("mse", "gan"):
             raise ConfigError(f"unknown SRGAN phase '{phase}'; use 'mse' or 'gan'.")
         self.phase = phase
+        self.hparams["phase"] = phase
 
     @property
     def progress_metrics(self) -> tuple[str, ...]:  # type: ignore[override]
         return ("mse",) if self.phase == "mse" else ("content", "g_adv", "d_loss")
-
-    def init_args(self) -> dict[str, Any]:
-        return {
-            **self._init,
-            "phase": self.phase,
-            "lr": self.lr,
-            "gan_lr": self.gan_lr,
-            "betas": list(self.betas),
-            "adv_weight": self.adv_weight,
-            "content": self.content,
-            "vgg_weights": self.vgg_weights,
-            "lr_decay_at": self.lr_decay_at,
-            "lr_decay_factor": self.lr_decay_factor,
-        }
 
     @property
     def content_loss_name(self) -> str:
