@@ -11,7 +11,9 @@ import time
 import numpy as np
 import pytest
 from counterfeit.gan.errors import ConfigError
+from counterfeit.recipes import load_recipe
 from counterfeit.recipes.sweep import sweep
+from counterfeit.recipes.sweep.plan import parse_grid, parse_seeds
 from mlflow import MlflowClient
 from scipy import stats
 
@@ -223,3 +225,13 @@ def test_bad_input_raises_config_error_before_anything_is_created(
 def test_a_folder_holding_a_sweep_needs_resume(finished_sweep):
     with pytest.raises(ConfigError, match=r"already holds a sweep .*--resume"):
         sweep("digits-dann", seeds=SEEDS, grid=GRID, overrides=TINY_SWEEP, out=finished_sweep[0])
+
+
+def test_seed_ranges_and_python_grid_values_reach_the_recipe_unchanged():
+    assert parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    grid = parse_grid({"model.lr": [0.001, 1e-5], "methods": [["dann"], ["dann", "source-only"]]})
+    assert grid == {"model.lr": ["0.001", "1.0e-05"], "methods": ["[dann]", "[dann, source-only]"]}
+    recipe = load_recipe("digits-dann", [f"model.lr={grid['model.lr'][1]}"]).recipe
+    assert recipe.model.lr == 1e-5
+    recipe = load_recipe("digits-dann", [f"methods={grid['methods'][1]}"]).recipe
+    assert recipe.methods == ["dann", "source-only"]
