@@ -63,9 +63,7 @@ def test_srgan_trains_srresnet_for_train_steps_then_srgan_for_gan_steps(tmp_path
     assert _step(tmp_path, "srgan") == 3 and summary["phases"]["srgan"]["steps"] == 3
 
 
-def test_advgan_trains_its_classifier_for_train_steps_and_itself_for_train_steps(
-    tmp_path, capsys
-):
+def test_advgan_trains_its_classifier_for_train_steps_and_itself_for_train_steps(tmp_path, capsys):
     overrides = [
         *QUIET,
         "classifier.train_steps=7",
