@@ -1,6 +1,6 @@
-"""Pose-to-video (Chan et al. 2018) on the synthetic puppet, 64 px, CPU: the issue's table.
+"""Pose-to-video (Chan et al. 2018) on the synthetic puppet, 64 px, CPU: quality and temporal tables.
 
-    python benchmarks/pose2video.py --threads 1 --only quality --markdown docs/benchmarks.md
+    python benchmarks/pose2video.py --threads 1 --only quality --markdown docs/results.md
     python benchmarks/pose2video.py --threads 1 --only temporal
 
 Parts (each through the ``puppet-dance`` recipe, the product's own code path):
@@ -22,7 +22,7 @@ Parts (each through the ``puppet-dance`` recipe, the product's own code path):
   l1         the same U-Net on L1 alone (the calibration's "L1 only" row), ``--steps``.
 
 The calibration figures (a plain U-Net of 1.8M parameters, L1 x100 + PatchGAN/LSGAN, batch
-16, one CPU thread) are in the issue and in docs/benchmarks.md.
+16, one CPU thread) are in docs/archive/benchmarks-notebook.md.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ instead lets Q predict it (the paper's "exponential transformation").
 Deviations: (1) the G step reuses the D step's generated batch
 (``g_batch="reuse"``). The authors' trainer draws fresh noise and codes for it
 (two ``sess.run`` calls per update; ``g_batch="fresh"``), which the paper does
-not mention; measured on full MNIST (docs/benchmarks.md), fresh draws ended 6 and
+not mention; measured on full MNIST (docs/archive/benchmarks-notebook.md), fresh draws ended 6 and
 16 points lower in categorical-code cluster accuracy on two seeds. (2) G's
 weights are also averaged (:class:`gan.ema.EMA`) for sampling. (3) Optionally
 (``q_ema_decay``) D and Q's weights are averaged too, and that average labels real
@@ -56,7 +56,7 @@ class InfoGAN(TrainingMethod):
         info_weight: lambda, the weight of the mutual-information term (1).
         continuous_weight: extra factor on the continuous codes' NLL (1, the authors'
             launcher; the paper advises a smaller lambda for continuous codes, but 0.1
-            ended 2 and 8 points lower on full MNIST: docs/benchmarks.md).
+            ended 2 and 8 points lower on full MNIST: docs/archive/benchmarks-notebook.md).
         lr_g, lr_d: Adam learning rates of G and of D with Q (1e-3, 2e-4).
         betas: Adam betas ((0.5, 0.999)).
         learn_std: Q predicts the continuous codes' standard deviation (else fixed to 1).
