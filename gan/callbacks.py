@@ -2,7 +2,8 @@
 
 A :class:`Callback` runs on rank 0 every ``every`` steps of
 :meth:`gan.train.Trainer.fit` and once at its end; what it returns is logged and
-printed.
+printed. What it remembers between steps (its ``state_dict``) is part of the
+Trainer's checkpoint, so a resumed run decides as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from counterfeit.gan.errors import ConfigError
@@ -19,8 +20,15 @@ from counterfeit.gan.plots import save_image_grid
 from counterfeit.gan.runtime import model_mode
 from torch import nn
 
-if TYPE_CHECKING:
-    from counterfeit.gan.train import Trainer
+
+class TrainerView(Protocol):
+    """What a callback sees of :class:`~counterfeit.gan.train.Trainer` (which drives it)."""
+
+    method: TrainingMethod
+    step: int
+
+    def request_stop(self, reason: str, final: bool = True) -> None: ...
+
 
 GridFn = Callable[[nn.Module], torch.Tensor]
 
@@ -28,15 +36,24 @@ GridFn = Callable[[nn.Module], torch.Tensor]
 class Callback:
     """Hook into training. ``on_step`` runs on rank 0 every ``every`` steps (0: never).
 
-    Return a dict of scalars to have them logged and printed, or None.
+    Return a dict of scalars to have them logged and printed, or None. A callback that
+    remembers something between steps returns it from :meth:`state_dict` (tensors and
+    plain values) and takes it back in :meth:`load_state_dict`.
     """
 
     every: int = 0
 
-    def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
+    def state_dict(self) -> dict[str, Any]:
+        """What this callback remembers between steps, for the Trainer's checkpoint."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`state_dict` returned (on resume)."""
+
+    def on_step(self, trainer: TrainerView, step: int) -> dict[str, float] | None:
         return None
 
-    def on_end(self, trainer: Trainer) -> dict[str, float] | None:
+    def on_end(self, trainer: TrainerView) -> dict[str, float] | None:
         return None
 
 
@@ -55,16 +72,16 @@ class EvalCallback(Callback):
         self.prefix = prefix
         self.at_end = at_end
 
-    def _run(self, trainer: Trainer) -> dict[str, float]:
+    def _run(self, trainer: TrainerView) -> dict[str, float]:
         method = trainer.method
         with model_mode(method, False), torch.no_grad():
             values = self.fn(method)
         return {f"{self.prefix}{k}": float(v) for k, v in values.items()}
 
-    def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
+    def on_step(self, trainer: TrainerView, step: int) -> dict[str, float] | None:
         return self._run(trainer)
 
-    def on_end(self, trainer: Trainer) -> dict[str, float] | None:
+    def on_end(self, trainer: TrainerView) -> dict[str, float] | None:
         return self._run(trainer) if self.at_end else None
 
 
@@ -80,8 +97,9 @@ class CollapseStop(Callback):
     to any score: for DANN, source validation accuracy, which needs no target label
     and falls to chance when the adversarial game collapses.
 
-    Its state (the last score and weights) is not part of the Trainer's checkpoint:
-    after a resume, the first check only sets the new baseline.
+    Its state (the last score, its step and the weights then) is part of the Trainer's
+    checkpoint, so a resumed run compares its next check with the same baseline as an
+    uninterrupted run.
 
     Args:
         score: ``fn(method) -> float``, higher is better (subclasses may override
@@ -119,12 +137,24 @@ class CollapseStop(Callback):
         self.saved_step: int | None = None
         self._saved_state: dict[str, torch.Tensor] | None = None
 
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "previous": self.previous,
+            "saved_step": self.saved_step,
+            "weights": self._saved_state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.previous = state["previous"]
+        self.saved_step = state["saved_step"]
+        self._saved_state = state["weights"]
+
     def measure(self, method: TrainingMethod) -> float:
         """``score(method)`` in eval mode and without gradients."""
         with model_mode(method, False), torch.no_grad():
             return float(self.score(method))  # type: ignore[misc]
 
-    def on_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
+    def on_step(self, trainer: TrainerView, step: int) -> dict[str, float] | None:
         method = trainer.method
         value = self.measure(method)
         if self.previous is not None and value < self.previous - self.drop:
@@ -164,7 +194,7 @@ class SampleGridCallback(Callback):
         self.tracker = tracker
         self.written: list[Path] = []
 
-    def _write(self, trainer: Trainer, step: int) -> None:
+    def _write(self, trainer: TrainerView, step: int) -> None:
         method = trainer.method
         with model_mode(method, False), torch.no_grad():
             for name, (fn, nrow) in self.grids.items():
@@ -175,8 +205,8 @@ class SampleGridCallback(Callback):
                 if self.tracker is not None:
                     self.tracker.log_image_grid(images, filename, "samples", nrow)
 
-    def on_step(self, trainer: Trainer, step: int) -> None:
+    def on_step(self, trainer: TrainerView, step: int) -> None:
         self._write(trainer, step)
 
-    def on_end(self, trainer: Trainer) -> None:
+    def on_end(self, trainer: TrainerView) -> None:
         self._write(trainer, trainer.step)

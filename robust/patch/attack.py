@@ -309,7 +309,7 @@ class AdversarialPatch(PatchGeometry):
 
     def save(self, path: str | Path) -> Path:
         """Write the patch: ``.png`` (8-bit, the mask as alpha: print it) or ``.pt`` (exact)."""
-        return save_patch(self, path)
+        return save_patch(self, path, self.target)
 
     def load(self, path: str | Path) -> AdversarialPatch:
         """Load a patch written by :meth:`save` (``.pt``: exact; ``.png``: 8-bit values).

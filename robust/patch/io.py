@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from counterfeit.gan.errors import CheckpointError, ConfigError
-
-if TYPE_CHECKING:
-    from counterfeit.robust.patch.attack import AdversarialPatch
+from counterfeit.robust.patch.geometry import PatchGeometry
 
 PATCH_FORMAT = "counterfeit-patch-1"
 
 
-def save_patch(attack: AdversarialPatch, path: str | Path) -> Path:
-    """Write ``attack``'s patch: ``.png`` (8-bit, the mask as alpha) or ``.pt`` (exact)."""
+def save_patch(attack: PatchGeometry, path: str | Path, target: int) -> Path:
+    """Write ``attack``'s patch: ``.png`` (8-bit, the mask as alpha) or ``.pt`` (exact).
+
+    ``target`` is the class the patch was trained toward (kept in the ``.pt`` file).
+    """
     texture = attack._texture(None)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -30,7 +30,7 @@ def save_patch(attack: AdversarialPatch, path: str | Path) -> Path:
         "format": PATCH_FORMAT,
         "patch": texture.detach().cpu().clone(),
         "mask": attack.mask.detach().cpu().clone(),  # type: ignore[union-attr]
-        "target": attack.target,
+        "target": target,
         "area": attack.area,
         "shape": attack.shape,
         "image_size": list(attack._geometry()),
@@ -41,7 +41,7 @@ def save_patch(attack: AdversarialPatch, path: str | Path) -> Path:
     return path
 
 
-def load_patch(attack: AdversarialPatch, path: str | Path) -> None:
+def load_patch(attack: PatchGeometry, path: str | Path) -> None:
     """Set ``attack``'s patch from a file written by :func:`save_patch`.
 
     A ``.pt`` file is exact, sets the image size and must match the attack's shape
