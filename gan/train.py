@@ -2,9 +2,11 @@
 
 The :class:`Trainer` trains a :class:`gan.method.TrainingMethod` and owns everything
 but the method's step: device choice, bf16 autocast and channels_last on CUDA,
-data-parallel training under ``torchrun``, learning-rate schedules, a progress bar
-with live metrics, callbacks (:mod:`gan.callbacks`), checkpoints that resume to the
-same numbers, a NaN guard, a time budget and graceful Ctrl-C.
+data-parallel training under ``torchrun``, learning-rate schedules, progress with
+live metrics (a bar on a terminal, plain lines in a log: :mod:`gan.progress`),
+callbacks (:mod:`gan.callbacks`), checkpoints that resume to the same numbers (a
+write the disk refuses keeps the previous one and training goes on), a NaN guard,
+a time budget and graceful Ctrl-C.
 
 :meth:`Trainer.fit` is a loop of small named steps, as in Lightning Fabric's
 ``build_your_own_trainer`` example: set up (or resume), one training step, logging,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -39,10 +42,10 @@ from counterfeit.gan.checkpoint import (
 )
 from counterfeit.gan.errors import CheckpointError, NonFiniteLossError, TrainingInterrupted
 from counterfeit.gan.method import Metrics, StepContext, TrainingMethod
+from counterfeit.gan.progress import Progress, make_progress, progress_mode
 from counterfeit.gan.runtime import distributed_context, rank_device, resolve_device
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
-from tqdm.auto import tqdm
 
 if TYPE_CHECKING:
     from counterfeit.gan.callbacks import Callback
@@ -73,7 +76,9 @@ class TrainerConfig(BaseModel):
     log_every: int = Field(10, gt=0)
     eval_every: int | None = Field(None, gt=0)
     checkpoint_every: int | None = Field(None, gt=0)
-    progress: bool = True
+    progress: bool = Field(
+        True, description="a live bar on a terminal, one plain line every few logs elsewhere"
+    )
     seed: int = 0
 
     @model_validator(mode="after")
@@ -101,7 +106,7 @@ class _Run:
     """The state of one :meth:`Trainer.fit` call."""
 
     ctx: StepContext
-    bar: tqdm
+    progress: Progress
     start: float
     start_step: int
     resumed_from: int | None
@@ -183,7 +188,7 @@ class Trainer:
         """
         run = self._setup(resume)
         total = run.ctx.total_steps
-        with self._sigint_handler():
+        with self._sigint_handler(run):
             while self.step < total and self.stop_reason is None:
                 self._training_step(run)
                 done = self.step == total
@@ -195,9 +200,9 @@ class Trainer:
                 if self.stop_reason is not None:
                     self._log(run)
                 if checkpoint_due or self.stop_reason is not None or self._interrupt.is_set():
-                    self.save_checkpoint()
+                    self._checkpoint(run)
                 if self._interrupt.is_set():
-                    run.bar.close()
+                    run.progress.close()
                     raise TrainingInterrupted(self.step, self._checkpoint_written)
         return self._teardown(run)
 
@@ -220,15 +225,9 @@ class Trainer:
         ctx = StepContext(
             total, self.optimizers, self.device, self.amp_dtype, self.scaler, self.dist
         )
-        bar = tqdm(
-            total=total,
-            initial=self.step,
-            desc=self.description,
-            disable=not (self.config.progress and self.dist.is_main),
-            dynamic_ncols=True,
-            leave=True,
-        )
-        run = _Run(ctx, bar, time.perf_counter(), self.step, resumed_from)
+        mode = progress_mode(self.config.progress and self.dist.is_main)
+        progress = make_progress(mode, total, self.step, self.description, self.config.log_every)
+        run = _Run(ctx, progress, time.perf_counter(), self.step, resumed_from)
         method.train()
         return run
 
@@ -248,7 +247,7 @@ class Trainer:
             scheduler.step()
         run.window.append((self.step, metrics))
         self.step += 1
-        run.bar.update(1)
+        run.progress.advance()
 
     def _log(self, run: _Run) -> None:
         """Check the metrics of the steps since the last log for NaN/inf, then log their means."""
@@ -271,7 +270,7 @@ class Trainer:
         if self.tracker is not None:
             self.tracker.log_metrics(means, step=self.step)
         shown = getattr(self.method, "progress_metrics", ()) or tuple(means)
-        run.bar.set_postfix({k: f"{means[k]:.4g}" for k in shown if k in means}, refresh=False)
+        run.progress.show(self.step, {k: f"{means[k]:.4g}" for k in shown if k in means})
         run.last = means
 
     def _run_callbacks(self, run: _Run, done: bool) -> None:
@@ -295,8 +294,8 @@ class Trainer:
             self._share_stop_request()
 
     def _teardown(self, run: _Run) -> TrainResult:
-        """Close the progress bar, run the callbacks' ``on_end``, sum the run up."""
-        run.bar.close()
+        """Close the progress display, run the callbacks' ``on_end``, sum the run up."""
+        run.progress.close()
         if self.dist.is_main:
             for callback in self.callbacks:
                 self._report(run, callback.on_end(self))
@@ -321,7 +320,7 @@ class Trainer:
             self.tracker.log_metrics(values, step=self.step)
         if self.config.progress:
             text = "  ".join(f"{k}={v:.4f}" for k, v in values.items())
-            tqdm.write(f"[step {self.step}] {text}")
+            run.progress.write(f"[step {self.step}] {text}")
 
     def _due(self, every: int | None) -> bool:
         return bool(every) and self.step % every == 0  # type: ignore[operator]
@@ -329,7 +328,7 @@ class Trainer:
     # -- checkpoints -------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """All a resume needs: method, optimizers, schedulers, scaler, step, RNG, data."""
+        """A resume's needs: method, optimizers, schedulers, scaler, step, RNGs, data, callbacks."""
         return {
             "format": FORMAT,
             "step": self.step,
@@ -341,6 +340,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "rng": capture_rng_state(),
             "data": self.data.state_dict(),  # type: ignore[attr-defined]
+            "callbacks": {key: c.state_dict() for key, c in self._keyed_callbacks()},
             "seed": self.config.seed,
             "stop_reason": self.stop_reason if self._stop_is_final else None,
         }
@@ -351,6 +351,21 @@ class Trainer:
             return None
         self._checkpoint_written = save_atomic(self.state_dict(), self.checkpoint_path)
         return self._checkpoint_written
+
+    def _checkpoint(self, run: _Run) -> None:
+        """Write the checkpoint; a write the file system refuses warns and training goes on."""
+        try:
+            self.save_checkpoint()
+        except CheckpointError as exc:
+            every = self.config.checkpoint_every
+            if every and self.step < run.ctx.total_steps:
+                then = f"the next checkpoint is tried at step {(self.step // every + 1) * every}"
+            else:
+                then = "the trained method is still used for what follows this training"
+            run.progress.write(
+                f"warning: {exc} Training goes on with its state in memory; {then}.",
+                file=sys.stderr,
+            )
 
     def _require_checkpoint(self) -> Path:
         if self.checkpoint_path is None:
@@ -380,6 +395,10 @@ class Trainer:
             scheduler.load_state_dict(state["schedulers"][name])
         self.scaler.load_state_dict(state["scaler"])
         self.data.load_state_dict(state["data"])  # type: ignore[attr-defined]
+        saved = state.get("callbacks", {})
+        for key, callback in self._keyed_callbacks():
+            if key in saved:
+                callback.load_state_dict(saved[key])
         restore_rng_state(state["rng"])
         if self.dist.rank:
             torch.manual_seed(self.config.seed + 7919 * self.dist.rank + state["step"])
@@ -387,6 +406,10 @@ class Trainer:
         self.stop_reason = state.get("stop_reason")
         self._checkpoint_written = path
         return self.step
+
+    def _keyed_callbacks(self) -> list[tuple[str, Callback]]:
+        """The callbacks by position and class, as their state is keyed in a checkpoint."""
+        return [(f"{i}/{type(c).__name__}", c) for i, c in enumerate(self.callbacks)]
 
     # -- early stopping ------------------------------------------------------
 
@@ -405,7 +428,7 @@ class Trainer:
             self.stop_reason = "stop requested on rank 0"
 
     @contextlib.contextmanager
-    def _sigint_handler(self):
+    def _sigint_handler(self, run: _Run):
         """First Ctrl-C: finish the step, checkpoint, stop. Second: stop at once."""
         if self.dist.enabled or threading.current_thread() is not threading.main_thread():
             yield
@@ -416,7 +439,9 @@ class Trainer:
             if self._interrupt.is_set():
                 raise KeyboardInterrupt
             self._interrupt.set()
-            tqdm.write("Ctrl-C: finishing this step and writing a checkpoint (again to abort)...")
+            run.progress.write(
+                "Ctrl-C: finishing this step and writing a checkpoint (again to abort)..."
+            )
 
         signal.signal(signal.SIGINT, handle)
         try:

@@ -196,8 +196,8 @@ class CatastrophicOverfittingStop(CollapseStop):
         steps, step_size, drop: the check's PGD and the collapse threshold.
         seed: seeds PGD's random start, so each check draws the same start.
 
-    Its state (the last accuracy and weights) is not part of the Trainer's
-    checkpoint: after a resume, the first check only sets the new baseline.
+    Its state (the last accuracy and weights) is part of the Trainer's checkpoint,
+    as :class:`gan.callbacks.CollapseStop`'s.
     """
 
     reason = "catastrophic overfitting"

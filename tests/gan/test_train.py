@@ -1,6 +1,5 @@
 """The Trainer: resume equals uninterrupted, NaN guard, Ctrl-C, checkpoints, devices."""
 
-import signal
 import time
 
 import pytest
@@ -8,84 +7,32 @@ import torch
 from counterfeit.gan import (
     Callback,
     CheckpointError,
+    CollapseStop,
     ConfigError,
     NonFiniteLossError,
     Tracker,
     Trainer,
     TrainerConfig,
     TrainingInterrupted,
-    TrainingMethod,
 )
 from counterfeit.gan.checkpoint import load_checkpoint, save_atomic
-from counterfeit.gan.data import ImageTensors, InfiniteLoader
 from torch import nn
 
-
-class Regression(TrainingMethod):
-    """A toy method that uses every piece of state: dropout RNG, momentum, a scheduler."""
-
-    def __init__(self, nan_at: int | None = None):
-        super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Dropout(0.3), nn.Linear(8, 1))
-        self.nan_at = nan_at
-
-    def configure_optimizers(self):
-        return {"net": torch.optim.SGD(self.parameters(), lr=0.05, momentum=0.9)}
-
-    def configure_schedulers(self, optimizers, total_steps):
-        return {"net": torch.optim.lr_scheduler.StepLR(optimizers["net"], step_size=4, gamma=0.5)}
-
-    def train_step(self, batch, ctx):
-        x, y = batch
-        opt = ctx.optimizers["net"]
-        with ctx.autocast():
-            loss = (self.net(x).squeeze(1) - y.float()).pow(2).mean()
-        if self.nan_at is not None and ctx.step == self.nan_at:
-            loss = loss * float("nan")
-        opt.zero_grad(set_to_none=True)
-        ctx.backward(loss)
-        ctx.optimizer_step(opt)
-        return {"loss": loss.detach(), "noise": torch.rand(())}
-
-
-def _data(seed=0):
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (40, 1, 4, 4), dtype=torch.uint8, generator=g)
-    labels = torch.randint(0, 3, (40,), generator=g)
-    return InfiniteLoader(ImageTensors(images, labels, "toy"), batch_size=8, seed=seed)
-
-
-def _config(**kw):
-    base = dict(max_steps=20, progress=False, log_every=3, checkpoint_every=5, seed=3)
-    base.update(kw)
-    return TrainerConfig(**base)
-
-
-class InterruptAt(Callback):
-    """Sends this process a real SIGINT (Ctrl-C) at one step."""
-
-    def __init__(self, step):
-        self.every = step
-        self.sent = False
-
-    def on_step(self, trainer, step):
-        if not self.sent:
-            self.sent = True
-            signal.raise_signal(signal.SIGINT)
+from tests.gan.conftest import InterruptAt, Regression, toy_config, toy_data
 
 
 def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path):
     torch.manual_seed(0)
     straight = Regression()
-    Trainer(straight, _data(), _config(), checkpoint_path=tmp_path / "a.ckpt").fit()
+    Trainer(straight, toy_data(), toy_config(), checkpoint_path=tmp_path / "a.ckpt").fit()
 
     torch.manual_seed(0)
     first = Regression()
     with pytest.raises(TrainingInterrupted) as info:
         Trainer(
             first,
-            _data(),
-            _config(),
+            toy_data(),
+            toy_config(),
             callbacks=[InterruptAt(7)],
             checkpoint_path=tmp_path / "b.ckpt",
         ).fit()
@@ -94,7 +41,7 @@ def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path):
 
     torch.manual_seed(123)  # a fresh process would start from other RNG states
     resumed = Regression()
-    result = Trainer(resumed, _data(), _config(), checkpoint_path=tmp_path / "b.ckpt").fit(
+    result = Trainer(resumed, toy_data(), toy_config(), checkpoint_path=tmp_path / "b.ckpt").fit(
         resume=True
     )
     assert result.resumed_from == 7 and result.steps == 20
@@ -106,7 +53,9 @@ def test_nan_guard_names_the_step_and_keeps_last_good_checkpoint(tmp_path):
     torch.manual_seed(0)
     method = Regression(nan_at=12)
     with pytest.raises(NonFiniteLossError) as info:
-        Trainer(method, _data(), _config(log_every=4), checkpoint_path=tmp_path / "c.ckpt").fit()
+        Trainer(
+            method, toy_data(), toy_config(log_every=4), checkpoint_path=tmp_path / "c.ckpt"
+        ).fit()
     assert info.value.step == 13 and info.value.metric == "loss"  # the 13th step (index 12)
     assert "step 13" in str(info.value)
     state = load_checkpoint(tmp_path / "c.ckpt")
@@ -131,44 +80,53 @@ class TwoStages(Regression):
 
 def test_metrics_that_appear_in_a_later_stage_are_logged_and_guarded(tmp_path):
     torch.manual_seed(0)
-    result = Trainer(TwoStages(), _data(), _config(log_every=4, max_steps=12)).fit()
+    result = Trainer(TwoStages(), toy_data(), toy_config(log_every=4, max_steps=12)).fit()
     assert result.last_metrics["stage2"] == 1.0 and "loss" in result.last_metrics
     with pytest.raises(NonFiniteLossError) as info:  # the window of steps 5-8 mixes stages
-        Trainer(TwoStages(stage_nan_at=6), _data(), _config(log_every=4, max_steps=12)).fit()
+        Trainer(TwoStages(stage_nan_at=6), toy_data(), toy_config(log_every=4, max_steps=12)).fit()
     assert info.value.step == 7 and info.value.metric == "stage2"
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
-    trainer = Trainer(Regression(), _data(), _config(), checkpoint_path=tmp_path / "none.ckpt")
+    trainer = Trainer(
+        Regression(), toy_data(), toy_config(), checkpoint_path=tmp_path / "none.ckpt"
+    )
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         trainer.fit(resume=True)
 
 
 def test_resume_with_another_seed_is_refused(tmp_path):
-    Trainer(Regression(), _data(), _config(max_steps=5), checkpoint_path=tmp_path / "s.ckpt").fit()
+    Trainer(
+        Regression(), toy_data(), toy_config(max_steps=5), checkpoint_path=tmp_path / "s.ckpt"
+    ).fit()
     trainer = Trainer(
-        Regression(), _data(), _config(max_steps=10, seed=4), checkpoint_path=tmp_path / "s.ckpt"
+        Regression(),
+        toy_data(),
+        toy_config(max_steps=10, seed=4),
+        checkpoint_path=tmp_path / "s.ckpt",
     )
     with pytest.raises(CheckpointError, match="seed 3"):
         trainer.fit(resume=True)
 
 
 def test_checkpoint_for_another_model_is_refused(tmp_path):
-    Trainer(Regression(), _data(), _config(max_steps=5), checkpoint_path=tmp_path / "m.ckpt").fit()
+    Trainer(
+        Regression(), toy_data(), toy_config(max_steps=5), checkpoint_path=tmp_path / "m.ckpt"
+    ).fit()
 
     class Other(Regression):
         def __init__(self):
             super().__init__()
             self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 2), nn.Linear(2, 1))
 
-    trainer = Trainer(Other(), _data(), _config(), checkpoint_path=tmp_path / "m.ckpt")
+    trainer = Trainer(Other(), toy_data(), toy_config(), checkpoint_path=tmp_path / "m.ckpt")
     with pytest.raises(CheckpointError, match="does not match"):
         trainer.fit(resume=True)
 
 
 def test_max_epochs_counts_batches_of_the_stream():
     result = Trainer(
-        Regression(), _data(), _config(max_steps=None, max_epochs=2, checkpoint_every=None)
+        Regression(), toy_data(), toy_config(max_steps=None, max_epochs=2, checkpoint_every=None)
     ).fit()
     assert result.steps == 2 * (40 // 8)
 
@@ -188,16 +146,16 @@ class Slow(Callback):
 
 def test_time_budget_stops_on_a_logging_step_with_a_checkpoint(tmp_path):
     path = tmp_path / "run.ckpt"
-    config = _config(max_steps=10_000, max_minutes=0.1 / 60, log_every=4, checkpoint_every=None)
+    config = toy_config(max_steps=10_000, max_minutes=0.1 / 60, log_every=4, checkpoint_every=None)
     result = Trainer(
-        Regression(), _data(), config, callbacks=[Slow(0.02)], checkpoint_path=path
+        Regression(), toy_data(), config, callbacks=[Slow(0.02)], checkpoint_path=path
     ).fit()
     assert "time budget" in result.stopped_early
     assert 4 <= result.steps < 100 and result.steps % 4 == 0
     assert load_checkpoint(path)["step"] == result.steps
     # A time budget is not a verdict on the model: resuming gets a fresh budget and goes on.
     resumed = Trainer(
-        Regression(), _data(), config, callbacks=[Slow(0.02)], checkpoint_path=path
+        Regression(), toy_data(), config, callbacks=[Slow(0.02)], checkpoint_path=path
     ).fit(resume=True)
     assert "time budget" in resumed.stopped_early
     assert load_checkpoint(path)["step"] >= result.steps + 4
@@ -214,7 +172,7 @@ def test_cuda_on_a_cpu_machine_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(ConfigError, match="CUDA is not available"):
-        Trainer(Regression(), _data(), _config(device="cuda"))
+        Trainer(Regression(), toy_data(), toy_config(device="cuda"))
 
 
 def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
@@ -248,8 +206,8 @@ def test_metrics_reach_mlflow_every_log_interval():
     with Tracker(experiment="trainer-test") as tracker:
         Trainer(
             Regression(),
-            _data(),
-            _config(max_steps=9, checkpoint_every=None),
+            toy_data(),
+            toy_config(max_steps=9, checkpoint_every=None),
             tracker=tracker.scoped("toy/"),
         ).fit()
     client = MlflowClient()
@@ -260,3 +218,52 @@ def test_metrics_reach_mlflow_every_log_interval():
         0.05 * 0.5**2
     )
     assert client.get_run(tracker.run_id).info.status == "FINISHED"
+
+
+class ScriptedCollapse(CollapseStop):
+    """A collapse guard whose score at each check is given in advance, by step."""
+
+    def __init__(self, scores: dict[int, float]) -> None:
+        super().__init__(None, every=4, drop=0.2, name=None)
+        self.scores = scores
+        self.step = 0
+
+    def on_step(self, trainer, step):
+        self.step = step
+        return super().on_step(trainer, step)
+
+    def measure(self, method):
+        return self.scores[self.step]
+
+
+def test_a_collapse_guard_decides_alike_across_a_resume(tmp_path):
+    """The score falls between the checks at steps 4 and 8; the run stops at 8 either way."""
+    scores = {4: 0.9, 8: 0.5, 12: 0.5, 16: 0.5}
+    torch.manual_seed(0)
+    straight = Regression()
+    reference = Trainer(
+        straight,
+        toy_data(),
+        toy_config(checkpoint_every=None),
+        callbacks=[ScriptedCollapse(scores)],
+    ).fit()
+    assert reference.stopped_early.startswith("collapse at step 8") and reference.steps == 8
+
+    path = tmp_path / "run.ckpt"
+    torch.manual_seed(0)
+    first = toy_config(max_steps=6, checkpoint_every=None)
+    Trainer(
+        Regression(), toy_data(), first, callbacks=[ScriptedCollapse(scores)], checkpoint_path=path
+    ).fit()
+    resumed = Regression()
+    result = Trainer(
+        resumed,
+        toy_data(),
+        toy_config(checkpoint_every=None),
+        callbacks=[ScriptedCollapse(scores)],
+        checkpoint_path=path,
+    ).fit(resume=True)
+    assert result.resumed_from == 6
+    assert result.stopped_early == reference.stopped_early and result.steps == 8
+    for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name  # both restored to the weights of step 4
