@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.data.tensors import ImageTensors, sample_indices
 from counterfeit.gan.runtime import model_mode
 from torch import nn
 
@@ -99,13 +99,17 @@ def domain_separability(
     Trains a logistic regression on half of the (balanced) features and tests
     on the other half. Returns its test accuracy and the proxy A-distance
     ``2 (1 - 2 err)`` (Ben-David et al. 2007): 0 = indistinguishable, 2 = separable.
+    The larger side is balanced by a random sample drawn with ``seed``, never its first
+    rows (a test set may be sorted by class).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
     n = min(len(source_features), len(target_features))
-    features = torch.cat([source_features[:n], target_features[:n]]).numpy()
+    source = source_features[sample_indices(len(source_features), n, seed)]
+    target = target_features[sample_indices(len(target_features), n, seed)]
+    features = torch.cat([source, target]).numpy()
     domains = np.r_[np.zeros(n), np.ones(n)]
     x_train, x_test, d_train, d_test = train_test_split(
         features, domains, test_size=0.5, random_state=seed, stratify=domains

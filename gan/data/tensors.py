@@ -96,11 +96,11 @@ class ImageTensors(Dataset):
         return ImageTensors(self.images[idx], self.labels[idx], name or self.name)
 
     def take(self, n: int | None, seed: int = 0) -> ImageTensors:
-        """At most ``n`` images, drawn without replacement with a fixed seed."""
+        """At most ``n`` images: a random sample drawn with ``seed`` (all when ``n`` is None or
+        at least the size). Every subset (plots, evaluation while training) is drawn so."""
         if n is None or n >= len(self):
             return self
-        generator = torch.Generator().manual_seed(seed)
-        return self.subset(torch.randperm(len(self), generator=generator)[:n])
+        return self.subset(sample_indices(len(self), n, seed))
 
     def unlabeled(self) -> ImageTensors:
         """The same images with labels hidden (what an adaptation method may see)."""
@@ -136,6 +136,19 @@ class ImageTensors(Dataset):
                 resize_uint8(images, size) if fit == "resize" else center_fit_uint8(images, size)
             )
         return ImageTensors(images, self.labels, self.name)
+
+
+def sample_indices(size: int, n: int | None, seed: int = 0) -> torch.Tensor:
+    """Indices of a random sample of ``n`` of ``size`` items, drawn without replacement with
+    ``seed``; all of them in order when ``n`` is None or at least ``size``.
+
+    Never the first ``n``: datasets are often sorted by class (the embedded MNIST splits
+    are), and their first images would all be zeros.
+    """
+    if n is None or n >= size:
+        return torch.arange(size)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randperm(size, generator=generator)[:n]
 
 
 def convert_channels(images: torch.Tensor, channels: int, name: str = "images") -> torch.Tensor:

@@ -7,13 +7,14 @@ baselines) with their evaluation, and translating a dataset with a trained gener
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from counterfeit.adapt.dann import DANN
 from counterfeit.adapt.evaluate import AdaptationReport, accuracy, evaluate_adaptation, predict
 from counterfeit.gan.data.augment import Augment
 from counterfeit.gan.data.domains import build_domain
 from counterfeit.gan.data.loaders import InfiniteLoader, ZipLoader
-from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.data.tensors import ImageTensors, sample_indices
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.plots import (
     confusion_matrix_figure,
@@ -21,6 +22,7 @@ from counterfeit.gan.plots import (
     embedding_figure,
     labelled_grid_figure,
 )
+from counterfeit.gan.progress import is_live
 from counterfeit.gan.train import TrainResult
 from counterfeit.recipes.context import RunContext, TaskOutput
 from counterfeit.recipes.schema import AdaptationData, DANNModelConfig, EvaluationConfig
@@ -67,8 +69,9 @@ def num_classes_of(domains: Domains) -> int:
 
 
 def data_mean(*datasets: ImageTensors, limit: int = 5000) -> list[float]:
-    """Per-channel mean pixel of the given datasets (the paper's mean subtraction)."""
-    images = torch.cat([d.images[:limit] for d in datasets])
+    """Per-channel mean pixel of the given datasets (the paper's mean subtraction), over at
+    most ``limit`` images of each: a random sample (an image folder is sorted by class)."""
+    images = torch.cat([d.take(limit).images for d in datasets])
     return images.float().div_(255).mean(dim=(0, 2, 3)).tolist()
 
 
@@ -99,14 +102,15 @@ def translate_dataset(
     seed: int = 0,
     progress: bool = False,
 ) -> ImageTensors:
-    """Push every image through ``model.translate`` (fresh noise per image, seeded)."""
+    """Push every image through ``model.translate`` (fresh noise per image, seeded); with
+    ``progress``, a bar on a terminal."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     torch.manual_seed(seed)
     out = []
     starts = range(0, len(dataset), batch_size)
-    for start in tqdm(starts, desc="translate", disable=not progress):
+    for start in tqdm(starts, desc="translate", disable=not (progress and is_live())):
         x, _ = dataset.get_batch(torch.arange(start, min(start + batch_size, len(dataset))))
         out.append(model.translate(x.to(device)).cpu())
     model.train(was_training)
@@ -238,31 +242,22 @@ def _plots(
     evaluation: EvaluationConfig,
     seed: int,
 ) -> None:
-    """The domains side by side, the feature embedding per method, accuracy curves."""
-    grid = torch.cat(
-        [
-            domains["source_test"].get_batch(torch.arange(10))[0],
-            domains["target_test"].get_batch(torch.arange(10))[0],
-        ]
-    )
-    titles = [f"source {int(y)}" for y in domains["source_test"].labels[:10]] + [
-        f"target {int(y)}" if y >= 0 else "target" for y in domains["target_test"].labels[:10]
+    """The domains side by side, the feature embedding per method, accuracy curves.
+
+    Every subset shown is a random sample drawn with ``seed`` (:func:`sample_indices`).
+    """
+    shown = min(10, len(domains["source_test"]), len(domains["target_test"]))
+    source, source_labels = domain_examples(domains["source_test"], shown, seed)
+    target, target_labels = domain_examples(domains["target_test"], shown, seed)
+    titles = [f"source {int(y)}" for y in source_labels] + [
+        f"target {int(y)}" if y >= 0 else "target" for y in target_labels
     ]
+    grid = torch.cat([source, target])
     ctx.save_figure(
-        labelled_grid_figure(grid, titles, 10, "source (top) vs target (bottom)"), "domains"
+        labelled_grid_figure(grid, titles, shown, "source (top) vs target (bottom)"), "domains"
     )
     if evaluation.embedding != "none":
-        order = [m for m in ("source-only", "dann", "target-only") if m in reports]
-        n = evaluation.embedding_points
-        panels = {}
-        for method in order:
-            r = reports[method]
-            panels[method] = (
-                r.source.features[:n].numpy(),
-                r.source.labels[:n].numpy(),
-                r.target.features[:n].numpy(),
-                r.target.labels[:n].clamp(min=0).numpy(),
-            )
+        panels = embedding_panels(reports, evaluation.embedding_points, seed)
         ctx.save_figure(embedding_figure(panels, evaluation.embedding, seed), "embedding")
     curves = {}
     for method, result in results.items():
@@ -274,3 +269,28 @@ def _plots(
         ctx.save_figure(
             curves_figure(curves, "accuracy during training", "accuracy"), "accuracy_curves"
         )
+
+
+def domain_examples(dataset: ImageTensors, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images (float, [0, 1]) of a random sample drawn with ``seed``, and their labels."""
+    sample = dataset.take(n, seed)
+    return sample.get_batch(torch.arange(len(sample)))
+
+
+def embedding_panels(
+    reports: dict[str, AdaptationReport], n: int, seed: int
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per method: source features and labels, target features and labels, of at most ``n``
+    test images per side drawn at random with ``seed`` (the same images for every method)."""
+    panels = {}
+    for method in [m for m in ("source-only", "dann", "target-only") if m in reports]:
+        r = reports[method]
+        s = sample_indices(len(r.source.labels), n, seed)
+        t = sample_indices(len(r.target.labels), n, seed)
+        panels[method] = (
+            r.source.features[s].numpy(),
+            r.source.labels[s].numpy(),
+            r.target.features[t].numpy(),
+            r.target.labels[t].clamp(min=0).numpy(),
+        )
+    return panels
