@@ -32,7 +32,7 @@ input queue gave each update its own batch); G's update draws fresh noise.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -96,6 +96,10 @@ class PixelDA(TrainingMethod):
         content_weight: weight of the masked pairwise-MSE content loss (0: off);
             ``content_threshold`` marks source pixels brighter than it (in [0, 1]) as foreground.
         lr, beta1, weight_decay, lr_decay, lr_decay_every: Adam and its schedule.
+        source_spec: the source domain G learns to adapt, as a JSON-able
+            :class:`gan.data.DomainSpec` dump (the recipe's ``data.source``). Only recorded:
+            it travels in the checkpoint, so ``counterfeit translate`` renders the same
+            domain (the same synthetic style, say) rather than the domain's defaults.
 
     ``model(x)`` classifies images in [0, 1] with T's adapted branch (the one used
     for real target images); :meth:`translate` adapts source images.
@@ -126,6 +130,7 @@ class PixelDA(TrainingMethod):
         lr_decay_every: int = 10_000,
         noise_sigma: float = 0.2,
         dropout: float = 0.1,
+        source_spec: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if preset not in PRESETS:

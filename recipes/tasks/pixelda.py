@@ -164,6 +164,7 @@ class PixelDATask(Task):
             d["source_train"].shape,
             d["target_train"].shape,
             num_classes_of(d),
+            source_spec=self.recipe.data.source.model_dump(mode="json"),
             **self.recipe.model.model_dump(),
         )
         sources = fixed_examples(d["source_test"])
