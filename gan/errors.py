@@ -7,6 +7,7 @@ users can catch :class:`CounterfeitError` to handle all of them at once.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -23,7 +24,15 @@ class DataError(CounterfeitError):
 
 
 class CheckpointError(CounterfeitError):
-    """A checkpoint cannot be read, or does not match the model it is loaded into."""
+    """A checkpoint or saved model cannot be read, or does not match what it is loaded into."""
+
+
+class ShapeError(CounterfeitError):
+    """A model does not take (or return) tensors of the shape the data gives it."""
+
+
+class OutputError(CounterfeitError):
+    """An output folder or file cannot be created or written."""
 
 
 class NonFiniteLossError(CounterfeitError):
@@ -56,3 +65,24 @@ class TrainingInterrupted(CounterfeitError):
             else "no checkpoint directory was configured, so progress was not saved."
         )
         super().__init__(f"interrupted at step {step}: {where}")
+
+
+def reason(exc: BaseException, limit: int = 240) -> str:
+    """``"TypeName: the line that says what went wrong"`` of a library's exception, one line.
+
+    Torch's messages often open with boilerplate and put the cause last (a TorchScript
+    interpreter traceback, a weights-only unpickler's advice); the line that names the
+    cause is picked, and a long line is cut at a word boundary with an ellipsis.
+    """
+    text = str(exc)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    if "Traceback of TorchScript" in text:
+        line = lines[-1]
+    if len(line) > limit:
+        line = line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+    if re.match(r"[\w.]+(Error|Exception): ", line):  # the line names its own exception
+        return line
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__

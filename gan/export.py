@@ -76,7 +76,8 @@ def load_exported(path: str | Path) -> nn.Module:
     if not path.is_file():
         raise CheckpointError(f"exported model not found: {path}")
     try:
-        return ExportedModule(torch.export.load(str(path)).module())
+        with path.open("rb") as file:  # a file object: any name, not only *.pt2
+            return ExportedModule(torch.export.load(file).module())
     except Exception as exc:
         raise CheckpointError(
             f"cannot load {path} as a torch.export program: {type(exc).__name__}: "

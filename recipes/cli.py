@@ -16,8 +16,11 @@
     counterfeit patch --model PATH --target CLASS --data NAME_OR_DIR [--area 0.2] [--shape circle]
                     [--steps 500] [--areas 0.05,0.1,0.2,0.3] [--normalize MEAN,STD] [--out DIR] ...
 
-Errors a user can cause are printed as one clear message (exit status 2);
-Ctrl-C during training writes a checkpoint and exits with status 130.
+Errors a user can cause are printed as one clear message (exit status 2); anything
+else is an internal error, summed up in one line with the traceback in a log file (exit
+status 3; ``--debug`` prints it); Ctrl-C during training writes a checkpoint and exits
+with status 130 (see :mod:`counterfeit.recipes.boundary`). Arguments are checked before
+torch is imported: ``--help``, ``recipes`` and a missing file answer at once.
 """
 
 from __future__ import annotations
@@ -25,10 +28,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from counterfeit.gan.data.pose import DEFAULT_SMOOTHING_WINDOW
-from counterfeit.gan.errors import CounterfeitError, TrainingInterrupted
-from counterfeit.gan.runtime import DEVICE_CHOICES
+from counterfeit.recipes import preflight
+from counterfeit.recipes.boundary import INTERRUPTED, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="counterfeit",
         description="Synthetic-to-real adaptation, robustness and GANs for PyTorch.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+    commands = _Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
 
     run = commands.add_parser("run", help="run a recipe end to end")
     run.add_argument(
@@ -113,8 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument(
         "--smoothing",
         type=int,
-        default=DEFAULT_SMOOTHING_WINDOW,
-        help=f"keypoint window in frames (1: off; default {DEFAULT_SMOOTHING_WINDOW})",
+        help="keypoint window in frames (1: off; default: the paper's window, 11)",
     )
     transfer.add_argument(
         "--no-normalize", action="store_true", help="skip the global pose normalisation"
@@ -151,6 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_patch_command(commands)
     _add_sweep_command(commands)
     return parser
+
+
+DEBUG_HELP = "print the full traceback of an error"
+
+
+class _Commands:
+    """The sub-command registry, giving every command the common ``--debug`` flag."""
+
+    def __init__(self, subparsers) -> None:
+        self.subparsers = subparsers
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        parser = self.subparsers.add_parser(name, **kwargs)
+        # SUPPRESS: `counterfeit --debug run ...` is not reset by the sub-command's default.
+        parser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP
+        )
+        return parser
 
 
 def _add_patch_command(commands) -> None:
@@ -231,6 +252,8 @@ def _add_sweep_command(commands) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        preflight.writable_folder(args.out)
     from counterfeit.recipes.sweep import SweepInterrupted, sweep
 
     try:
@@ -249,7 +272,7 @@ def _sweep(args: argparse.Namespace) -> int:
         )
     except SweepInterrupted as exc:
         print(f"counterfeit: {exc}", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     print(f"wrote {result.paths['sweep_md']} and {result.paths['sweep_json']}")
     if result.failed:
         print(
@@ -297,23 +320,28 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from counterfeit.recipes.loader import load_recipe
-    from counterfeit.recipes.run import run_recipe
 
+    if args.out is not None:
+        preflight.writable_folder(args.out)
     overrides = list(args.overrides)
     if args.device is not None:
-        if args.device not in DEVICE_CHOICES and not args.device.startswith("cuda:"):
-            raise CounterfeitError(
-                f"--device must be one of {', '.join(DEVICE_CHOICES)} or cuda:N."
-            )
         overrides.append(f"device={args.device}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     loaded = load_recipe(args.recipe, overrides)
+    args.out = str(args.out or Path("runs") / loaded.recipe.name)
+    preflight.writable_folder(args.out)
+    from counterfeit.recipes.run import run_recipe
+
     run_recipe(loaded, out=args.out, resume=args.resume, overwrite=args.overwrite)
     return 0
 
 
 def _upscale(args: argparse.Namespace) -> int:
+    preflight.existing_checkpoint(args.checkpoint)
+    for image in args.images:
+        preflight.existing_file(image, "image")
+    preflight.writable_folder(args.out)
     from counterfeit.recipes.upscale import run_upscale
 
     run_upscale(args.checkpoint, args.images, args.out, device=args.device)
@@ -321,6 +349,12 @@ def _upscale(args: argparse.Namespace) -> int:
 
 
 def _transfer(args: argparse.Namespace) -> int:
+    preflight.existing_checkpoint(args.checkpoint)
+    preflight.existing_folder(args.poses, "--poses")
+    if args.reference_poses is not None:
+        preflight.existing_file(args.reference_poses, "--reference-poses")
+    preflight.writable_file(args.out)
+    from counterfeit.gan.data.pose import DEFAULT_SMOOTHING_WINDOW
     from counterfeit.recipes.transfer import run_transfer
 
     meta = run_transfer(
@@ -328,7 +362,7 @@ def _transfer(args: argparse.Namespace) -> int:
         args.poses,
         args.out,
         reference_poses=args.reference_poses,
-        smoothing_window=args.smoothing,
+        smoothing_window=DEFAULT_SMOOTHING_WINDOW if args.smoothing is None else args.smoothing,
         normalize=not args.no_normalize,
         fps=args.fps,
         scale=args.scale,
@@ -339,6 +373,8 @@ def _transfer(args: argparse.Namespace) -> int:
 
 
 def _translate(args: argparse.Namespace) -> int:
+    preflight.existing_checkpoint(args.checkpoint)
+    preflight.writable_folder(args.out)
     from counterfeit.recipes.translate import run_translate
 
     run_translate(
@@ -367,15 +403,28 @@ def _recipes(args: argparse.Namespace) -> int:
 
 
 def _robustness(args: argparse.Namespace) -> int:
+    _check_model_and_data(args)
     from counterfeit.recipes.commands import robustness_recipe
 
     return _run_built_recipe(args, "counterfeit robustness", robustness_recipe)
 
 
 def _patch(args: argparse.Namespace) -> int:
+    _check_model_and_data(args)
     from counterfeit.recipes.commands import patch_recipe
 
     return _run_built_recipe(args, "counterfeit patch", patch_recipe)
+
+
+def _check_model_and_data(args: argparse.Namespace) -> None:
+    """The files a model-attacking command names exist, and its --out can be written."""
+    preflight.existing_model(args.model)
+    if any(sep in args.data for sep in ("/", "\\", ".")):  # a path: domain names have none
+        preflight.existing_folder(args.data, "--data")
+    if args.data_root is not None:
+        preflight.existing_folder(args.data_root, "--data-root")
+    if args.out is not None:
+        preflight.writable_folder(args.out)
 
 
 def _run_built_recipe(
@@ -387,25 +436,19 @@ def _run_built_recipe(
 
     raw = recipe_from_args(args)
     recipe = validate(raw, command)
-    out = args.out or f"runs/{recipe.name}"
-    run_recipe(LoadedRecipe(recipe, command, raw), out=out, overwrite=args.overwrite)
+    args.out = args.out or f"runs/{recipe.name}"
+    preflight.writable_folder(args.out)
+    run_recipe(LoadedRecipe(recipe, command, raw), out=args.out, overwrite=args.overwrite)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``counterfeit`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``counterfeit`` console script (exit status: see the module doc)."""
     try:
-        return args.handler(args)
-    except TrainingInterrupted as exc:
-        print(f"counterfeit: {exc}", file=sys.stderr)
-        return 130
-    except CounterfeitError as exc:
-        print(f"counterfeit: error: {exc}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
     except KeyboardInterrupt:
-        print("counterfeit: interrupted.", file=sys.stderr)
-        return 130
+        return INTERRUPTED
+    return run_command(args.handler, args, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

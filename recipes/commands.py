@@ -1,5 +1,9 @@
 """The recipes that ``counterfeit robustness`` and ``counterfeit patch`` build from
-their arguments (raw YAML data, validated and run like any recipe)."""
+their arguments (raw YAML data, validated and run like any recipe).
+
+The text arguments are parsed first and the data last: a typo in ``--eps`` is reported
+before the dataset registry (and torch) is imported.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from counterfeit.gan.data.domains import domain_names
 from counterfeit.gan.errors import ConfigError
-from counterfeit.robust.normalize import parse_normalize
 
 
 def dataset_from_arg(data: str) -> dict[str, Any]:
     """The recipe's dataset entry for a command's ``--data``: a domain name or a folder."""
+    from counterfeit.gan.data.domains import domain_names
+
     if data in domain_names():
         return {"name": data}
     folder = Path(data).expanduser()
@@ -29,7 +33,6 @@ def dataset_from_arg(data: str) -> dict[str, Any]:
 def robustness_recipe(args: argparse.Namespace) -> dict[str, Any]:
     """The ``robustness`` recipe (as raw YAML data) that ``counterfeit robustness`` runs."""
     model = Path(args.model)
-    dataset = dataset_from_arg(args.data)
     evaluation: dict[str, Any] = {"n": args.n, "batch_size": args.batch_size}
     if args.eps is not None:
         evaluation["eps"] = [_number(e) for e in args.eps.split(",") if e.strip()]
@@ -40,6 +43,8 @@ def robustness_recipe(args: argparse.Namespace) -> dict[str, Any]:
         evaluation["corruptions"] = (
             text if text in ("all", "none") else [c.strip() for c in text.split(",") if c.strip()]
         )
+    normalize = _normalize(args.normalize)
+    dataset = dataset_from_arg(args.data)
     raw: dict[str, Any] = {
         "name": f"robustness-{model.stem}",
         "task": "robustness",
@@ -56,9 +61,8 @@ def robustness_recipe(args: argparse.Namespace) -> dict[str, Any]:
         "evaluation": evaluation,
         "tracking": {"enabled": not args.no_mlflow},
     }
-    if args.normalize is not None:
-        mean, std = parse_normalize(args.normalize)
-        raw["normalize"] = {"mean": mean, "std": std}
+    if normalize is not None:
+        raw["normalize"] = normalize
     if args.device is not None:
         raw["device"] = args.device
     if args.seed is not None:
@@ -69,15 +73,14 @@ def robustness_recipe(args: argparse.Namespace) -> dict[str, Any]:
 def patch_recipe(args: argparse.Namespace) -> dict[str, Any]:
     """The ``patch`` recipe (as raw YAML data) that ``counterfeit patch`` runs."""
     model = Path(args.model)
-    dataset = dataset_from_arg(args.data)
     classifier: dict[str, Any] = {
         "path": str(model),
         "arch": args.arch,
         "trust_pickle": args.trust_pickle,
     }
-    if args.normalize is not None:
-        mean, std = parse_normalize(args.normalize)
-        classifier["normalize"] = {"mean": mean, "std": std}
+    normalize = _normalize(args.normalize)
+    if normalize is not None:
+        classifier["normalize"] = normalize
     patch: dict[str, Any] = {
         "target": args.target,
         "shape": args.shape,
@@ -108,6 +111,7 @@ def patch_recipe(args: argparse.Namespace) -> dict[str, Any]:
                 f"--areas expects comma-separated fractions such as 0.05,0.1,0.2, got "
                 f"'{args.areas}'."
             ) from None
+    dataset = dataset_from_arg(args.data)
     raw: dict[str, Any] = {
         "name": f"patch-{model.stem}-target{args.target}",
         "task": "patch",
@@ -127,6 +131,16 @@ def patch_recipe(args: argparse.Namespace) -> dict[str, Any]:
     if args.seed is not None:
         raw["seed"] = args.seed
     return raw
+
+
+def _normalize(text: str | None) -> dict[str, list[float]] | None:
+    """``--normalize MEAN,STD`` as the recipe's ``normalize`` block (None when not given)."""
+    if text is None:
+        return None
+    from counterfeit.robust.normalize import parse_normalize
+
+    mean, std = parse_normalize(text)
+    return {"mean": mean, "std": std}
 
 
 def _number(text: str) -> float:

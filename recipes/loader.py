@@ -13,12 +13,14 @@ import copy
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from counterfeit.gan.errors import ConfigError
-from counterfeit.recipes.schema import RecipeBase
-from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:  # the schemas import torch; reading and listing recipes does not need it
+    from counterfeit.recipes.schema import RecipeBase
+    from pydantic import BaseModel, ValidationError
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 
@@ -55,6 +57,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read recipe {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{path} is not a text file, so not a recipe (a recipe is a YAML text file)."
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: a recipe must be a YAML mapping (key: value), got {type(data).__name__}."
@@ -70,6 +76,8 @@ def resolve_source(name_or_path: str) -> Path:
     path = Path(name_or_path).expanduser()
     if path.is_file():
         return path
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; give a recipe's YAML file or a built-in name.")
     if path.suffix in (".yaml", ".yml") or "/" in name_or_path:
         raise ConfigError(f"recipe file not found: {path}")
     close = difflib.get_close_matches(name_or_path, builtins, n=1)
@@ -107,6 +115,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 def validate(raw: dict[str, Any], source: str) -> RecipeBase:
     """Validate ``raw`` against its task's schema."""
     from counterfeit.recipes.tasks import TASKS
+    from pydantic import ValidationError
 
     task = raw.get("task")
     if task is None:
@@ -141,14 +150,29 @@ def format_validation_error(exc: ValidationError, source: str, schema: type[Base
         elif error["type"] == "missing":
             lines.append(f"  - {key}: required key is missing")
         else:
-            got = error.get("input")
-            shown = repr(got) if not isinstance(got, dict) else "a mapping"
-            where = f"{key}: " if key else ""
-            lines.append(f"  - {where}{error['msg']} (got {shown})")
+            lines.append(f"  - {key + ': ' if key else ''}{_problem(error)}")
     return "\n".join(lines)
 
 
+def _problem(error: dict[str, Any]) -> str:
+    """What is wrong with one value, and the value given.
+
+    A check over a whole block (a model validator) gets the block as its input: its
+    message names the keys, and the block itself is not shown.
+    """
+    message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    got = error.get("input")
+    if "got " in message:
+        return message
+    if not isinstance(got, dict):
+        return f"{message} (got {got!r})"
+    block_check = error["type"] in ("value_error", "assertion_error")
+    return message if block_check else f"{message} (got a mapping)"
+
+
 def _dotted_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
+    from pydantic import BaseModel
+
     keys: set[str] = set()
     for name, field in model.model_fields.items():
         dotted = f"{prefix}{name}"

@@ -83,11 +83,12 @@ class RecipeBase(StrictModel):
     device: str = "auto"
     tracking: TrackingConfig = TrackingConfig()
 
-    @model_validator(mode="after")
-    def _device_name(self) -> RecipeBase:
-        if self.device not in DEVICE_CHOICES and not self.device.startswith("cuda:"):
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, device: str) -> str:
+        if device not in DEVICE_CHOICES and not device.startswith("cuda:"):
             raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)} or cuda:N")
-        return self
+        return device
 
 
 class DANNModelConfig(StrictModel):

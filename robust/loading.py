@@ -10,7 +10,8 @@ Accepted, without running code from the file:
   read with ``torch.load(weights_only=True)`` into ``Class()``.
 
 A whole pickled model (``torch.save(model)``) can run arbitrary code when
-loaded, so it is refused unless ``trust_pickle=True``.
+loaded, so it is refused unless ``trust_pickle=True``. :func:`check_input` runs a
+loaded model on one tiny batch of the data's shape and names a mismatch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import torch
 from counterfeit.gan.checkpoint import load_module_state
-from counterfeit.gan.errors import CheckpointError, ConfigError
+from counterfeit.gan.errors import CheckpointError, ConfigError, ShapeError, reason
 from counterfeit.gan.export import ExportedModule, load_exported
 from torch import nn
 
@@ -32,9 +33,12 @@ from torch import nn
 def detect_format(path: str | Path) -> str:
     """``"torch.export"``, ``"torchscript"`` or ``"torch.save"`` (from the archive's contents)."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder; --model takes a model file.")
     if not path.is_file():
         raise CheckpointError(f"model file not found: {path}")
     if not zipfile.is_zipfile(path):
+        _check_legacy_pickle(path)
         return "torch.save"  # the legacy (non-zip) torch.save format
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
@@ -43,6 +47,30 @@ def detect_format(path: str | Path) -> str:
     if any(n.endswith("/constants.pkl") for n in names) and any("/code/" in n for n in names):
         return "torchscript"
     return "torch.save"
+
+
+def _check_legacy_pickle(path: Path) -> None:
+    """Refuse a file that is not a zip archive and does not start like a pickle, naming what it is."""
+    with path.open("rb") as file:
+        head = file.read(512)
+    fix = "--model takes a .pt2 program, a TorchScript file or a torch.save file."
+    if not head:
+        raise CheckpointError(f"{path} is empty (0 bytes). {fix}")
+    if head.startswith(b"PK"):
+        raise CheckpointError(
+            f"{path} is a damaged or truncated zip archive (it starts like a .pt2, TorchScript "
+            f"or torch.save file, but its end is missing): copy or export it again. {fix}"
+        )
+    if head.startswith(b"\x80"):  # a pickle (protocol 2+), as the legacy torch.save writes
+        return
+    try:
+        printable = head.decode("utf-8").replace("\n", "").replace("\t", "").isprintable()
+    except UnicodeDecodeError:
+        printable = False
+    what = "a text file" if printable else "neither a zip archive nor a pickle"
+    raise CheckpointError(
+        f"{path} is not a model file: it is {what} (it starts {head[:16]!r}). {fix}"
+    )
 
 
 def load_model(
@@ -85,9 +113,7 @@ def load_model(
                 warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated
                 model = torch.jit.load(str(path), map_location=device)
         except Exception as exc:
-            raise CheckpointError(
-                f"cannot load {path} as TorchScript: {_first_line(exc)}"
-            ) from None
+            raise CheckpointError(f"cannot load {path} as TorchScript: {reason(exc)}") from None
         return model.eval()
     return _load_saved(path, arch, trust_pickle, device)
 
@@ -99,7 +125,7 @@ def _load_saved(path: Path, arch: str | None, trust_pickle: bool, device) -> nn.
         if "Unsupported global" not in str(exc):
             raise CheckpointError(
                 f"cannot read {path}: not a torch.export program, TorchScript module or "
-                f"torch.save file ({_first_line(exc)[:200]})."
+                f"torch.save file ({reason(exc)})."
             ) from None
         if not trust_pickle:
             raise CheckpointError(
@@ -129,7 +155,7 @@ def _load_pickled(path: Path, device) -> nn.Module:
     try:
         model = torch.load(path, map_location=device, weights_only=False)
     except Exception as exc:
-        raise CheckpointError(f"cannot unpickle {path}: {_first_line(exc)}") from None
+        raise CheckpointError(f"cannot unpickle {path}: {reason(exc)}") from None
     if not isinstance(model, nn.Module):
         raise CheckpointError(f"{path} holds a {type(model).__name__}, not an nn.Module.")
     return model.eval()
@@ -163,7 +189,7 @@ def build_arch(arch: str) -> nn.Module:
         model = target()
     except Exception as exc:
         raise ConfigError(
-            f"--arch {arch}: calling {attr}() failed: {_first_line(exc)}. The class must be "
+            f"--arch {arch}: calling {attr}() failed: {reason(exc)}. The class must be "
             "constructible without arguments."
         ) from None
     if not isinstance(model, nn.Module):
@@ -178,6 +204,63 @@ def input_shape(model: nn.Module) -> tuple[int, ...] | None:
     return model.input_shape if isinstance(model, ExportedModule) else None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
+# Image sides tried, after the one given, to say what a model that refuses the data expects.
+PROBE_SIZES = (28, 32, 8, 16, 64, 96, 128, 224, 256)
+
+
+def check_input(model: nn.Module, shape: tuple[int, int, int], name: str = "the model") -> None:
+    """Run ``model`` on one tiny batch of ``shape`` (C, H, W) images before the real work.
+
+    Raises:
+        ShapeError: the model refuses such images (naming the shape it expects when a
+            few common shapes find it, else torch's reason), or does not return one row
+            of class scores per image.
+    """
+    error = _probe(model, shape)
+    if error is None:
+        return
+    given = "x".join(map(str, shape))
+    if isinstance(error, str):
+        raise ShapeError(f"{name} is not a classifier of {given} images: {error}.")
+    expected = _expected_shape(model, shape)
+    if expected is not None:
+        channels, size, _ = expected
+        raise ShapeError(
+            f"{name} expects {'x'.join(map(str, expected))} images; the data gives "
+            f"{given}. Pass --channels {channels} --image-size {size} "
+            "(data.channels, data.image_size), or a model trained on this data's shape."
+        )
+    raise ShapeError(
+        f"{name} fails on a batch of {given} images (the data's shape): {reason(error)}. "
+        "Check that it is the right model, and set --channels and --image-size "
+        "(data.channels, data.image_size) to the shape it was trained on."
+    )
+
+
+def _probe(model: nn.Module, shape: tuple[int, int, int]) -> Exception | str | None:
+    """None if ``model`` maps two ``shape`` images to two rows of scores; else what went wrong."""
+    parameter = next(iter(model.parameters()), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(2, *shape, device=device))
+    except Exception as exc:
+        return exc
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        return f"it returns {got} for 2 images; a classifier returns (images, classes) scores"
+    return None
+
+
+def _expected_shape(model: nn.Module, shape: tuple[int, int, int]) -> tuple[int, int, int] | None:
+    """The (C, S, S) images ``model`` takes: its .pt2 record, else the first of a few tried."""
+    recorded = input_shape(getattr(model, "model", model))
+    if recorded is not None and _probe(model, recorded) is None:
+        return recorded
+    first = next((p for p in model.parameters() if p.ndim == 4), None)  # a conv's weight
+    channels = [first.shape[1]] if first is not None else list(dict.fromkeys((shape[0], 1, 3)))
+    for c in channels:
+        for size in dict.fromkeys((shape[1], *PROBE_SIZES)):
+            if (c, size, size) != shape and _probe(model, (c, size, size)) is None:
+                return (c, size, size)
+    return None

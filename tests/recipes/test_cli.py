@@ -1,15 +1,18 @@
 """`counterfeit` end to end, as a user runs it: files, MLflow, errors, Ctrl-C + --resume."""
 
+import argparse
 import json
 import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import torch
 from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.export import load_exported
+from counterfeit.recipes.boundary import run_command
 from mlflow import MlflowClient
 
 from tests.conftest import TINY_DANN, VENV_BIN, run_cli
@@ -173,3 +176,54 @@ def test_bad_input_is_one_clear_message(args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _fills_the_disk(args: argparse.Namespace) -> int:
+    Path("/dev/full").write_text("x" * 100_000)  # every write to /dev/full fails: ENOSPC
+    return 0
+
+
+def _fails_unexpectedly(args: argparse.Namespace) -> int:
+    return {}["no such key"]
+
+
+def _interrupted(args: argparse.Namespace) -> int:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_is_a_user_error_not_a_traceback(capfd):
+    args = argparse.Namespace(out=None)
+    assert run_command(_fills_the_disk, args, ["run", "x"]) == 2
+    err = capfd.readouterr().err
+    assert "No space left on device" in err and "Free some space" in err
+    assert "Traceback" not in err
+
+
+def test_an_internal_error_is_one_line_and_a_log(tmp_path, capfd):
+    out = tmp_path / "run folder"
+    out.mkdir()
+    assert run_command(_fails_unexpectedly, argparse.Namespace(out=str(out)), ["run", "x"]) == 3
+    err = capfd.readouterr().err
+    log = out / "counterfeit-error.log"
+    assert "counterfeit: internal error: KeyError: 'no such key'" in err
+    assert str(log) in err and "--debug" in err and "Traceback" not in err
+    text = log.read_text()
+    assert text.startswith("counterfeit run x\n") and "Traceback" in text
+    assert "_fails_unexpectedly" in text
+    # no output folder yet: the log goes to the temporary folder, and the message says where
+    assert run_command(_fails_unexpectedly, argparse.Namespace(out=None), ["run", "x"]) == 3
+    (line,) = [x for x in capfd.readouterr().err.splitlines() if "traceback is in" in x]
+    temporary = Path(line.split("traceback is in ")[1].split(" (--debug")[0])
+    assert "Traceback" in temporary.read_text()
+    temporary.unlink()
+    # --debug prints the traceback as well
+    assert run_command(_fails_unexpectedly, argparse.Namespace(out=None, debug=True)) == 3
+    err = capfd.readouterr().err
+    assert "Traceback" in err and "_fails_unexpectedly" in err
+    Path(err.split("traceback is in ")[1].split(" (--debug")[0]).unlink()
+
+
+def test_ctrl_c_outside_training_exits_130(capfd):
+    assert run_command(_interrupted, argparse.Namespace()) == 130
+    assert capfd.readouterr().err == "counterfeit: interrupted.\n"

@@ -1,15 +1,16 @@
 """`counterfeit robustness`, the robustness recipes, and loading models safely."""
 
 import json
+import re
 
 import pytest
 import torch
 from counterfeit.adapt import DANN
-from counterfeit.gan.errors import CheckpointError, ConfigError
+from counterfeit.gan.errors import CheckpointError, ConfigError, ShapeError, reason
 from counterfeit.gan.export import export_classifier
 from counterfeit.recipes.cli import main
 from counterfeit.robust import evaluate, load_model
-from counterfeit.robust.loading import detect_format, input_shape
+from counterfeit.robust.loading import check_input, detect_format, input_shape
 from mlflow import MlflowClient
 from torch import nn
 
@@ -85,7 +86,7 @@ def test_every_safe_format_loads_to_the_same_classifier(saved, images):
             "does not match",
         ),
         ("pt2", {"arch": "tiny_arch:Net"}, ConfigError, "Drop --arch"),
-        ("junk", {}, CheckpointError, "cannot read"),
+        ("junk", {}, CheckpointError, "junk.pt is not a model file: it is a text file"),
         ("missing", {}, CheckpointError, "model file not found"),
     ],
 )
@@ -98,6 +99,87 @@ def test_unsafe_or_incomplete_models_are_refused_clearly(saved, path_key, kwargs
     with pytest.raises(error) as info:
         load_model(paths[path_key], **kwargs)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty (0 bytes)"),
+        (b"PK\x03\x04 and then the file stops", "damaged or truncated zip archive"),
+        (b"layer1.weight: 0.5\n", "is not a model file: it is a text file"),
+        (bytes(range(1, 40)), "neither a zip archive nor a pickle"),
+    ],
+)
+def test_a_file_that_is_no_model_says_what_it_is(tmp_path, content, message):
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        load_model(path)
+
+
+def test_a_renamed_program_loads_silently(saved, images, capfd):
+    _, paths = saved
+    renamed = paths["pt2"].with_name("classifier.bin")
+    renamed.write_bytes(paths["pt2"].read_bytes())
+    assert torch.allclose(load_model(renamed)(images), load_model(paths["pt2"])(images))
+    assert capfd.readouterr().err == ""
+
+
+class Conv32(nn.Module):
+    """A grey 32 px classifier: a convolution, then a dense layer fixed to 32x32."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.fc = nn.Linear(2 * 32 * 32, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flatten(1))
+
+
+def test_the_probe_names_the_shape_a_model_expects(tmp_path):
+    scripted = tmp_path / "conv32.pt"
+    with pytest.warns(FutureWarning):
+        torch.jit.save(torch.jit.script(Conv32().eval()), str(scripted))
+    model = load_model(scripted)
+    check_input(model, (1, 32, 32), "conv32.pt")  # the right shape passes
+    for given in [(3, 28, 28), (1, 28, 28), (3, 32, 32)]:
+        with pytest.raises(ShapeError) as info:
+            check_input(model, given, "conv32.pt")
+        shown = "x".join(map(str, given))
+        assert str(info.value).startswith(
+            f"conv32.pt expects 1x32x32 images; the data gives {shown}"
+        )
+        assert "--channels 1 --image-size 32" in str(info.value)
+    exported = load_model(export_classifier(Conv32(), torch.rand(2, 1, 32, 32), tmp_path / "c.pt2"))
+    with pytest.raises(ShapeError, match="expects 1x32x32 images; the data gives 3x8x8"):
+        check_input(exported, (3, 8, 8))
+
+
+def test_the_probe_reports_torch_when_no_common_shape_fits():
+    odd = nn.Sequential(nn.Conv2d(5, 2, 3), nn.Flatten(), nn.Linear(2 * 5 * 5, 10)).eval()
+    with pytest.raises(ShapeError) as info:
+        check_input(odd, (1, 28, 28), "odd.pt")
+    text = str(info.value)
+    assert text.startswith("odd.pt fails on a batch of 1x28x28 images (the data's shape): ")
+    assert "RuntimeError" in text and "5 channels" in text and "\n" not in text
+    with pytest.raises(ShapeError, match="returns \\(2, 1, 4, 4\\) for 2 images"):
+        check_input(nn.Identity(), (1, 4, 4), "identity.pt")
+
+
+def test_reason_keeps_the_line_that_names_the_cause():
+    scripted = torch.jit.script(nn.Conv2d(1, 2, 3))
+    with pytest.raises(RuntimeError) as info:
+        scripted(torch.zeros(1, 3, 8, 8))
+    assert reason(info.value).startswith("RuntimeError: Given groups=1, weight of size")
+    pickled = RuntimeError(
+        "Weights only load failed. Re-running `torch.load` with `weights_only` set to `False` "
+        "will likely succeed.\nPlease file an issue: WeightsUnpickler error: \n\n"
+        "Unsupported operand 101\n\nCheck the documentation of torch.load"
+    )
+    assert reason(pickled) == "RuntimeError: Unsupported operand 101"
+    long = ValueError("word " * 100)
+    assert reason(long, limit=42) == "ValueError: " + "word " * 7 + "word..."
 
 
 def test_robustness_command_writes_the_report_and_an_mlflow_run(saved, tmp_path, mlflow_uri):

@@ -20,7 +20,7 @@ from counterfeit.gan.train import Trainer, TrainerConfig
 from counterfeit.recipes.context import RunContext
 from counterfeit.recipes.schema import AttackData, AttackedModelConfig, RobustEvaluationConfig
 from counterfeit.robust.evaluate import evaluate
-from counterfeit.robust.loading import input_shape, load_model
+from counterfeit.robust.loading import check_input, input_shape, load_model
 from counterfeit.robust.models import digits_cnn
 from counterfeit.robust.normalize import Normalize
 from counterfeit.robust.report import RobustnessReport
@@ -60,10 +60,10 @@ def load_attacked_model(
 def image_shape(
     model: torch.nn.Module | None, channels: int | None, size: int | None, name: str = "the model"
 ) -> tuple[int, int]:
-    """(channels, size) of the images ``model`` takes: as given, else as its .pt2 recorded."""
-    if isinstance(model, Normalize):
-        model = model.model
-    shape = input_shape(model) if model is not None else None
+    """(channels, size) of the images ``model`` takes: as given, else as its .pt2 recorded;
+    checked on one tiny batch (a :class:`ShapeError` names a mismatch)."""
+    inner = model.model if isinstance(model, Normalize) else model
+    shape = input_shape(inner) if inner is not None else None
     channels = channels or (shape[0] if shape else None)
     size = size or (shape[1] if shape else None)
     if channels is None or size is None:
@@ -71,14 +71,16 @@ def image_shape(
             f"cannot tell which image shape {name} takes (only .pt2 programs record it): "
             "set data.channels and data.image_size (--channels, --image-size)."
         )
+    if model is not None:
+        check_input(model, (channels, size, size), str(name))
     return channels, size
 
 
 def attack_splits(
-    data: AttackData, model: torch.nn.Module | None
+    data: AttackData, model: torch.nn.Module | None, name: str = "the model"
 ) -> tuple[ImageTensors, ImageTensors, int, int]:
     """(train split, test split, channels, size); the shape defaults to a .pt2 model's."""
-    channels, size = image_shape(model, data.channels, data.image_size)
+    channels, size = image_shape(model, data.channels, data.image_size, name)
     train = build_domain(data.dataset, "train", size, channels)
     test = build_domain(data.dataset, "test", size, channels)
     for split in (train, test):
@@ -107,7 +109,7 @@ def attacked_model(
             produced_by=produced_by,
             setting="classifier.path",
         ).eval()
-        train, test, _, _ = attack_splits(data, model)
+        train, test, _, _ = attack_splits(data, model, str(config.path))
         return model, train, test
     train, test, channels, size = attack_splits(data, None)
     seed_everything(seed)
