@@ -30,7 +30,7 @@ from counterfeit.gan.data.pose import (
     pose_labels,
     smooth_poses,
 )
-from counterfeit.gan.errors import DataError
+from counterfeit.gan.errors import DataError, reason
 from counterfeit.gan.models.pose2video import Pose2Video
 from counterfeit.gan.runtime import resolve_device
 from counterfeit.gan.video import side_by_side, to_tensor_frames, write_video
@@ -55,7 +55,15 @@ def find_reference_poses(checkpoint: Path, given: str | Path | None) -> np.ndarr
         if given is not None:
             raise DataError(f"reference poses not found: {path}")
         return None
-    poses = np.load(path, allow_pickle=False)
+    try:
+        poses = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(
+            f"cannot read reference poses {path} ({reason(exc)}): give a .npy array of "
+            "(T, 18, 3) poses, such as a pose2video run's reference_poses.npy."
+        ) from None
+    if not isinstance(poses, np.ndarray):
+        raise DataError(f"reference poses {path} hold several arrays; give one .npy array.")
     return check_poses(poses.astype(np.float32), str(path))
 
 
@@ -77,18 +85,18 @@ def run_transfer(
     ``NAME.json`` beside the video).
     """
     checkpoint, out = Path(checkpoint), Path(out)
+    reference = find_reference_poses(checkpoint, reference_poses) if normalize else None
+    if normalize and reference is None:
+        raise DataError(
+            f"no {REFERENCE_POSES} beside {checkpoint.parent} to normalise the source's "
+            "poses against: pass --reference-poses (the target's training poses, "
+            "(T, 18, 3) .npy) or --no-normalize."
+        )
     model = load_pose2video(checkpoint).to(resolve_device(device))
     frames, source = load_pose_video(poses, model.image_size)
     processed = smooth_poses(source, smoothing_window)
-    reference = find_reference_poses(checkpoint, reference_poses)
     normalized = False
-    if normalize:
-        if reference is None:
-            raise DataError(
-                f"no {REFERENCE_POSES} beside {checkpoint.parent} to normalise the source's "
-                "poses against: pass --reference-poses (the target's training poses, "
-                "(T, 18, 3) .npy) or --no-normalize."
-            )
+    if reference is not None:
         processed = fit_pose_normalizer(processed, reference).apply(processed)
         normalized = True
     labels = pose_labels(processed, model.image_size).float() / 255

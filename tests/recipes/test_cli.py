@@ -13,6 +13,7 @@ import torch
 from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.export import load_exported
 from counterfeit.recipes.boundary import run_command
+from counterfeit.recipes.cli import build_parser
 from mlflow import MlflowClient
 
 from tests.conftest import TINY_DANN, VENV_BIN, run_cli
@@ -227,3 +228,11 @@ def test_an_internal_error_is_one_line_and_a_log(tmp_path, capfd):
 def test_ctrl_c_outside_training_exits_130(capfd):
     assert run_command(_interrupted, argparse.Namespace()) == 130
     assert capfd.readouterr().err == "counterfeit: interrupted.\n"
+
+
+def test_transfer_help_states_the_smoothing_default_it_uses():
+    from counterfeit.gan.data.pose import DEFAULT_SMOOTHING_WINDOW
+
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    text = " ".join(commands.choices["transfer"].format_help().split())
+    assert f"default: the paper's window, {DEFAULT_SMOOTHING_WINDOW})" in text

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from counterfeit.gan.models.pose2video import Pose2Video
 from counterfeit.gan.models.srgan import SRGAN
 from counterfeit.recipes.cli import build_parser, main
 from PIL import Image
@@ -33,7 +34,6 @@ from torch import nn
 
 from tests.conftest import free_port, run_cli
 
-SIDE_EFFECTS = "validated before side effects in run.py"
 ROBUSTNESS = "robustness --data sklearn-digits --no-mlflow --n 8 --eps 0 --corruptions none"
 PATCH = "patch --target 3 --data sklearn-digits --no-mlflow --steps 1 --n 8"
 TINY = "--channels 1 --image-size 8 --out={out}"
@@ -50,8 +50,6 @@ class Case:
         exit: 2 for an error the user can fix, 3 for an internal error, 0 for input
             that must work.
         env: environment variables for the case.
-        pending: the reason the case still leaves an output folder (a strict xfail of
-            that one check: it fails once the folder is no longer made).
         entry_point: run it through the installed script too.
         fast: answered before torch is imported: under 2 s through the script.
     """
@@ -61,7 +59,6 @@ class Case:
     says: tuple[str, ...] = ()
     exit: int = 2
     env: dict[str, str] = field(default_factory=dict)
-    pending: str | None = None
     entry_point: bool = False
     fast: bool = False
 
@@ -139,19 +136,19 @@ CATALOGUE = [
     Case("robustness-truncated-model", f"{ROBUSTNESS} --model {{truncated}} {TINY}",
          ("truncated.pt", "truncated")),
     Case("robustness-pickled-model", f"{ROBUSTNESS} --model {{pickled}} {TINY}",
-         ("pickled.pt", "--trust-pickle"), pending=SIDE_EFFECTS),
+         ("pickled.pt", "--trust-pickle")),
     Case("robustness-state-dict-no-arch", f"{ROBUSTNESS} --model {{state_dict}} {TINY}",
-         ("weights.pt", "--arch module:Class"), pending=SIDE_EFFECTS),
+         ("weights.pt", "--arch module:Class")),
     Case("robustness-bad-arch", f"{ROBUSTNESS} --model {{state_dict}} --arch nonsense {TINY}",
-         ("--arch", "module:Class", "'nonsense'"), pending=SIDE_EFFECTS),
+         ("--arch", "module:Class", "'nonsense'")),
     Case("robustness-wrong-shape",
          f"{ROBUSTNESS} --model {{ts32}} --channels 3 --image-size 28 --out={{out}}",
          ("ts32.pt expects 1x32x32", "the data gives 3x28x28", "--channels 1 --image-size 32"),
-         entry_point=True, pending=SIDE_EFFECTS),
+         entry_point=True),
     Case("robustness-no-shape", f"{ROBUSTNESS} --model {{ts8}} --out={{out}}",
-         ("cannot tell which image shape", "ts8.pt", "--image-size"), pending=SIDE_EFFECTS),
+         ("cannot tell which image shape", "ts8.pt", "--image-size")),
     Case("robustness-not-a-classifier", f"{ROBUSTNESS} --model {{ts_image}} {TINY}",
-         ("identity.pt is not a classifier", "(2, 1, 8, 8)"), pending=SIDE_EFFECTS),
+         ("identity.pt is not a classifier", "(2, 1, 8, 8)")),
     # -- robustness: data and settings -------------------------------------------------------
     Case("robustness-unknown-domain", "robustness --model {ts8} --data nowhere --out={out}",
          ("--data 'nowhere'", "neither a domain")),
@@ -162,10 +159,10 @@ CATALOGUE = [
          "robustness --model {ts8} --data mnist --data-root {dir}/nope --out={out}",
          ("--data-root", "nope"), fast=True),
     Case("robustness-corrupt-image", f"{ROBUSTNESS} --model {{ts8}} --data {{images}} {TINY}",
-         ("broken.png",), pending=SIDE_EFFECTS),
+         ("broken.png",)),
     Case("robustness-empty-image-folder",
          f"{ROBUSTNESS} --model {{ts8}} --data {{no_images}} {TINY}",
-         ("no images (.png", "no images or its class sub-folders"), pending=SIDE_EFFECTS),
+         ("no images (.png", "no images or its class sub-folders")),
     Case("robustness-bad-eps", f"{ROBUSTNESS} --model {{ts8}} --eps 0,x --out={{out}}",
          ("--eps expects numbers", "'x'")),
     Case("robustness-eps-out-of-range", f"{ROBUSTNESS} --model {{ts8}} --eps 2 --out={{out}}",
@@ -189,7 +186,7 @@ CATALOGUE = [
          ("text.pt is not a model file",)),
     Case("patch-wrong-shape",
          f"{PATCH} --model {{ts32}} --channels 3 --image-size 28 --out={{out}}",
-         ("ts32.pt expects 1x32x32", "3x28x28"), pending=SIDE_EFFECTS),
+         ("ts32.pt expects 1x32x32", "3x28x28")),
     Case("patch-bad-scale", f"{PATCH} --model {{ts8}} --scale 1 --out={{out}}",
          ("--scale expects MIN,MAX", "'1'")),
     Case("patch-bad-areas", f"{PATCH} --model {{ts8}} --areas a,b --out={{out}}",
@@ -230,8 +227,21 @@ CATALOGUE = [
          "transfer --checkpoint {srgan} --poses {dir} --reference-poses {dir}/r.npy "
          "--out={out}/v.gif",
          ("--reference-poses not found", "r.npy"), fast=True),
-    Case("transfer-wrong-kind", "transfer --checkpoint {srgan} --poses {dir} --out={out}/v.gif",
+    Case("transfer-wrong-kind",
+         "transfer --checkpoint {srgan} --poses {dir} --no-normalize --out={out}/v.gif",
          ("srgan.ckpt holds a 'SRGAN' checkpoint", "Pose2Video")),
+    Case("transfer-no-reference", "transfer --checkpoint {srgan} --poses {dir} --out={out}/v.gif",
+         ("no reference_poses.npy beside", "--reference-poses", "--no-normalize")),
+    Case("transfer-text-reference",
+         "transfer --checkpoint {srgan} --poses {dir} --reference-poses {text} --out={out}/v.gif",
+         ("cannot read reference poses", "text.pt", "(T, 18, 3)")),
+    Case("transfer-wrong-shape-reference",
+         "transfer --checkpoint {srgan} --poses {dir} --reference-poses {flat_npy} "
+         "--out={out}/v.gif",
+         ("flat.npy must have shape (18, 3) per pose", "got (4, 5)")),
+    Case("transfer-poses-without-frames",
+         "transfer --checkpoint {pose2video} --poses {dir} --no-normalize --out={out}/v.gif",
+         ("bad inputs has no frames/ sub-folder",)),
     # -- sweep -------------------------------------------------------------------------------
     Case("sweep-missing-recipe", "sweep {dir}/nothere.yaml --out={out}",
          ("recipe file not found",), fast=True),
@@ -293,6 +303,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         "pickled": d / "pickled.pt",
         "state_dict": d / "weights.pt",
         "srgan": d / "srgan.ckpt",
+        "pose2video": d / "pose2video.ckpt",
+        "flat_npy": d / "flat.npy",
         "truncated_ckpt": d / "cut.ckpt",
         "png": d / "photo.png",
         "tiny_png": d / "tiny.png",
@@ -310,12 +322,14 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     files["truncated"].write_bytes(files["ts8"].read_bytes()[:3000])
     torch.save(ts8, files["pickled"])
     torch.save(ts8.state_dict(), files["state_dict"])
-    srgan = SRGAN(scale=2, blocks=1, width=8, d_width=8, crop_size=16)
-    torch.save(
-        {"method_class": "SRGAN", "method_init": srgan.init_args(), "method": srgan.state_dict()},
-        files["srgan"],
-    )
+    for path, method in [
+        (files["srgan"], SRGAN(scale=2, blocks=1, width=8, d_width=8, crop_size=16)),
+        (files["pose2video"], Pose2Video(image_size=32, width=4, d_width=4)),
+    ]:
+        state = {"method": method.state_dict(), "method_init": method.init_args()}
+        torch.save({"method_class": type(method).__name__, **state}, path)
     files["truncated_ckpt"].write_bytes(files["srgan"].read_bytes()[:2000])
+    np.save(files["flat_npy"], np.zeros((4, 5), np.float32))
     Image.fromarray(np.full((12, 12, 3), 128, np.uint8)).save(files["png"])
     Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(files["tiny_png"])
     for label in ("0", "1"):
@@ -367,10 +381,6 @@ def test_bad_input_is_one_named_error(case, inputs, tmp_path, capfd, monkeypatch
         return
     assert mlflow_runs(mlflow_uri) == runs, "an MLflow run was created for invalid input"
     left = [p for p in (out, tmp_path / "runs") if p.exists()]
-    if case.pending:
-        if not left:
-            pytest.fail(f"no output folder is left now: drop pending={case.pending!r}")
-        pytest.xfail(case.pending)
     assert not left, f"half-made output folder {left}"
 
 
