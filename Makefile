@@ -16,8 +16,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The README's tour starts from this run's folder, runs/digits-dann.
 demo: $(STAMP)
-	$(VENV)/bin/counterfeit run digits-dann --out runs/demo
+	$(VENV)/bin/counterfeit run digits-dann --out runs/digits-dann --overwrite
+	@echo
+	@echo "Next (the README's tour):"
+	@echo "  $(VENV)/bin/counterfeit robustness --model runs/digits-dann/models/dann.pt2 --data mnistm-style --out runs/dann-robustness"
+	@echo "  $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db    # then open http://127.0.0.1:5000"
+	@echo "  $(VENV)/bin/counterfeit run digits-pixelda    # PixelDA: a generator makes the synthetic digits look real"
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -7,6 +7,8 @@ hold several runs at once and tests can point it anywhere.
 Where runs go: ``uri`` when given, else ``MLFLOW_TRACKING_URI``, else MLflow's
 own default (an embedded SQLite store, ``mlflow.db`` in the working
 directory). Open it with ``mlflow ui`` (or ``mlflow ui --backend-store-uri URI``).
+:func:`check_store` tells in seconds whether a store can take a run: a local one is
+writable, a server answers.
 
 Tracking never stops training. Requests to a tracking server are retried a bounded number
 of times (``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` / ``_TIMEOUT`` / ``_BACKOFF_FACTOR`` default to
@@ -21,6 +23,9 @@ import json
 import os
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,8 @@ HTTP_DEFAULTS = {
 }
 # A new run is nested under the run this names (`counterfeit sweep` sets it for its members).
 PARENT_RUN_ENV = "COUNTERFEIT_PARENT_RUN_ID"
+# How a tracking server is probed before a run starts: tries, seconds each, pause after each.
+SERVER_PROBE = (3, 2.0, 0.5)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -67,7 +74,9 @@ class Tracker:
         buffer_dir: the run folder; when the store becomes unreachable, calls are kept in
             ``buffer_dir/tracking-buffer`` (without it they are dropped, with a warning).
 
-    Use as a context manager; the run ends FINISHED, FAILED or KILLED (Ctrl-C).
+    Use as a context manager; the run ends FINISHED, FAILED or KILLED (Ctrl-C, or
+    :class:`~counterfeit.gan.errors.TrainingInterrupted`); a run that did not finish is
+    tagged with the exception: ``error`` (its message, one line) and ``error_type``.
     """
 
     def __init__(
@@ -86,15 +95,24 @@ class Tracker:
         self.tags = dict(tags or {})
         self.enabled = enabled
         self.run_id: str | None = None
+        self.experiment_id: str | None = None
         self._resume_id = run_id
+        self._checked = False
         self._client = None
         self._buffer_dir = Path(buffer_dir) if buffer_dir is not None else None
         self.buffer: OfflineBuffer | None = None
 
     # -- lifecycle ------------------------------------------------------------
 
+    def check(self) -> None:
+        """Fail in seconds, before any run exists, when the store cannot take one
+        (see :func:`check_store`); nothing is created."""
+        if self.enabled and not self._checked:
+            check_store(self.tracking_uri)
+            self._checked = True
+
     def start(self) -> Tracker:
-        """Create the run (idempotent)."""
+        """Create the run, or reopen ``run_id`` (idempotent)."""
         if not self.enabled or self.run_id is not None:
             return self
         from mlflow import MlflowClient
@@ -102,10 +120,11 @@ class Tracker:
         for key, value in HTTP_DEFAULTS.items():
             os.environ.setdefault(key, value)
         uri = self.uri or os.environ.get("MLFLOW_TRACKING_URI") or None
-        check_store_writable(uri or self.tracking_uri)
+        self.check()
         try:
             self._client = MlflowClient(tracking_uri=uri)
             if self._resume_id is not None:
+                self.experiment_id = self._client.get_run(self._resume_id).info.experiment_id
                 self._client.update_run(self._resume_id, status="RUNNING")
                 self.run_id = self._resume_id
                 return self
@@ -116,6 +135,7 @@ class Tracker:
             parent = os.environ.get(PARENT_RUN_ENV)
             tags = {**self.tags, "mlflow.parentRunId": parent} if parent else self.tags
             run = self._client.create_run(experiment_id, run_name=self.run_name, tags=tags)
+            self.experiment_id = experiment_id
         except Exception as exc:  # MlflowException, connection errors...
             raise ConfigError(
                 f"cannot start an MLflow run at '{self.tracking_uri}': "
@@ -140,7 +160,11 @@ class Tracker:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.end("FINISHED")
-        elif issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted)):
+            return
+        self.set_tags(
+            {"error": _one_line(exc) or exc_type.__name__, "error_type": exc_type.__name__}
+        )
+        if issubclass(exc_type, (KeyboardInterrupt, TrainingInterrupted)):
             self.end("KILLED")
         else:
             self.end("FAILED")
@@ -152,6 +176,20 @@ class Tracker:
         import mlflow
 
         return self.uri or mlflow.get_tracking_uri()
+
+    @property
+    def is_server(self) -> bool:
+        """Whether the store is a tracking server (an http or https URI)."""
+        return urlparse(self.tracking_uri).scheme in ("http", "https")
+
+    def where(self) -> str:
+        """Where to look at the run: its page on a server, else the ``mlflow ui`` command."""
+        if self.is_server:
+            base = self.tracking_uri.rstrip("/")
+            if self.experiment_id is None or self.run_id is None:
+                return base
+            return f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        return f"mlflow ui --backend-store-uri {self.tracking_uri}"
 
     @property
     def active(self) -> bool:
@@ -176,7 +214,7 @@ class Tracker:
     def _go_offline(self, exc: Exception) -> None:
         folder = self._buffer_dir / BUFFER_DIR if self._buffer_dir is not None else Path(".")
         self.buffer = OfflineBuffer(folder, self.run_id, self.tracking_uri)
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else ""
+        reason = f"{type(exc).__name__}: {_one_line(exc, 200)}" if str(exc).strip() else ""
         where = (
             f"training goes on; tracking calls are kept in {folder} (replay them with "
             f"`counterfeit tracking replay {self._buffer_dir}` once the store is back)"
@@ -284,6 +322,44 @@ class Tracker:
             self.log_artifact(save_image_grid(images, Path(tmp) / filename, nrow), artifact_path)
 
 
+def check_store(uri: str) -> None:
+    """Fail in seconds, naming ``uri`` and how to change it, when the store cannot take a run.
+
+    A server (http, https) must answer a request (any HTTP status will do: it is there);
+    a local store (SQLite file, folder) must be writable.
+
+    Raises:
+        ConfigError: the server does not answer, or the local store is read-only.
+    """
+    if urlparse(uri).scheme in ("http", "https"):
+        check_server(uri)
+    else:
+        check_store_writable(uri)
+
+
+def check_server(uri: str, probe: tuple[int, float, float] = SERVER_PROBE) -> None:
+    """A tracking server at ``uri`` answers one request within ``probe`` (tries, timeout,
+    pause): at most 3 x 2 s plus 1.5 s of pauses by default, where MLflow's client retries
+    for minutes."""
+    tries, timeout, pause = probe
+    problem = ""
+    for attempt in range(tries):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout):
+                return
+        except urllib.error.HTTPError:  # it answered: an auth wall or no /health route
+            return
+        except (OSError, ValueError) as exc:
+            problem = _one_line(getattr(exc, "reason", None) or exc) or type(exc).__name__
+        if attempt + 1 < tries:
+            time.sleep(pause * (attempt + 1))
+    raise ConfigError(
+        f"cannot reach the MLflow tracking server at '{uri}' ({problem}; {tries} tries). "
+        "Start it, point MLFLOW_TRACKING_URI (or the recipe's tracking.uri) at a running "
+        "server, or run without tracking: --set tracking.enabled=false."
+    )
+
+
 def check_store_writable(uri: str) -> None:
     """Fail at once, naming the place, when a local store (SQLite file, folder) is not writable.
 
@@ -319,6 +395,13 @@ def _writable(path: Path) -> bool:
             return True
     except OSError:
         return False
+
+
+def _one_line(exc: object, limit: int = 500) -> str:
+    """The first non-empty line of ``str(exc)``, cut at a word before ``limit`` characters."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    return line if len(line) <= limit else line[:limit].rsplit(" ", 1)[0] + "..."
 
 
 def _metric_key(name: str) -> str:

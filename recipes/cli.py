@@ -1,8 +1,9 @@
 """The ``counterfeit`` command line.
 
     counterfeit run NAME_OR_PATH [--set key=value ...] [--out DIR] [--device auto|cpu|cuda]
-                    [--seed N] [--resume] [--overwrite]
+                    [--seed N] [--resume [--allow-recipe-changes]] [--overwrite]
     counterfeit recipes
+    counterfeit tracking replay RUN_DIR [--uri URI]
     counterfeit sweep NAME_OR_PATH [--seeds 0-9] [--grid key=v1,v2 ...] [--set key=value ...]
                     [--workers N] [--threads-per-worker T] [--out DIR] [--resume]
                     [--backend local|ray] [--address HOST:PORT]
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from counterfeit.recipes import preflight
 from counterfeit.recipes.boundary import INTERRUPTED, run_command
+from counterfeit.recipes.tracking_cli import add_tracking_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the run in --out from its checkpoints"
     )
     run.add_argument("--overwrite", action="store_true", help="replace a previous run in --out")
+    run.add_argument(
+        "--allow-recipe-changes",
+        action="store_true",
+        help="with --resume: continue with a recipe that differs from the run's recipe.yaml",
+    )
     run.set_defaults(handler=_run)
 
     recipes = commands.add_parser("recipes", help="list the built-in recipes")
@@ -153,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     robustness.set_defaults(handler=_robustness)
     _add_patch_command(commands)
     _add_sweep_command(commands)
+    add_tracking_command(commands)
     return parser
 
 
@@ -333,7 +341,13 @@ def _run(args: argparse.Namespace) -> int:
     preflight.writable_folder(args.out)
     from counterfeit.recipes.run import run_recipe
 
-    run_recipe(loaded, out=args.out, resume=args.resume, overwrite=args.overwrite)
+    run_recipe(
+        loaded,
+        out=args.out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        allow_recipe_changes=args.allow_recipe_changes,
+    )
     return 0
 
 

@@ -25,8 +25,7 @@ from counterfeit.recipes.schema import (
     StrictModel,
     TrainConfig,
 )
-from counterfeit.recipes.tasks.base import Task
-from counterfeit.recipes.tasks.common.attacks import attack_success, attacked_model, correct
+from counterfeit.recipes.tasks.common.attacks import AttackedModelTask, attack_success, correct
 from counterfeit.robust.advgan import AdvGAN
 from counterfeit.robust.attacks import fgsm, pgd
 from pydantic import Field, field_validator
@@ -75,17 +74,11 @@ class AdvGANRecipe(RecipeBase):
     evaluation: AdvGANEvaluationConfig = Field(default_factory=AdvGANEvaluationConfig)
 
 
-class AdvGANTask(Task):
+class AdvGANTask(AttackedModelTask):
     """Train an AdvGAN attack (Xiao et al. 2018) and compare it with FGSM/PGD."""
 
     schema = AdvGANRecipe
     recipe: AdvGANRecipe
-
-    def prepare(self) -> None:
-        r = self.recipe
-        self.model, self.train_set, self.test = attacked_model(
-            self.ctx, r.classifier, r.produced_by, r.data, r.seed
-        )
 
     def method_names(self) -> list[str]:
         return ["advgan"]

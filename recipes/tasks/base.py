@@ -1,8 +1,10 @@
 """The loop every task shares, split in small named steps.
 
 A task is a :class:`Task` subclass that names its ``schema`` (the recipe it runs)
-and fills in the steps it needs; :meth:`Task.run` calls them in order::
+and fills in the steps it needs. ``run_recipe`` calls :meth:`Task.check` before anything
+is written, then :meth:`Task.run` calls the others in order::
 
+    check()                          the inputs (what it loads, later steps reuse)
     prepare()                        load the data, say what will be trained
     for name in method_names():      each method from the same seed:
         seed(name); build(name)          a fresh method
@@ -25,6 +27,7 @@ from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.runtime import seed_everything
 from counterfeit.gan.train import TrainResult
 from counterfeit.recipes.context import RunContext, TaskOutput
+from counterfeit.recipes.inputs import check_inputs
 from counterfeit.recipes.schema import RecipeBase, TrainConfig
 from torch.utils.data import Dataset
 
@@ -36,11 +39,14 @@ class Task:
         schema: the recipe model this task runs.
         main_only: the whole task runs on rank 0 (other ranks return at once).
         scoped: metrics go to MLflow under ``NAME/`` (False: unprefixed).
+        model_files: dotted recipe keys of the saved models the task loads, checked by
+            :meth:`check`.
     """
 
     schema: ClassVar[type[RecipeBase]]
     main_only: ClassVar[bool] = False
     scoped: ClassVar[bool] = True
+    model_files: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -58,6 +64,16 @@ class Task:
         return self.report(results)
 
     # -- the steps a task fills in ------------------------------------------------------
+
+    def check(self) -> None:
+        """Cheap checks of the inputs, before an output folder or an MLflow run exists.
+
+        By default every path the recipe names exists (data roots, image folders, weights)
+        and every :attr:`model_files` entry is a model file counterfeit reads. A task adds
+        what only loading tells (a model refusing the data's shape, an unreadable image),
+        keeping what it loaded for the later steps, and writes nothing.
+        """
+        check_inputs(self.recipe, self.model_files)
 
     def prepare(self) -> None:
         """Load the data and say what will be trained (every rank)."""

@@ -19,8 +19,7 @@ import torch
 from counterfeit.gan.train import TrainResult
 from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import AttackData, AttackedModelConfig, RecipeBase, StrictModel
-from counterfeit.recipes.tasks.base import Task
-from counterfeit.recipes.tasks.common.attacks import attacked_model, correct
+from counterfeit.recipes.tasks.common.attacks import AttackedModelTask, correct
 from counterfeit.robust.patch import AdversarialPatch
 from pydantic import Field, field_validator
 
@@ -83,18 +82,12 @@ class PatchRecipe(RecipeBase):
     evaluation: PatchEvaluationConfig = Field(default_factory=PatchEvaluationConfig)
 
 
-class PatchTask(Task):
+class PatchTask(AttackedModelTask):
     """Train a universal adversarial patch toward a class (Brown et al. 2017) and measure it."""
 
     schema = PatchRecipe
     recipe: PatchRecipe
     main_only = True
-
-    def prepare(self) -> None:
-        r = self.recipe
-        self.model, self.train_set, self.test = attacked_model(
-            self.ctx, r.classifier, r.produced_by, r.data, r.seed
-        )
 
     def report(self, results: dict[str, TrainResult]) -> TaskOutput:
         ctx, r, model, test = self.ctx, self.recipe, self.model, self.test

@@ -68,10 +68,14 @@ class RobustnessTask(Task):
     schema = RobustnessRecipe
     recipe: RobustnessRecipe
     main_only = True  # evaluation needs no data parallelism
+    model_files = ("model",)
 
-    def report(self, results: dict[str, TrainResult]) -> TaskOutput:
+    def check(self) -> None:
+        """Load the model and the data and try the model on the data's shape, before any
+        output exists (kept for :meth:`report`)."""
+        super().check()
         r = self.recipe
-        model = load_attacked_model(
+        self.model = load_attacked_model(
             r.model,
             arch=r.arch,
             trust_pickle=r.trust_pickle,
@@ -79,8 +83,12 @@ class RobustnessTask(Task):
             device=self.ctx.device,
             produced_by=r.produced_by,
         )
-        channels, size = image_shape(model, r.data.channels, r.data.image_size, r.model)
-        data = build_domain(r.data.dataset, r.data.split, size, channels)
+        channels, size = image_shape(self.model, r.data.channels, r.data.image_size, r.model)
+        self.data = build_domain(r.data.dataset, r.data.split, size, channels)
+
+    def report(self, results: dict[str, TrainResult]) -> TaskOutput:
+        r = self.recipe
+        model, data = self.model, self.data
         self.ctx.print(
             f"evaluating {r.model} ({detect_format(r.model)}) on {data.name}: "
             f"{min(len(data), r.evaluation.n or len(data))} images of {data.shape}"

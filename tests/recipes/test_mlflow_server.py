@@ -1,65 +1,24 @@
-"""Logging to a real `mlflow server` started by the test on 127.0.0.1."""
+"""Logging to a real `mlflow server` started by the test on 127.0.0.1, stopped in the middle of
+a run and restarted."""
 
 import json
-import socket
+import os
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import TINY_DANN, VENV_BIN, run_cli
+from tests.conftest import TINY_DANN, VENV_BIN, MlflowServer, run_cli
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+TINY = [*TINY_DANN, "methods=[dann]"]
 
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    log = (root / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(VENV_BIN / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{root / 'store.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError((root / "server.log").read_text()[-2000:])
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("mlflow server did not start within 120 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    server = MlflowServer(tmp_path_factory.mktemp("server")).start()
+    yield server
+    server.stop()
 
 
 def test_recipe_logs_to_a_real_server(mlflow_server, tmp_path):
@@ -69,18 +28,16 @@ def test_recipe_logs_to_a_real_server(mlflow_server, tmp_path):
         "digits-dann",
         "--out",
         str(out),
-        "--set",
-        "methods=[dann]",
-        *[f"--set={o}" for o in TINY_DANN],
+        *[f"--set={o}" for o in TINY],
         "--set",
         "tracking.experiment=server-test",
-        env={"MLFLOW_TRACKING_URI": mlflow_server},
+        env={"MLFLOW_TRACKING_URI": mlflow_server.url},
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["mlflow"]["tracking_uri"] == mlflow_server
+    assert summary["mlflow"]["tracking_uri"] == mlflow_server.url
 
-    client = MlflowClient(tracking_uri=mlflow_server)
+    client = MlflowClient(tracking_uri=mlflow_server.url)
     run = client.get_run(summary["mlflow"]["run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.metrics["dann/target_accuracy"] == pytest.approx(
@@ -91,21 +48,46 @@ def test_recipe_logs_to_a_real_server(mlflow_server, tmp_path):
     assert {"summary.json", "plots", "models"} <= artifacts
     downloaded = client.download_artifacts(run.info.run_id, "summary.json", str(tmp_path))
     assert json.loads(Path(downloaded).read_text())["metrics"] == summary["metrics"]
+    # the closing message links the run's page on the server, not an `mlflow ui` command
+    page = f"{mlflow_server.url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    assert page in result.stdout and "--backend-store-uri http" not in result.stdout
 
 
-def test_unreachable_server_is_a_clear_error(tmp_path):
-    port = _free_port()
-    result = run_cli(
-        "run",
-        "digits-dann",
-        "--out",
-        str(tmp_path / "r"),
-        *[f"--set={o}" for o in TINY_DANN],
-        env={
-            "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}",
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",
-        },
+def test_server_stopped_mid_run_finishes_then_replays(mlflow_server, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "counterfeit"), "run", "digits-dann", "--out", str(out)]
+        + [f"--set={o}" for o in (*TINY, "tracking.experiment=offline-test")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.url},
     )
-    assert result.returncode == 2
-    assert f"127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+    try:
+        for line in proc.stdout:
+            if line.startswith("MLflow run "):
+                break
+        mlflow_server.stop()
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        proc.kill()
+        mlflow_server.start()
+    assert proc.returncode == 0, stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert (out / "checkpoints" / "dann.ckpt").is_file()
+    assert "stopped answering" in stderr and "Traceback" not in stderr
+    assert (out / "tracking-buffer" / "calls.jsonl").is_file()
+    assert f"counterfeit tracking replay {out}" in stdout
+
+    replayed = run_cli("tracking", "replay", str(out))
+    assert replayed.returncode == 0, replayed.stderr[-3000:]
+    assert "replayed" in replayed.stdout
+    client = MlflowClient(tracking_uri=mlflow_server.url)
+    run = client.get_run(summary["mlflow"]["run_id"])
+    assert run.info.status == "FINISHED"
+    for key, value in summary["metrics"].items():
+        assert run.data.metrics[key] == pytest.approx(value)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "dann/loss")][-1] == 30
+    assert "summary.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    again = run_cli("tracking", "replay", str(out))
+    assert again.returncode == 2 and "no tracking buffer" in again.stderr

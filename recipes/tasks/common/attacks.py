@@ -19,6 +19,7 @@ from counterfeit.gan.runtime import seed_everything
 from counterfeit.gan.train import Trainer, TrainerConfig
 from counterfeit.recipes.context import RunContext
 from counterfeit.recipes.schema import AttackData, AttackedModelConfig, RobustEvaluationConfig
+from counterfeit.recipes.tasks.base import Task
 from counterfeit.robust.evaluate import evaluate
 from counterfeit.robust.loading import check_input, input_shape, load_model
 from counterfeit.robust.models import digits_cnn
@@ -91,6 +92,27 @@ def attack_splits(
     return train, test, channels, size
 
 
+def saved_attacked_model(
+    config: AttackedModelConfig,
+    produced_by: str | None,
+    data: AttackData,
+    device: torch.device,
+) -> tuple[torch.nn.Module, ImageTensors, ImageTensors]:
+    """The saved model ``config.path`` (in eval mode), checked on its data's shape, and the
+    data splits; nothing is written."""
+    model = load_attacked_model(
+        config.path,
+        arch=config.arch,
+        trust_pickle=config.trust_pickle,
+        normalize=config.normalize,
+        device=device,
+        produced_by=produced_by,
+        setting="classifier.path",
+    ).eval()
+    train, test, _, _ = attack_splits(data, model, str(config.path))
+    return model, train, test
+
+
 def attacked_model(
     ctx: RunContext,
     config: AttackedModelConfig,
@@ -100,17 +122,7 @@ def attacked_model(
 ) -> tuple[torch.nn.Module, ImageTensors, ImageTensors]:
     """The attacked model (loaded, or trained and exported here) and the data splits."""
     if config.path is not None:
-        model = load_attacked_model(
-            config.path,
-            arch=config.arch,
-            trust_pickle=config.trust_pickle,
-            normalize=config.normalize,
-            device=ctx.device,
-            produced_by=produced_by,
-            setting="classifier.path",
-        ).eval()
-        train, test, _, _ = attack_splits(data, model, str(config.path))
-        return model, train, test
+        return saved_attacked_model(config, produced_by, data, ctx.device)
     train, test, channels, size = attack_splits(data, None)
     seed_everything(seed)
     model = digits_cnn(channels, max(train.num_classes, test.num_classes), size)
@@ -135,6 +147,26 @@ def attacked_model(
         f"trained the digits CNN: {result.steps} steps in {result.wall_time:.0f}s -> {export}"
     )
     return model, train, test
+
+
+class AttackedModelTask(Task):
+    """A task that attacks ``recipe.classifier``: a saved one is loaded and checked on its
+    data by :meth:`check`, before any output exists; without one, :meth:`prepare` trains it."""
+
+    model_files = ("classifier.path",)
+    _saved: tuple[torch.nn.Module, ImageTensors, ImageTensors] | None = None
+
+    def check(self) -> None:
+        super().check()
+        r = self.recipe
+        if r.classifier.path is not None:
+            self._saved = saved_attacked_model(r.classifier, r.produced_by, r.data, self.ctx.device)
+
+    def prepare(self) -> None:
+        r = self.recipe
+        self.model, self.train_set, self.test = self._saved or attacked_model(
+            self.ctx, r.classifier, r.produced_by, r.data, r.seed
+        )
 
 
 @torch.no_grad()
