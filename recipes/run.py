@@ -146,6 +146,7 @@ def run_recipe(
                 "experiment": recipe.tracking.experiment,
                 "tracking_uri": tracker.tracking_uri if tracker.active else None,
                 **({"resumed_from_run": state.run_id} if copied else {}),
+                **({"offline_buffer": str(out_dir / BUFFER_DIR)} if tracker.offline else {}),
             },
         }
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -77,6 +77,7 @@ def test_server_stopped_mid_run_finishes_then_replays(mlflow_server, tmp_path):
     assert (out / "checkpoints" / "dann.ckpt").is_file()
     assert "stopped answering" in stderr and "Traceback" not in stderr
     assert (out / "tracking-buffer" / "calls.jsonl").is_file()
+    assert summary["mlflow"]["offline_buffer"] == str(out / "tracking-buffer")
     assert f"counterfeit tracking replay {out}" in stdout
 
     replayed = run_cli("tracking", "replay", str(out))

@@ -101,6 +101,8 @@ def test_closing_message_says_where_everything_is(finished, mlflow_uri):
     assert f"MLflow run id: {run_id}  (open: mlflow ui --backend-store-uri {mlflow_uri})" in printed
     state = json.loads((out / "run.json").read_text())
     assert state == {"mlflow_run_id": run_id, "out": str(out.resolve())}
+    assert "offline_buffer" not in json.loads((out / "summary.json").read_text())["mlflow"]
+    assert not (out / "tracking-buffer").exists() and "tracking replay" not in printed
 
 
 def test_resume_refuses_a_changed_recipe_and_overwrite(finished, mlflow_uri):
