@@ -106,11 +106,11 @@ def run_recipe(
     )
     task = TASKS[recipe.task](RunContext(recipe, out_dir, resume, tracker, dist, device))
     seed_everything(recipe.seed)  # before check(): what it loads may draw random numbers
+    started = time.perf_counter()
     task.check()
     tracker.check()
     if dist.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
     with _sigterm_stops_like_ctrl_c(), tracker:
         if dist.is_main:
             (out_dir / RECIPE_FILE).write_text(yaml.safe_dump(resolved, sort_keys=False))
