@@ -37,12 +37,13 @@ import torch
 from PIL import Image, ImageSequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import run_parts
+
 from counterfeit.gan.data.pose import pose_labels, smooth_poses
 from counterfeit.gan.data.puppet import make_puppet_data
 from counterfeit.gan.video import to_tensor_frames, video_scores
 from counterfeit.recipes import load_recipe, run_recipe
 from counterfeit.recipes.transfer import load_pose2video
-from report import run_parts
 
 CALIBRATION = (
     "| calibration (issue) | steps | PSNR | SSIM | fg-PSNR | flicker ratio |\n"

@@ -48,9 +48,9 @@ def test_wheel_has_one_top_level_package_and_every_subpackage(wheel):
     assert top == {"counterfeit"}
     folders = {name.rsplit("/", 1)[0] for name in names}
     for package in SUBPACKAGES:
-        source = REPO / package
+        source = REPO / "counterfeit" / package
         expected = {
-            "counterfeit/" + str(init.parent.relative_to(REPO)).replace("\\", "/")
+            str(init.parent.relative_to(REPO)).replace("\\", "/")
             for init in source.rglob("__init__.py")
         }
         assert expected <= folders, f"missing from the wheel: {sorted(expected - folders)}"

@@ -6,6 +6,8 @@ import struct
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from counterfeit.gan.data import (
     Augment,
     DigitStyle,
@@ -25,7 +27,6 @@ from counterfeit.gan.data import (
 )
 from counterfeit.gan.data.synthetic import available_fonts
 from counterfeit.gan.errors import ConfigError, DataError
-from PIL import Image
 
 # -- rendered synthetic digits ----------------------------------------------------
 
@@ -209,9 +210,9 @@ def test_image_folder_names_a_corrupt_image_and_skips_it_only_when_asked(tmp_pat
         Image.new("RGB", (20, 20), (200, 0, 0)).save(tmp_path / label / "good.png")
     corrupt = tmp_path / "2" / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    with pytest.raises(DataError, match="corrupt.png"):
+    with pytest.raises(DataError, match=r"corrupt\.png"):
         load_image_folder(tmp_path, size=8)
-    with pytest.warns(UserWarning, match="corrupt.png"):
+    with pytest.warns(UserWarning, match=r"corrupt\.png"):
         kept = load_image_folder(tmp_path, size=8, skip_unreadable=True)
     assert kept.labels.tolist() == [1, 2]
 
