@@ -29,12 +29,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import run_parts, trainer_overhead, trainer_seconds
+
 from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.data import InfiniteLoader
 from counterfeit.gan.data.photos import TRAIN_PHOTOS, downsample, photo_crops, random_flips
 from counterfeit.gan.models.srgan import SRGAN
 from counterfeit.recipes import load_recipe, run_recipe
-from report import run_parts, trainer_overhead, trainer_seconds
 
 DEFAULTS = {
     "out": Path("benchmarks/out/srgan"),
@@ -59,7 +60,10 @@ def _out(args: argparse.Namespace) -> Path:
 
 def _run(overrides: list[str], out: Path, resume: bool) -> dict:
     loaded = load_recipe("photos-srgan", [*overrides, "tracking.enabled=false"])
-    return run_recipe(loaded, out=out, resume=resume, overwrite=not resume)
+    # A resume adds the SRGAN phase (gan.steps) to a finished SRResNet run: a planned change.
+    return run_recipe(
+        loaded, out=out, resume=resume, overwrite=not resume, allow_recipe_changes=resume
+    )
 
 
 def _common(args: argparse.Namespace, srresnet_steps: int | None = None) -> list[str]:

@@ -72,7 +72,10 @@ def _run(args, name: str, overrides: list[str], resume: bool = False) -> dict:
         ],
     )
     out = Path(args.out) / "pose2video" / name
-    return run_recipe(loaded, out=out, resume=resume, overwrite=not resume)
+    # The "full" part resumes the default run to more steps: a planned recipe change.
+    return run_recipe(
+        loaded, out=out, resume=resume, overwrite=not resume, allow_recipe_changes=resume
+    )
 
 
 def _row(label: str, steps: str, s: dict) -> str:

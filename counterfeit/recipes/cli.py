@@ -330,15 +330,16 @@ def _run(args: argparse.Namespace) -> int:
     from counterfeit.recipes.loader import load_recipe
 
     if args.out is not None:
-        preflight.writable_folder(args.out)
+        preflight.writable_folder(args.out)  # before the recipe loads: fail fast
     overrides = list(args.overrides)
     if args.device is not None:
         overrides.append(f"device={args.device}")
     if args.seed is not None:
         overrides.append(f"seed={args.seed}")
     loaded = load_recipe(args.recipe, overrides)
-    args.out = str(args.out or Path("runs") / loaded.recipe.name)
-    preflight.writable_folder(args.out)
+    if args.out is None:
+        args.out = str(Path("runs") / loaded.recipe.name)
+        preflight.writable_folder(args.out)
     from counterfeit.recipes.run import run_recipe
 
     run_recipe(

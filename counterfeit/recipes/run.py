@@ -85,6 +85,7 @@ def run_recipe(
     out_dir = Path(out) if out else Path("runs") / recipe.name
     device = resolve_device(recipe.device)
     dist = distributed_context(device)
+    seed_everything(recipe.seed)  # before check(): what it loads may draw random numbers
     resolved = recipe.model_dump(mode="json")
     state = read_resume_state(out_dir) if resume else ResumeState()
     changes: list[str] = []
@@ -106,7 +107,6 @@ def run_recipe(
         buffer_dir=out_dir,
     )
     task = TASKS[recipe.task](RunContext(recipe, out_dir, resume, tracker, dist, device))
-    seed_everything(recipe.seed)  # before check(): what it loads may draw random numbers
     started = time.perf_counter()
     task.check()
     tracker.check()

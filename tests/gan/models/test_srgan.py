@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
 from counterfeit.gan import Trainer, TrainerConfig
 from counterfeit.gan.callbacks import Callback
 from counterfeit.gan.checkpoint import load_checkpoint
@@ -38,8 +41,6 @@ from counterfeit.recipes import load_recipe, run_recipe
 from counterfeit.recipes.cli import main
 from counterfeit.recipes.tasks.srgan import resolve_content_loss
 from counterfeit.recipes.upscale import load_upscaler, read_image, upscale_tensor
-from PIL import Image
-from torch import nn
 
 TINY = dict(blocks=1, width=8, crop_size=16, d_width=4)
 TINY_RECIPE = [
@@ -330,7 +331,12 @@ def test_srgan_phase_continues_a_finished_srresnet_run(tmp_path, no_hub_weights)
         load_recipe("photos-srgan", [*TINY_RECIPE, "gan.steps=0"]), out=tmp_path / "b"
     )
     assert "srgan" not in first["scores"] and first["content_loss"].startswith("n/a")
-    resumed = run_recipe(load_recipe("photos-srgan", TINY_RECIPE), out=tmp_path / "b", resume=True)
+    resumed = run_recipe(
+        load_recipe("photos-srgan", TINY_RECIPE),
+        out=tmp_path / "b",
+        resume=True,
+        allow_recipe_changes=True,  # gan.steps 0 -> 4: the SRGAN phase extends the run
+    )
     assert resumed["phases"]["srgan"]["steps"] == 4
     assert resumed["metrics"] == straight["metrics"]
 
