@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from report import run_parts
+
 from counterfeit.gan import Trainer, TrainerConfig
 from counterfeit.gan.data import InfiniteLoader, load_mnist
 from counterfeit.robust import (
@@ -44,7 +46,6 @@ from counterfeit.robust import (
     evaluate,
     fgsm,
 )
-from report import run_parts
 
 PAPER_FGSM_ERROR = {"standard": 0.894, "adversarially trained": 0.179}  # Goodfellow et al. 2015
 PEERS_HINT = (

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import run_parts, trainer_overhead, trainer_seconds
+
 from counterfeit.adapt import DANN, dann_lambda
 from counterfeit.gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
 from counterfeit.recipes import load_recipe, run_recipe
-from report import run_parts, trainer_overhead, trainer_seconds
 
 PAPER = {"source-only": 0.5225, "dann": 0.7666, "target-only": 0.9596}
 

@@ -29,13 +29,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import run_parts, trainer_overhead, trainer_seconds
+
 from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.data import DomainSpec, InfiniteLoader, build_domain
 from counterfeit.gan.metrics import DigitsFeatures, GenerativeScores, generate_images
 from counterfeit.gan.models import DCGAN
 from counterfeit.recipes import load_recipe, run_recipe
 from counterfeit.recipes.tasks.gan import build_dcgan, build_infogan, pad_images
-from report import run_parts, trainer_overhead, trainer_seconds
 
 PAPER_CLUSTER_ACCURACY = 0.95
 

@@ -33,10 +33,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import trainer_overhead, trainer_seconds
+
 from counterfeit.gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
 from counterfeit.gan.models.cyclegan import CycleGAN
 from counterfeit.recipes import load_recipe, run_recipe
-from report import trainer_overhead, trainer_seconds
 
 RECIPE = "synth2real-cyclegan"
 DEFAULT_STEPS = 1000  # ~12-15 min on one CPU thread at batch 4 (small preset)

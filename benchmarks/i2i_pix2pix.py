@@ -27,10 +27,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import trainer_overhead, trainer_seconds
+
 from counterfeit.gan.data import InfiniteLoader, edges2digits
 from counterfeit.gan.models import Pix2Pix
 from counterfeit.recipes import load_recipe, run_recipe
-from report import trainer_overhead, trainer_seconds
 
 DEFAULT_STEPS = 1500
 SPEED_STEPS, SPEED_ROUNDS, SPEED_BATCH, SPEED_WIDTH = 30, 3, 16, 32

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from counterfeit.adapt.evaluate import accuracy, predict
 from counterfeit.recipes import load_recipe
 from counterfeit.recipes.tasks.common.adaptation import (

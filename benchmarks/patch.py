@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from counterfeit.gan import Trainer, TrainerConfig
 from counterfeit.gan.data import InfiniteLoader, load_mnist
 from counterfeit.robust import (

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from report import run_parts, trainer_overhead, trainer_seconds
+
 from counterfeit.adapt.pixelda import PixelDA
 from counterfeit.gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
 from counterfeit.gan.losses import minimax_d, non_saturating_g
 from counterfeit.recipes import load_recipe, run_recipe
-from report import run_parts, trainer_overhead, trainer_seconds
 
 PAPER = {"pixelda": 0.982, "source-only": 0.636}
 DANN_SUMMARY = Path("benchmarks/out/dann/mnist-mnistm-dann/summary.json")

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torchvision.utils import save_image
+
 from counterfeit.adapt.evaluate import predict
 from counterfeit.gan.data import (
     DigitStyle,
@@ -39,7 +41,6 @@ from counterfeit.gan.data import (
     strokes,
 )
 from counterfeit.recipes.tasks.cyclegan import ClassifierConfig, train_classifier
-from torchvision.utils import save_image
 
 # MNIST fits each digit in 20 of 28 pixels; DigitStyle's default scale is 0.70-0.95.
 MNIST_BOX = (0.68, 0.74)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from counterfeit.gan.data import DomainSpec, build_domain
 
 REPO = Path(__file__).resolve().parents[1]

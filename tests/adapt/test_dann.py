@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+
 from counterfeit.adapt import DANN, dann_lambda
 from counterfeit.gan import StepContext
 from counterfeit.gan.errors import ConfigError, DataError

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+
 from counterfeit.adapt import GradientReversal, dann_lambda, dann_lr, grad_reverse
 
 

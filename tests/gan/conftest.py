@@ -5,9 +5,10 @@ from __future__ import annotations
 import signal
 
 import torch
+from torch import nn
+
 from counterfeit.gan import Callback, TrainerConfig, TrainingMethod
 from counterfeit.gan.data import ImageTensors, InfiniteLoader
-from torch import nn
 
 
 class Regression(TrainingMethod):

@@ -12,9 +12,9 @@ import textwrap
 
 import pytest
 import torch
+
 from counterfeit.gan import CheckpointError, Trainer
 from counterfeit.gan.checkpoint import load_checkpoint, save_atomic
-
 from tests.conftest import REPO
 from tests.gan.conftest import Regression, toy_config, toy_data
 

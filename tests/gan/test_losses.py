@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import (
     LOSSES,

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 import torch
+from torch import nn
+
 from counterfeit.gan import Trainer, TrainerConfig, TrainingMethod
 from counterfeit.gan.checkpoint import load_checkpoint, load_method
-from torch import nn
 
 SUBPACKAGES = ("gan", "adapt", "robust", "recipes")
 

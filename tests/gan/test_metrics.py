@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from counterfeit.gan.data.embedded import mnist_small
 from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
 from counterfeit.gan.metrics import (

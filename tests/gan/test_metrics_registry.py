@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.metrics import (
     FEATURE_EXTRACTORS,

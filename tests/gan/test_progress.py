@@ -8,9 +8,9 @@ import subprocess
 import sys
 import textwrap
 
-from counterfeit.gan.progress import MAX_LINES, BarProgress, make_progress, progress_mode
 from tqdm.auto import tqdm
 
+from counterfeit.gan.progress import MAX_LINES, BarProgress, make_progress, progress_mode
 from tests.conftest import REPO
 
 

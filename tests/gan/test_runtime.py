@@ -1,8 +1,9 @@
 """model_mode: a block in train or eval mode, every module's own flag restored after."""
 
+from torch import nn
+
 from counterfeit.gan import EMA
 from counterfeit.gan.runtime import model_mode
-from torch import nn
 
 
 def flags(model: nn.Module) -> list[bool]:

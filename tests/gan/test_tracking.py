@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from mlflow import MlflowClient
+
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.tracking import Tracker
 from counterfeit.gan.tracking_buffer import buffered_calls, replay_buffer
-from mlflow import MlflowClient
-
 from tests.conftest import MlflowServer
 
 

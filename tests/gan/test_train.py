@@ -4,6 +4,8 @@ import time
 
 import pytest
 import torch
+from torch import nn
+
 from counterfeit.gan import (
     Callback,
     CheckpointError,
@@ -16,8 +18,6 @@ from counterfeit.gan import (
     TrainingInterrupted,
 )
 from counterfeit.gan.checkpoint import load_checkpoint, save_atomic
-from torch import nn
-
 from tests.gan.conftest import InterruptAt, Regression, toy_config, toy_data
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from mlflow import MlflowClient
+
 from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.export import load_exported
 from counterfeit.recipes.boundary import run_command
 from counterfeit.recipes.cli import build_parser
-from mlflow import MlflowClient
-
 from tests.conftest import TINY_DANN, VENV_BIN, run_cli
 
 # Long enough that a Ctrl-C sent after the first checkpoint lands inside training; with a

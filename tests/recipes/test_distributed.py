@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from counterfeit.gan.method import StepContext
-from counterfeit.gan.runtime import DistributedContext, distributed_context
 from mlflow import MlflowClient
 
+from counterfeit.gan.method import StepContext
+from counterfeit.gan.runtime import DistributedContext, distributed_context
 from tests.conftest import TINY_DANN, VENV_BIN
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from counterfeit.recipes import builtin_recipes, load_recipe
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -26,12 +26,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from counterfeit.gan.models.pose2video import Pose2Video
-from counterfeit.gan.models.srgan import SRGAN
-from counterfeit.recipes.cli import build_parser, main
 from PIL import Image
 from torch import nn
 
+from counterfeit.gan.models.pose2video import Pose2Video
+from counterfeit.gan.models.srgan import SRGAN
+from counterfeit.recipes.cli import build_parser, main
 from tests.conftest import free_port, run_cli
 
 ROBUSTNESS = "robustness --data sklearn-digits --no-mlflow --n 8 --eps 0 --corruptions none"

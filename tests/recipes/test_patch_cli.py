@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
+from mlflow import MlflowClient
+
 from counterfeit.gan.export import export_classifier
 from counterfeit.recipes.cli import main
 from counterfeit.recipes.loader import load_recipe
 from counterfeit.robust import AdversarialPatch
-from mlflow import MlflowClient
-
 from tests.robust.conftest import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
 
 

@@ -1,6 +1,7 @@
 """Recipes: every built-in validates; bad recipes give errors that name the key and file."""
 
 import pytest
+
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.recipes.loader import (
     apply_overrides,
@@ -146,6 +147,7 @@ def test_mnistm_recipes_keep_both_domains_digits_at_one_scale(tmp_path, random_d
     (never resize), so each domain's pixels reach the network unchanged in scale."""
     import numpy as np
     import torch
+
     from counterfeit.gan.data.tensors import center_fit_uint8
     from counterfeit.recipes.tasks.common.adaptation import load_domains
 

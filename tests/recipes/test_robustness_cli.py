@@ -5,15 +5,15 @@ import re
 
 import pytest
 import torch
+from mlflow import MlflowClient
+from torch import nn
+
 from counterfeit.adapt import DANN
 from counterfeit.gan.errors import CheckpointError, ConfigError, ShapeError, reason
 from counterfeit.gan.export import export_classifier
 from counterfeit.recipes.cli import main
 from counterfeit.robust import evaluate, load_model
 from counterfeit.robust.loading import check_input, detect_format, input_shape
-from mlflow import MlflowClient
-from torch import nn
-
 from tests.robust.conftest import one_torch_thread, sklearn_digits, trained_model  # noqa: F401
 
 ARCH_MODULE = """

@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
+
 from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.errors import CheckpointError, ConfigError, CounterfeitError
 from counterfeit.recipes.loader import load_recipe
 from counterfeit.recipes.run import run_recipe
-from mlflow import MlflowClient
-
 from tests.conftest import TINY_DANN, VENV_BIN, free_port
 
 TINY = [*TINY_DANN, "methods=[dann]", "evaluation.embedding=none"]

@@ -10,13 +10,13 @@ import time
 
 import numpy as np
 import pytest
+from mlflow import MlflowClient
+from scipy import stats
+
 from counterfeit.gan.errors import ConfigError
 from counterfeit.recipes import load_recipe
 from counterfeit.recipes.sweep import sweep
 from counterfeit.recipes.sweep.plan import parse_grid, parse_seeds
-from mlflow import MlflowClient
-from scipy import stats
-
 from tests.conftest import TINY_SWEEP, VENV_BIN, run_cli
 
 SEEDS = [0, 1]

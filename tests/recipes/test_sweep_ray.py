@@ -3,9 +3,9 @@
 import json
 
 import pytest
-from counterfeit.recipes.sweep import sweep
 from mlflow import MlflowClient
 
+from counterfeit.recipes.sweep import sweep
 from tests.conftest import TINY_SWEEP
 
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'counterfeit[ray]'")

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+
 from counterfeit.gan.data import DomainSpec, build_domain
 from counterfeit.recipes import load_recipe, run_recipe
 from counterfeit.recipes.tasks.common.adaptation import translate_dataset

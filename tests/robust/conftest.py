@@ -7,6 +7,7 @@ import functools
 import pytest
 import torch
 import torch.nn.functional as F
+
 from counterfeit.gan import Trainer, TrainerConfig, TrainResult
 from counterfeit.gan.data import DomainSpec, ImageTensors, InfiniteLoader, build_domain
 from counterfeit.robust import AdversarialPatch, AdvGAN, digits_cnn

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.robust import AdvGAN, fgsm
-
 from tests.robust.conftest import ADVGAN_EPS as EPS
 from tests.robust.conftest import sklearn_digits, trained_advgan, trained_model
 

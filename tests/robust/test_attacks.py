@@ -3,11 +3,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.export import export_classifier, load_exported
 from counterfeit.robust import Normalize, bim, fgsm, pgd, random_targets
-from torch import nn
-
 from tests.robust.conftest import sklearn_digits, trained_model
 
 ATTACKS = {

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.runtime import model_mode
 from counterfeit.robust import (
@@ -17,7 +18,6 @@ from counterfeit.robust import (
     fgsm,
     pgd,
 )
-
 from tests.robust.conftest import (
     ADVGAN_EPS,
     TARGET,

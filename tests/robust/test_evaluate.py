@@ -6,6 +6,10 @@ import warnings
 
 import pytest
 import torch
+from mlflow import MlflowClient
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
 from counterfeit.gan import Tracker
 from counterfeit.gan.data import DomainSpec, ImageTensors, build_domain
 from counterfeit.gan.errors import ConfigError, DataError
@@ -20,10 +24,6 @@ from counterfeit.robust import (
     fgsm,
     pgd,
 )
-from mlflow import MlflowClient
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-
 from tests.robust.conftest import sklearn_digits, trained_model
 
 

@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
+
 from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
 from counterfeit.robust import AdversarialPatch, Normalize, Placement, place_patch
-
 from tests.robust.conftest import TARGET, fitted_patch, make_patch, sklearn_digits, trained_model
 
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+
 from counterfeit.gan import Callback, ConfigError, DataError, StepContext, Trainer, TrainerConfig
 from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.data import InfiniteLoader
@@ -14,7 +15,6 @@ from counterfeit.robust import (
     evaluate,
     fgsm,
 )
-
 from tests.robust.conftest import sklearn_digits
 
 

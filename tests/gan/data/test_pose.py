@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from counterfeit.gan.data.pose import (
     BODY25_NAMES,
     BODY25_TO_COCO18,
@@ -46,7 +48,6 @@ from counterfeit.gan.data.puppet import (
 )
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.video import to_tensor_frames
-from PIL import Image
 
 
 def _random_pose(seed=0, size=64):

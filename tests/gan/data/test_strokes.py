@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from counterfeit.adapt.evaluate import accuracy, predict
 from counterfeit.gan.data import DigitStyle, DomainSpec, ImageTensors, build_domain, render_digits
 from counterfeit.gan.data.strokes import (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from counterfeit.adapt.evaluate import AdaptationReport, Predictions, domain_separability
 from counterfeit.gan.data import DomainSpec, ImageTensors, build_domain
 from counterfeit.gan.data.tensors import sample_indices

@@ -3,12 +3,13 @@ optimizers, conditioning, EMA, and checkpoint/resume through the Trainer."""
 
 import pytest
 import torch
+from torch import nn
+
 from counterfeit.gan import EMA, ConfigError, Trainer, TrainerConfig
 from counterfeit.gan.data import ImageTensors, InfiniteLoader
 from counterfeit.gan.method import StepContext
 from counterfeit.gan.models import DCGAN
 from counterfeit.gan.nets import DCGANDiscriminator, DCGANGenerator
-from torch import nn
 
 
 @pytest.mark.parametrize("size", [32, 64])

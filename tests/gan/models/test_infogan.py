@@ -5,12 +5,13 @@ import statistics
 
 import pytest
 import torch
+from torch import nn
+
 from counterfeit.gan import ConfigError
 from counterfeit.gan.data import DomainSpec, InfiniteLoader, build_domain
 from counterfeit.gan.method import StepContext
 from counterfeit.gan.models import InfoGAN
 from counterfeit.gan.nets import InfoGANDiscriminator, InfoGANGenerator
-from torch import nn
 
 
 def test_mnist_nets_shapes_ranges_and_layers():

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
+
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.pose import PoseFrameSequence, pose_labels, write_openpose_json
 from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
@@ -18,7 +20,6 @@ from counterfeit.gan.models.pose2video import Pose2Video
 from counterfeit.gan.nets.patchgan import MultiscalePatchGAN, feature_matching_loss
 from counterfeit.gan.train import Trainer, TrainerConfig
 from counterfeit.gan.video import dilate, side_by_side, video_scores, write_video
-from PIL import Image
 
 TINY = dict(image_size=32, width=4, d_width=4, num_d=2)
 

@@ -4,10 +4,11 @@ import itertools
 
 import pytest
 import torch
+from torch import nn
+
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.nets.blocks import conv_block, norm_layer
 from counterfeit.gan.schedules import linear_decay
-from torch import nn
 
 
 def test_instance_norm_normalises_each_image_and_keeps_conv_bias():
