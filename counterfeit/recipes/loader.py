@@ -118,14 +118,14 @@ def validate(raw: dict[str, Any], source: str) -> RecipeBase:
     """Validate ``raw`` against its task's schema."""
     from pydantic import ValidationError
 
-    from counterfeit.recipes.tasks import TASKS
+    from counterfeit.recipes.tasks import TASKS, task_class
 
     task = raw.get("task")
     if task is None:
         raise ConfigError(f"{source}: missing key 'task' (one of {', '.join(TASKS)}).")
     if task not in TASKS:
         raise ConfigError(f"{source}: unknown task '{task}'; known tasks: {', '.join(TASKS)}.")
-    schema = TASKS[task].schema
+    schema = task_class(task).schema
     try:
         return schema.model_validate(raw)
     except ValidationError as exc:

@@ -46,7 +46,7 @@ from counterfeit.recipes.run_folder import (
     write_run_state,
 )
 from counterfeit.recipes.schema import RecipeBase
-from counterfeit.recipes.tasks import TASKS
+from counterfeit.recipes.tasks import task_class
 
 
 def versions() -> dict[str, str]:
@@ -106,7 +106,7 @@ def run_recipe(
         run_id=None if copied else state.run_id,
         buffer_dir=out_dir,
     )
-    task = TASKS[recipe.task](RunContext(recipe, out_dir, resume, tracker, dist, device))
+    task = task_class(recipe.task)(RunContext(recipe, out_dir, resume, tracker, dist, device))
     started = time.perf_counter()
     task.check()
     tracker.check()

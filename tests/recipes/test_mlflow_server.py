@@ -1,5 +1,5 @@
 """Logging to a real `mlflow server` started by the test on 127.0.0.1, stopped in the middle of
-a run and restarted."""
+a run and restarted: the run finishes, and the replay puts everything on the server."""
 
 import json
 import os
@@ -21,43 +21,13 @@ def mlflow_server(tmp_path_factory):
     server.stop()
 
 
-def test_recipe_logs_to_a_real_server(mlflow_server, tmp_path):
-    out = tmp_path / "run"
-    result = run_cli(
-        "run",
-        "digits-dann",
-        "--out",
-        str(out),
-        *[f"--set={o}" for o in TINY],
-        "--set",
-        "tracking.experiment=server-test",
-        env={"MLFLOW_TRACKING_URI": mlflow_server.url},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["mlflow"]["tracking_uri"] == mlflow_server.url
-
-    client = MlflowClient(tracking_uri=mlflow_server.url)
-    run = client.get_run(summary["mlflow"]["run_id"])
-    assert run.info.status == "FINISHED"
-    assert run.data.metrics["dann/target_accuracy"] == pytest.approx(
-        summary["metrics"]["dann/target_accuracy"]
-    )
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "dann/loss")][-1] == 30
-    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"summary.json", "plots", "models"} <= artifacts
-    downloaded = client.download_artifacts(run.info.run_id, "summary.json", str(tmp_path))
-    assert json.loads(Path(downloaded).read_text())["metrics"] == summary["metrics"]
-    # the closing message links the run's page on the server, not an `mlflow ui` command
-    page = f"{mlflow_server.url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
-    assert page in result.stdout and "--backend-store-uri http" not in result.stdout
-
-
-def test_server_stopped_mid_run_finishes_then_replays(mlflow_server, tmp_path):
+def test_server_stopped_mid_run_finishes_then_replays_everything(mlflow_server, tmp_path):
+    """A run that starts on a real server, loses it after its first calls, finishes with
+    its calls buffered, and once replayed holds on the server what a connected run would."""
     out = tmp_path / "run"
     proc = subprocess.Popen(
         [str(VENV_BIN / "counterfeit"), "run", "digits-dann", "--out", str(out)]
-        + [f"--set={o}" for o in (*TINY, "tracking.experiment=offline-test")],
+        + [f"--set={o}" for o in (*TINY, "tracking.experiment=server-test")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -74,6 +44,7 @@ def test_server_stopped_mid_run_finishes_then_replays(mlflow_server, tmp_path):
         mlflow_server.start()
     assert proc.returncode == 0, stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
+    assert summary["mlflow"]["tracking_uri"] == mlflow_server.url
     assert (out / "checkpoints" / "dann.ckpt").is_file()
     assert "stopped answering" in stderr and "Traceback" not in stderr
     assert (out / "tracking-buffer" / "calls.jsonl").is_file()
@@ -89,6 +60,12 @@ def test_server_stopped_mid_run_finishes_then_replays(mlflow_server, tmp_path):
     for key, value in summary["metrics"].items():
         assert run.data.metrics[key] == pytest.approx(value)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "dann/loss")][-1] == 30
-    assert "summary.json" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"summary.json", "plots", "models"} <= artifacts
+    downloaded = client.download_artifacts(run.info.run_id, "summary.json", str(tmp_path))
+    assert json.loads(Path(downloaded).read_text())["metrics"] == summary["metrics"]
+    # the closing message links the run's page on the server, not an `mlflow ui` command
+    page = f"{mlflow_server.url}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    assert page in stdout and "--backend-store-uri http" not in stdout
     again = run_cli("tracking", "replay", str(out))
     assert again.returncode == 2 and "no tracking buffer" in again.stderr

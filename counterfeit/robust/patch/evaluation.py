@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -23,12 +23,48 @@ from counterfeit.robust.batches import as_pair, drop_class, split_batch
 from counterfeit.robust.contract import Attack
 from counterfeit.robust.evaluate import evaluate
 from counterfeit.robust.models import checked_logits
-from counterfeit.robust.patch.geometry import fraction, int_at_least
+from counterfeit.robust.patch.geometry import Placement, fraction, int_at_least
 from counterfeit.robust.patch.io import patch_rgba
 from counterfeit.robust.report import RobustnessReport
 
-if TYPE_CHECKING:
-    from counterfeit.robust.patch.attack import AdversarialPatch
+
+class PatchUnderTest(Protocol):
+    """What the measurement reads of a :class:`robust.AdversarialPatch`.
+
+    A protocol, so this module does not import the attack that calls it
+    (``AdversarialPatch.evaluate`` and ``.figure`` wrap :func:`evaluate_patch` and
+    :func:`patch_figure`); :class:`PatchGeometry` provides all but the model and
+    the target.
+    """
+
+    model: nn.Module
+    target: int
+    area: float
+    scale: tuple[float, float]
+    shape: str
+    seed: int
+    device: torch.device
+    mask: torch.Tensor | None
+
+    def apply(
+        self,
+        images: torch.Tensor,
+        placement: Placement | None = None,
+        *,
+        patch: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Any: ...
+
+    def sample_placement(
+        self, n: int, generator: torch.Generator | None = None, scale: float | None = None
+    ) -> Placement: ...
+
+    def _texture(self, patch: torch.Tensor | None) -> torch.Tensor: ...
+
+    def _check_fits(self, area: float, scale_max: float | None = None) -> None: ...
+
+    def _check_images(self, images: torch.Tensor, name: str) -> None: ...
+
 
 PATCH, CONTROL = "patch", "control"
 FIXED_SCALE = " fixed-scale"
@@ -121,7 +157,7 @@ class PatchAttack(Attack):
 
     def __init__(
         self,
-        patch: AdversarialPatch,
+        patch: PatchUnderTest,
         *,
         areas: Sequence[float] | None = None,
         texture: torch.Tensor | None = None,
@@ -158,7 +194,7 @@ class PatchAttack(Attack):
 
 
 def evaluate_patch(
-    attack: AdversarialPatch,
+    attack: PatchUnderTest,
     data: Any,
     *,
     n: int | None = 1000,
@@ -240,7 +276,7 @@ def evaluate_patch(
 
 @torch.no_grad()
 def patch_figure(
-    attack: AdversarialPatch, images: torch.Tensor, labels: torch.Tensor | None, seed: int
+    attack: PatchUnderTest, images: torch.Tensor, labels: torch.Tensor | None, seed: int
 ):
     """The patch and ``images`` with it pasted, titled with the model's predictions.
 
