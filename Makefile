@@ -39,7 +39,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 bench: $(STAMP)
-	$(PY) benchmarks/dann_digits.py --data-root ../shared/datasets
+	$(PY) benchmarks/dann_digits.py --data-root ../shared/datasets --seeds 0-4 --resume
 
 clean:
 	rm -rf runs mlruns mlflow.db .pytest_cache

@@ -1,25 +1,30 @@
 """DANN against the paper, on embedded data, and the Trainer's speed.
 
-    python benchmarks/dann_digits.py --data-root ../shared/datasets            # everything
-    python benchmarks/dann_digits.py --data-root DIR --only speed              # one part
+    python benchmarks/dann_digits.py --data-root ../shared/datasets             # everything
+    python benchmarks/dann_digits.py --data-root DIR --only paper --seeds 0-9   # one part
+    python benchmarks/dann_digits.py --data-root DIR --only paper --resume      # finish it
 
 Parts:
   paper     MNIST -> MNIST-M: source-only, DANN, train-on-target with the paper's
             architecture and schedule, beside Ganin et al. 2016 (0.5225 / 0.7666 / 0.9596).
-  embedded  the built-in digits-dann recipe at benchmark length (synthetic -> real, embedded).
+  embedded  the built-in digits-dann recipe (synthetic -> real, embedded data).
   speed     images/s of a DANN step through gan.Trainer vs a hand-written PyTorch loop of
             the same model, batch and data stream, in the same process (interleaved rounds).
 
-Each part runs through the product (recipes.run_recipe), prints a Markdown table
-and appends it to --markdown when given.
+The paper and embedded parts run each recipe as a sweep over ``--seeds`` (``counterfeit
+sweep``: one process per seed, ``--workers`` at once, one torch thread each, an MLflow
+parent run with a child per seed) and report mean +- sd (n) with the 95% t-interval; the
+embedded part also gives the paired per-seed difference DANN - source-only. ``--resume``
+finishes an interrupted sweep (only the members without a summary run, each from its
+checkpoint). Each part prints a Markdown table and appends it to --markdown when given.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,38 +32,47 @@ from report import run_parts, trainer_overhead, trainer_seconds
 
 from counterfeit.adapt import DANN, dann_lambda
 from counterfeit.gan.data import DomainSpec, InfiniteLoader, ZipLoader, build_domain
-from counterfeit.recipes import load_recipe, run_recipe
+from counterfeit.recipes.sweep import SweepResult, sweep
+from counterfeit.recipes.sweep.stats import describe
 
 PAPER = {"source-only": 0.5225, "dann": 0.7666, "target-only": 0.9596}
 
 
-def run(name: str, overrides: list[str], out: Path, reuse: bool = False) -> dict:
-    """Run a built-in recipe; with ``reuse``, take a finished run in ``out`` made with the
-    same recipe and overrides (e.g. launched in parallel with `counterfeit run`)."""
-    loaded = load_recipe(name, [*overrides, "tracking.enabled=false"])
-    summary_file = out / "summary.json"
-    if reuse and summary_file.is_file():
-        summary = json.loads(summary_file.read_text())
-        # Re-validate the stored recipe so that settings added since then take their defaults.
-        stored = type(loaded.recipe).model_validate(summary["resolved_recipe"])
-        if _numbers_only(stored.model_dump(mode="json")) == _numbers_only(
-            loaded.recipe.model_dump(mode="json")
-        ):
-            print(f"reusing {summary_file}", flush=True)
-            return summary
-    return run_recipe(loaded, out=out, overwrite=True)
+def swept(recipe: str, overrides: list[str], args) -> SweepResult:
+    """``recipe`` over ``args.seeds`` as a sweep in ``args.out / recipe``."""
+    result = sweep(
+        recipe,
+        seeds=args.seeds,
+        overrides=overrides,
+        workers=args.workers,
+        out=args.out / recipe,
+        resume=args.resume,
+    )
+    if result.failed:
+        failed = ", ".join(f"seed {m.seed}: {m.error}" for m in result.failed)
+        raise SystemExit(f"{recipe}: {len(result.failed)} member(s) failed ({failed})")
+    return result
 
 
-def _numbers_only(recipe: dict) -> dict:
-    """A resolved recipe without the settings that cannot change its numbers."""
-    recipe = {k: v for k, v in recipe.items() if k != "tracking"}
-    recipe["train"] = {k: v for k, v in recipe["train"].items() if k != "progress"}
-    return recipe
+def spread(stats: dict[str, Any], scale: float = 1.0, digits: int = 3) -> str:
+    """``mean +- sd (n = N; min to max)`` of one aggregated metric."""
+    sd = f" +- {stats['sd'] * scale:.{digits}f}" if stats["sd"] is not None else ""
+    return (
+        f"{stats['mean'] * scale:.{digits}f}{sd} (n = {stats['n']}; "
+        f"{stats['min'] * scale:.{digits}f} to {stats['max'] * scale:.{digits}f})"
+    )
+
+
+def interval(stats: dict[str, Any], scale: float = 1.0) -> str:
+    if stats["ci95"] is None:
+        return "-"
+    low, high = stats["ci95"]
+    return f"[{low * scale:+.1f}, {high * scale:+.1f}]"
 
 
 def paper_part(args) -> str:
-    rows, notes = [], []
-    overrides = [f"data.root={args.data_root}", f"seed={args.seed}"] + (
+    rows = []
+    overrides = [f"data.root={args.data_root}"] + (
         [f"train.steps={args.steps}"] if args.steps else []
     )
     for recipe, method in (
@@ -66,43 +80,40 @@ def paper_part(args) -> str:
         ("mnist-mnistm-dann", "dann"),
         ("mnist-mnistm-oracle", "target-only"),
     ):
-        summary = run(recipe, overrides, args.out / recipe, args.reuse)
-        steps = summary["resolved_recipe"]["train"]["steps"]
-        acc = summary["metrics"][f"{method}/target_accuracy"]
-        secs = summary["models"][method]["train_seconds"]
+        result = swept(recipe, overrides, args)
+        metrics = result.aggregate[0]["metrics"]
+        steps = args.steps or "recipe"
         rows.append(
-            f"| {method} | {steps} | {acc:.4f} | {PAPER[method]:.4f} | {summary['models'][method]['metrics']['source_accuracy']:.4f} | {secs:.0f} |"
+            f"| {method} | {steps} | **{spread(metrics[f'{method}/target_accuracy'])}** | "
+            f"{PAPER[method]:.4f} | {spread(metrics[f'{method}/source_accuracy'])} |"
         )
-        if summary["models"][method].get("stopped_early"):  # the collapse guard fired
-            notes.append(
-                f"* {method} stopped early: {summary['models'][method]['stopped_early']}\n"
-            )
-    head = (
-        f"### MNIST -> MNIST-M (paper architecture and schedule, batch 64+64, seed {args.seed})\n\n"
-        "| method | steps | target acc (ours) | Ganin et al. 2016 | source test acc | train s |\n"
-        "| --- | --- | --- | --- | --- | --- |\n"
+    return (
+        f"### MNIST -> MNIST-M (paper architecture and schedule, batch 64+64, seeds {args.seeds})\n\n"
+        "| method | steps | target acc, mean +- sd | Ganin et al. 2016 | source test acc |\n"
+        "| --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n"
     )
-    return head + "\n".join(rows) + "\n" + ("\n" + "".join(notes) if notes else "")
 
 
 def embedded_part(args) -> str:
-    overrides = [f"seed={args.seed}"] + (
-        [f"train.steps={args.embedded_steps}"] if args.embedded_steps else []
+    overrides = [f"train.steps={args.embedded_steps}"] if args.embedded_steps else []
+    result = swept("digits-dann", overrides, args)
+    metrics = result.aggregate[0]["metrics"]
+    gap = describe(
+        [
+            m.metrics["dann/target_accuracy"] - m.metrics["source-only/target_accuracy"]
+            for m in result.members
+        ]
     )
-    summary = run("digits-dann", overrides, args.out / "digits-dann", args.reuse)
-    m = summary["metrics"]
-    gap = m["dann/target_accuracy"] - m["source-only/target_accuracy"]
-    steps = summary["resolved_recipe"]["train"]["steps"]
     return (
-        f"### Embedded synthetic -> MNIST-M-style real (digits-dann, {steps} steps, seed {args.seed})\n\n"
-        "| method | target acc | source test acc | target entropy | PAD |\n| --- | --- | --- | --- | --- |\n"
+        f"### Embedded synthetic -> MNIST-M-style real (digits-dann, seeds {args.seeds})\n\n"
+        "| method | target acc | source test acc |\n| --- | --- | --- |\n"
         + "".join(
-            f"| {k} | {m[f'{k}/target_accuracy']:.4f} | {m[f'{k}/source_accuracy']:.4f} | "
-            f"{m[f'{k}/target_entropy']:.3f} | {m[f'{k}/proxy_a_distance']:.2f} |\n"
+            f"| {k} | {spread(metrics[f'{k}/target_accuracy'])} | "
+            f"{spread(metrics[f'{k}/source_accuracy'])} |\n"
             for k in ("source-only", "dann")
         )
-        + f"\nDANN - source-only: **{gap * 100:+.1f} points** (target: >= +10). "
-        f"Wall time {summary['wall_time_seconds']:.0f} s.\n"
+        + f"\nDANN - source-only, paired by seed: **{spread(gap, 100, 1)} points**, 95% CI "
+        f"{interval(gap, 100)} (target: >= +10).\n"
     )
 
 
@@ -176,13 +187,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--speed-steps", type=int, default=300)
     parser.add_argument("--speed-rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0-4", help="the sweeps' seeds: 0-9 or 0,3,7")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="members at once (default: one per core)"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dann"))
     parser.add_argument("--markdown", type=Path, help="append the tables to this file")
     parser.add_argument(
-        "--reuse",
-        action="store_true",
-        help="use finished runs in --out made with the same settings",
+        "--resume", action="store_true", help="finish the sweeps in --out (only what is missing)"
     )
     args = parser.parse_args(argv)
     parts = args.only or ["paper", "embedded", "speed"]
