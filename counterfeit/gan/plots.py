@@ -11,13 +11,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from torchvision.utils import save_image
 
 
 def save_image_grid(images: torch.Tensor, path: str | Path, nrow: int = 10) -> Path:
     """Write images (N, C, H, W) in [0, 1] as one PNG grid."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    from torchvision.utils import save_image  # imported here: torchvision takes seconds to load
+
     save_image(images.detach().float().clamp(0, 1).cpu(), path, nrow=nrow, padding=2)
     return path
 
