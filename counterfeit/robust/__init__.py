@@ -4,7 +4,7 @@ Works on any ``nn.Module`` classifier that takes images in [0, 1] (NCHW) and
 returns logits: one adapted with :mod:`adapt`, one exported by a recipe
 (:func:`gan.export.load_exported`) or the user's own. Public API::
 
-    from counterfeit.robust import fgsm, bim, pgd, random_targets, Normalize   # attacks
+    from counterfeit.robust import fgsm, bim, pgd, apgd, random_targets, Normalize   # attacks
     from counterfeit.robust import Attack, GradientAttack, AdvGANAttack, PatchAttack  # the contract
     from counterfeit.robust import evaluate, RobustnessReport, AttackCurve     # the report
     from counterfeit.robust import corrupt, CORRUPTIONS                        # common corruptions
@@ -19,6 +19,7 @@ patch side by side in one :class:`RobustnessReport`.
 """
 
 from counterfeit.robust.advgan import AdvGAN, AdvGANAttack, AdvGANDiscriminator, AdvGANGenerator
+from counterfeit.robust.apgd import apgd
 from counterfeit.robust.attacks import ATTACKS, bim, fgsm, pgd, random_targets
 from counterfeit.robust.contract import Attack, GradientAttack, as_attack
 from counterfeit.robust.corruptions import CORRUPTIONS, corrupt, corruption_names
@@ -61,6 +62,7 @@ __all__ = [
     "Placement",
     "RobustnessReport",
     "RobustnessWarning",
+    "apgd",
     "as_attack",
     "bim",
     "compare_markdown",
