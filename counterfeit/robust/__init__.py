@@ -4,7 +4,7 @@ Works on any ``nn.Module`` classifier that takes images in [0, 1] (NCHW) and
 returns logits: one adapted with :mod:`adapt`, one exported by a recipe
 (:func:`gan.export.load_exported`) or the user's own. Public API::
 
-    from counterfeit.robust import fgsm, bim, pgd, apgd, random_targets, Normalize   # attacks
+    from counterfeit.robust import fgsm, bim, pgd, apgd, square, random_targets, Normalize
     from counterfeit.robust import Attack, GradientAttack, AdvGANAttack, PatchAttack  # the contract
     from counterfeit.robust import evaluate, RobustnessReport, AttackCurve     # the report
     from counterfeit.robust import corrupt, CORRUPTIONS                        # common corruptions
@@ -41,6 +41,7 @@ from counterfeit.robust.report import (
     compare_markdown,
     eps_curve_figure,
 )
+from counterfeit.robust.square import square
 from counterfeit.robust.training import AdversarialTraining, CatastrophicOverfittingStop, cyclic_lr
 
 __all__ = [
@@ -78,4 +79,5 @@ __all__ = [
     "pgd",
     "place_patch",
     "random_targets",
+    "square",
 ]

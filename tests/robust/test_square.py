@@ -1,0 +1,58 @@
+"""Square Attack (Andriushchenko et al. 2020): gradient-free, so gradient masking does not stop it."""
+
+import pytest
+import torch
+from torch import nn
+
+from counterfeit.gan.errors import ConfigError
+from counterfeit.robust import pgd
+from counterfeit.robust.square import square, square_fraction
+from tests.robust.conftest import sklearn_digits, trained_model
+
+
+class Quantised(nn.Module):
+    """A classifier behind a rounding of its input to 8 grey levels: zero gradient everywhere."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(torch.round(x * 7) / 7)
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return (model(x).argmax(1) == y).float().mean().item()
+
+
+def test_the_window_shrinks_along_the_papers_schedule():
+    assert square_fraction(0, 10000) == 0.8
+    assert square_fraction(10, 10000) == 0.8
+    assert square_fraction(11, 10000) == 0.4
+    assert square_fraction(600, 10000) == 0.8 / 16
+    assert square_fraction(9000, 10000) == 0.8 / 512
+    assert square_fraction(500, 1000) == 0.8 / 128  # rescaled: query 500 of 1,000 is 5,000 of 10,000
+
+
+def test_breaks_a_gradient_masked_model_that_pgd_cannot():
+    _, test = sklearn_digits()
+    x, y = test.get_batch(torch.arange(100))
+    masked = Quantised(trained_model()).eval()
+    clean = accuracy(masked, x, y)
+    by_pgd = accuracy(masked, pgd(masked, x, y, 0.2, steps=20, random_start=False), y)
+    x_adv = square(masked, x, y, 0.2, queries=300)
+    by_square = accuracy(masked, x_adv, y)
+    assert by_pgd == pytest.approx(clean)  # zero gradients: PGD does not move
+    assert by_square < clean - 0.4
+    assert float((x_adv - x).abs().max()) <= 0.2 + 1e-6
+    assert float(x_adv.min()) >= 0 and float(x_adv.max()) <= 1
+
+
+def test_only_linf_and_sane_settings():
+    x, y = torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)
+    with pytest.raises(ConfigError, match="only the L-inf attack"):
+        square(trained_model(), x, y, 0.1, norm="2")
+    with pytest.raises(ConfigError, match="queries must be an integer >= 1"):
+        square(trained_model(), x, y, 0.1, queries=0)
+    assert torch.equal(square(trained_model(), x, y, 0.0), x)
