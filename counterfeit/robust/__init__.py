@@ -5,6 +5,7 @@ returns logits: one adapted with :mod:`adapt`, one exported by a recipe
 (:func:`gan.export.load_exported`) or the user's own. Public API::
 
     from counterfeit.robust import fgsm, bim, pgd, apgd, square, random_targets, Normalize
+    from counterfeit.robust import autoattack, AutoAttackResult                 # the ensemble
     from counterfeit.robust import Attack, GradientAttack, AdvGANAttack, PatchAttack  # the contract
     from counterfeit.robust import evaluate, RobustnessReport, AttackCurve     # the report
     from counterfeit.robust import corrupt, CORRUPTIONS                        # common corruptions
@@ -21,6 +22,7 @@ patch side by side in one :class:`RobustnessReport`.
 from counterfeit.robust.advgan import AdvGAN, AdvGANAttack, AdvGANDiscriminator, AdvGANGenerator
 from counterfeit.robust.apgd import apgd
 from counterfeit.robust.attacks import ATTACKS, bim, fgsm, pgd, random_targets
+from counterfeit.robust.autoattack import AutoAttackResult, autoattack
 from counterfeit.robust.contract import Attack, GradientAttack, as_attack
 from counterfeit.robust.corruptions import CORRUPTIONS, corrupt, corruption_names
 from counterfeit.robust.evaluate import RobustnessWarning, evaluate
@@ -55,6 +57,7 @@ __all__ = [
     "AdversarialTraining",
     "Attack",
     "AttackCurve",
+    "AutoAttackResult",
     "CatastrophicOverfittingStop",
     "GradientAttack",
     "Normalize",
@@ -65,6 +68,7 @@ __all__ = [
     "RobustnessWarning",
     "apgd",
     "as_attack",
+    "autoattack",
     "bim",
     "compare_markdown",
     "corrupt",
