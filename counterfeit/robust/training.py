@@ -10,14 +10,21 @@ held-out batch collapses within a few steps while FGSM accuracy soars.
 
 :class:`AdversarialTraining` trains any classifier with ``method="fgsm-rs"``
 (that algorithm), ``"fgsm"`` (Goodfellow et al. 2015, Eq. 6: ``0.5 J(x) +
-0.5 J(x + eps sign(grad))``, no random start) or ``"standard"`` (clean
-training with the same optimiser and schedule, the baseline).
+0.5 J(x + eps sign(grad))``, no random start), ``"trades"`` (Zhang et al.,
+"Theoretically Principled Trade-off between Robustness and Accuracy", ICML
+2019: ``CE(f(x), y) + beta * KL(f(x) || f(x'))`` with ``x'`` from sign-gradient
+ascent on that KL, started at ``x + 0.001 N(0, I)``; their MNIST code: beta 1,
+40 steps of 0.01 at eps 0.3) or ``"standard"`` (clean training with the same
+optimiser and schedule, the baseline).
 :class:`CatastrophicOverfittingStop` is the early stop.
 
-Deviations: adversarial examples are made with the model in train mode (as
+Deviations: FGSM and FGSM-RS examples are made with the model in train mode (as
 in Wong et al.'s code) but BatchNorm running statistics are not updated by
-the attack's forward passes (only by the training forward pass); the
-catastrophic-overfitting check runs the model in eval mode.
+the attack's forward passes (only by the training forward pass); TRADES'
+inner maximisation runs in eval mode, as in its authors' code. The
+catastrophic-overfitting check runs the model in eval mode. TRADES trains
+here with the class's optimiser and schedule (Wong et al.'s Adam and cyclic
+rate by default), not its authors' SGD with step decays.
 """
 
 from __future__ import annotations
@@ -35,8 +42,8 @@ from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.runtime import model_mode
 from counterfeit.robust.attacks import fgsm, pgd
 
-Method = Literal["standard", "fgsm", "fgsm-rs"]
-METHODS: tuple[str, ...] = ("standard", "fgsm", "fgsm-rs")
+Method = Literal["standard", "fgsm", "fgsm-rs", "trades"]
+METHODS: tuple[str, ...] = ("standard", "fgsm", "fgsm-rs", "trades")
 
 
 class AdversarialTraining(TrainingMethod):
@@ -45,9 +52,12 @@ class AdversarialTraining(TrainingMethod):
     Args:
         model: a classifier taking images in [0, 1] and returning logits.
         method: ``"fgsm-rs"`` (Wong et al. 2020), ``"fgsm"`` (Goodfellow et al.
-            2015) or ``"standard"``.
+            2015), ``"trades"`` (Zhang et al. 2019) or ``"standard"``.
         eps: the L-inf training budget in pixel units (Wong et al.'s MNIST: 0.3).
-        step_size: FGSM-RS step alpha (default ``1.25 * eps``, the paper's).
+        step_size: FGSM-RS step alpha (default ``1.25 * eps``, the paper's); for
+            TRADES the inner step (default ``eps / 30``: 0.01 at eps 0.3, its MNIST code).
+        trades_beta: TRADES' beta (1 / lambda; its MNIST code: 1, CIFAR-10: 6).
+        trades_steps: TRADES' inner steps (its MNIST code: 40; CIFAR-10: 10).
         fgsm_weight: Goodfellow's alpha, the clean term's weight (paper: 0.5).
         optimizer: ``"adam"`` (Wong et al.'s MNIST) or ``"sgd"`` (their CIFAR-10).
         lr: the peak learning rate (MNIST: 5e-3 with Adam; CIFAR-10: 0.2 with SGD).
@@ -71,6 +81,8 @@ class AdversarialTraining(TrainingMethod):
         eps: float = 0.3,
         step_size: float | None = None,
         fgsm_weight: float = 0.5,
+        trades_beta: float = 1.0,
+        trades_steps: int = 40,
         optimizer: Literal["adam", "sgd"] = "adam",
         lr: float = 5e-3,
         momentum: float = 0.9,
@@ -94,11 +106,17 @@ class AdversarialTraining(TrainingMethod):
             raise ConfigError(f"fgsm_weight must be in [0, 1], got {fgsm_weight}.")
         if lr <= 0:
             raise ConfigError(f"lr must be > 0, got {lr}.")
+        if trades_beta < 0:
+            raise ConfigError(f"trades_beta must be >= 0, got {trades_beta}.")
+        if isinstance(trades_steps, bool) or not isinstance(trades_steps, int) or trades_steps < 1:
+            raise ConfigError(f"trades_steps must be an integer >= 1, got {trades_steps!r}.")
         self.save_hyperparameters(ignore=("model",))
         self.model = model
         self.method = method
         self.eps = float(eps)
-        self.step_size = 1.25 * self.eps if step_size is None else float(step_size)
+        default_step = self.eps / 30 if method == "trades" else 1.25 * self.eps
+        self.step_size = default_step if step_size is None else float(step_size)
+        self.trades_beta, self.trades_steps = float(trades_beta), trades_steps
         self.fgsm_weight = fgsm_weight
         self.clip = clip
         self.optimizer_kind, self.lr, self.momentum = optimizer, lr, momentum
@@ -143,7 +161,30 @@ class AdversarialTraining(TrainingMethod):
             )
         if self.method == "fgsm":
             return fgsm(self.model, x, y, self.eps, clip=self.clip, train_mode=True)
+        if self.method == "trades":
+            return self.trades_examples(x)
         return x
+
+    def trades_examples(self, x: torch.Tensor) -> torch.Tensor:
+        """TRADES' inner maximisation: ``trades_steps`` sign steps of ``step_size`` up
+        ``KL(f(x) || f(x'))`` from ``x + 0.001 N(0, I)``, projected onto the eps-ball and
+        clipped (Zhang et al. 2019, Alg. 1; their ``trades.py``), in eval mode."""
+        x = x.detach()
+        lo, hi = self.clip
+        with torch.enable_grad(), model_mode(self.model, False):
+            with torch.no_grad():
+                clean = F.softmax(self.model(x).float(), dim=1)
+            x_adv = x + 0.001 * torch.randn_like(x)
+            for _ in range(self.trades_steps):
+                x_adv = x_adv.detach().requires_grad_(True)
+                divergence = F.kl_div(
+                    F.log_softmax(self.model(x_adv).float(), dim=1), clean, reduction="sum"
+                )
+                (grad,) = torch.autograd.grad(divergence, x_adv)
+                x_adv = x_adv.detach() + self.step_size * grad.sign()
+                x_adv = torch.minimum(torch.maximum(x_adv, x - self.eps), x + self.eps)
+                x_adv = x_adv.clamp(lo, hi)
+        return x_adv.detach()
 
     def train_step(self, batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         """One step on ``(images, labels)``."""
@@ -153,8 +194,19 @@ class AdversarialTraining(TrainingMethod):
         optimizer = ctx.optimizers["model"]
         with ctx.autocast():
             x_adv = self.adversarial_examples(x, y)
-            logits = self.model(x_adv)
-            loss = F.cross_entropy(logits.float(), y)
+            if self.method == "trades":
+                logits = self.model(x)
+                clean = F.log_softmax(logits.float(), dim=1)
+                robust = F.kl_div(
+                    F.log_softmax(self.model(x_adv).float(), dim=1),
+                    clean,
+                    reduction="batchmean",
+                    log_target=True,
+                )
+                loss = F.cross_entropy(logits.float(), y) + self.trades_beta * robust
+            else:
+                logits = self.model(x_adv)
+                loss = F.cross_entropy(logits.float(), y)
             if self.method == "fgsm":
                 clean = F.cross_entropy(self.model(x).float(), y)
                 loss = self.fgsm_weight * clean + (1 - self.fgsm_weight) * loss

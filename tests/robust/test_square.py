@@ -32,7 +32,8 @@ def test_the_window_shrinks_along_the_papers_schedule():
     assert square_fraction(11, 10000) == 0.4
     assert square_fraction(600, 10000) == 0.8 / 16
     assert square_fraction(9000, 10000) == 0.8 / 512
-    assert square_fraction(500, 1000) == 0.8 / 128  # rescaled: query 500 of 1,000 is 5,000 of 10,000
+    # rescaled: query 500 of 1,000 is query 5,000 of 10,000
+    assert square_fraction(500, 1000) == 0.8 / 128
 
 
 def test_breaks_a_gradient_masked_model_that_pgd_cannot():

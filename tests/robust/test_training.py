@@ -27,19 +27,51 @@ def _fit(method, steps, callbacks=(), **config):
     return trainer, trainer.fit()
 
 
-def test_fgsm_rs_training_is_more_robust_than_standard_training():
+def test_fgsm_rs_and_trades_training_are_more_robust_than_standard_training():
     _, test = sklearn_digits()
     reports = {}
-    for name in ("standard", "fgsm-rs"):
+    for name in ("standard", "fgsm-rs", "trades"):
         torch.manual_seed(0)
-        method = AdversarialTraining(digits_cnn(1, 10, 8), method=name, eps=0.1)
+        method = (
+            AdversarialTraining(
+                digits_cnn(1, 10, 8), method=name, eps=0.1, trades_steps=5, step_size=0.03
+            )
+            if name == "trades"
+            else AdversarialTraining(digits_cnn(1, 10, 8), method=name, eps=0.1)
+        )
         _fit(method, 200)
         reports[name] = evaluate(
             method.model.eval(), test, attacks=["pgd"], eps=[0.0, 0.1], corruptions=None
         )
-    standard, robust = reports["standard"], reports["fgsm-rs"]
-    assert standard.clean_accuracy > 0.9 and robust.clean_accuracy > 0.85
-    assert robust.attacks["pgd"][1] > standard.attacks["pgd"][1] + 0.15
+    standard = reports["standard"]
+    assert standard.clean_accuracy > 0.9
+    for name in ("fgsm-rs", "trades"):
+        assert reports[name].clean_accuracy > 0.85, name
+        assert reports[name].attacks["pgd"][1] > standard.attacks["pgd"][1] + 0.15, name
+
+
+def test_trades_examples_climb_the_kl_inside_the_ball():
+    _, test = sklearn_digits()
+    x, _ = test.get_batch(torch.arange(64))
+    torch.manual_seed(0)
+    method = AdversarialTraining(digits_cnn(1, 10, 8), method="trades", eps=0.1, trades_steps=10)
+    _fit(method, 50)
+    model = method.model.eval()
+    x_adv = method.trades_examples(x)
+    assert float((x_adv - x).abs().max()) <= 0.1 + 1e-6
+    assert float(x_adv.min()) >= 0 and float(x_adv.max()) <= 1
+    assert method.step_size == pytest.approx(0.1 / 30)
+    with torch.no_grad():
+        clean = F.log_softmax(model(x), 1)
+
+        def kl(points):
+            return F.kl_div(
+                F.log_softmax(model(points), 1), clean, log_target=True, reduction="sum"
+            )
+
+        # the same perturbation sizes per pixel with random signs
+        noise = (x + (x_adv - x).abs() * torch.sign(torch.randn_like(x))).clamp(0, 1)
+        assert kl(x_adv) > 2 * kl(noise)
 
 
 def test_fgsm_rs_examples_start_at_random_inside_the_ball():

@@ -1,6 +1,6 @@
 """The ``robust-train`` task (recipes ``digits-fgsm``, ``digits-adversarial-training``).
 
-Trains a classifier per listed method (``standard``, ``fgsm``, ``fgsm-rs``) from
+Trains a classifier per listed method (``standard``, ``fgsm``, ``fgsm-rs``, ``trades``) from
 the same seed through :class:`gan.Trainer`, exports each as ``.pt2``, evaluates
 each with :func:`robust.evaluate` on the test split and plots the eps curves
 side by side.
@@ -57,8 +57,12 @@ class AdversarialConfig(StrictModel):
     """Adversarial training; defaults are Wong et al. 2020's MNIST settings."""
 
     eps: float = Field(0.3, ge=0, le=1)
-    step_size: float | None = Field(None, gt=0, description="FGSM-RS alpha; null: 1.25 eps")
+    step_size: float | None = Field(
+        None, gt=0, description="FGSM-RS alpha (null: 1.25 eps); TRADES' step (null: eps / 30)"
+    )
     fgsm_weight: float = Field(0.5, ge=0, le=1, description="Goodfellow's clean-loss weight")
+    trades_beta: float = Field(1.0, ge=0, description="TRADES' beta (its MNIST code: 1)")
+    trades_steps: int = Field(40, ge=1, description="TRADES' inner steps (its MNIST code: 40)")
     optimizer: Literal["adam", "sgd"] = "adam"
     lr: float = Field(5e-3, gt=0, description="peak learning rate of the cycle")
     momentum: float = Field(0.9, ge=0, lt=1)
@@ -81,7 +85,7 @@ class RobustTrainRecipe(RecipeBase):
     model: RobustModelConfig = Field(default_factory=RobustModelConfig)
     train: TrainConfig
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
-    methods: list[Literal["standard", "fgsm", "fgsm-rs"]] = Field(
+    methods: list[Literal["standard", "fgsm", "fgsm-rs", "trades"]] = Field(
         default_factory=lambda: ["standard", "fgsm-rs"], min_length=1
     )
     evaluation: RobustEvaluationConfig = Field(default_factory=RobustEvaluationConfig)
