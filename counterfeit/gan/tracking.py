@@ -292,6 +292,32 @@ class Tracker:
         if self._buffer_dir is not None:
             self.buffer.keep_artifact(path, artifact_path)
 
+    def register_model(self, artifact: str, name: str) -> str | None:
+        """Register the run's artifact ``artifact`` (e.g. ``models/dann.pt2``) as a new
+        version of the registered model ``name`` (created if new); returns the version.
+
+        Not buffered: once the store has failed, nothing is registered and a warning says so.
+        """
+        if not self.active:
+            return None
+        if self.offline:
+            print(
+                f"warning: MLflow is unreachable; {artifact} was not registered as '{name}'.",
+                file=sys.stderr,
+                flush=True,
+            )
+            return None
+        from mlflow.exceptions import MlflowException
+
+        client = self._client
+        try:
+            client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        source = f"{client.get_run(self.run_id).info.artifact_uri}/{artifact}"
+        return client.create_model_version(name, source=source, run_id=self.run_id).version
+
     def log_dict(self, data: Mapping[str, Any], filename: str) -> None:
         """Log ``data`` as a JSON artifact named ``filename``."""
         if not self.active:

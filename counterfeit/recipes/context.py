@@ -114,6 +114,12 @@ class RunContext:
         example = examples.get_batch(torch.arange(2))[0].to(self.device)
         path = export_classifier(model, example, self.out / "models" / f"{name}.pt2")
         self.log_file(path, "models")
+        register_as = self.recipe.tracking.register_as
+        if register_as and self.dist.is_main:
+            registered = f"{register_as}-{name}"
+            version = self.tracker.register_model(f"models/{path.name}", registered)
+            if version is not None:
+                self.print(f"registered {path.name} as models:/{registered}/{version}")
         return path
 
     def log_file(self, path: Path, artifact_path: str | None = None) -> None:

@@ -32,6 +32,12 @@ class TrackingConfig(StrictModel):
     experiment: str = "counterfeit"
     uri: str | None = None
     run_name: str | None = None
+    register_as: str | None = Field(
+        None,
+        min_length=1,
+        description="register each exported model in MLflow's registry as NAME-METHOD "
+        "(then --model models:/NAME-METHOD/VERSION)",
+    )
 
 
 class TrainConfig(StrictModel):

@@ -7,7 +7,9 @@ Accepted, without running code from the file:
 * a TorchScript module (``torch.jit.save``), through :func:`torch.jit.load`;
 * a state_dict (``torch.save(model.state_dict())``, also ``{"state_dict": ...}``
   or a counterfeit training checkpoint) together with ``arch="module:Class"``,
-  read with ``torch.load(weights_only=True)`` into ``Class()``.
+  read with ``torch.load(weights_only=True)`` into ``Class()``;
+* any of these kept in MLflow: ``runs:/RUN_ID/PATH``, ``models:/NAME/VERSION`` or
+  ``models:/NAME@ALIAS`` (:mod:`robust.mlflow_models` downloads the file first).
 
 A whole pickled model (``torch.save(model)``) can run arbitrary code when
 loaded, so it is refused unless ``trust_pickle=True``. :func:`check_input` runs a
@@ -19,6 +21,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -29,6 +32,7 @@ from torch import nn
 from counterfeit.gan.checkpoint import load_module_state
 from counterfeit.gan.errors import CheckpointError, ConfigError, ShapeError, reason
 from counterfeit.gan.export import ExportedModule, load_exported
+from counterfeit.robust.mlflow_models import fetch_model_file, is_mlflow_uri
 
 
 def detect_format(path: str | Path) -> str:
@@ -96,9 +100,14 @@ def load_model(
 
     Raises:
         CheckpointError: missing or unreadable file, pickled model without
-            ``trust_pickle``, state_dict without ``arch`` or not matching it.
+            ``trust_pickle``, state_dict without ``arch`` or not matching it, an MLflow
+            URI that cannot be fetched.
         ConfigError: a malformed ``arch``.
     """
+    if is_mlflow_uri(path):
+        with tempfile.TemporaryDirectory() as folder:
+            local = fetch_model_file(str(path), folder)
+            return load_model(local, arch=arch, trust_pickle=trust_pickle, device=device)
     path = Path(path)
     kind = detect_format(path)
     if arch is not None and kind != "torch.save":

@@ -28,6 +28,7 @@ from counterfeit.recipes.tasks.common.attacks import (
     load_attacked_model,
 )
 from counterfeit.robust.loading import detect_format
+from counterfeit.robust.mlflow_models import is_mlflow_uri
 
 
 class EvaluationData(StrictModel):
@@ -91,7 +92,7 @@ class RobustnessTask(Task):
         r = self.recipe
         model, data = self.model, self.data
         self.ctx.print(
-            f"evaluating {r.model} ({detect_format(r.model)}) on {data.name}: "
+            f"evaluating {r.model} ({describe_format(r.model)}) on {data.name}: "
             f"{min(len(data), r.evaluation.n or len(data))} images of {data.shape}"
         )
         report = evaluate_robustness(self.ctx, r.evaluation, model, data, r.model.name, r.seed)
@@ -114,3 +115,8 @@ class RobustnessTask(Task):
             {"report": {k: str(v) for k, v in paths.items()}, "warnings": report.warnings},
             table,
         )
+
+
+def describe_format(model: Path) -> str:
+    """The saved model's format, or where it comes from for an MLflow URI."""
+    return "from MLflow" if is_mlflow_uri(model) else detect_format(model)

@@ -23,6 +23,7 @@ from counterfeit.recipes.schema import AttackData, AttackedModelConfig, RobustEv
 from counterfeit.recipes.tasks.base import Task
 from counterfeit.robust.evaluate import evaluate
 from counterfeit.robust.loading import check_input, input_shape, load_model
+from counterfeit.robust.mlflow_models import is_mlflow_uri
 from counterfeit.robust.models import digits_cnn
 from counterfeit.robust.normalize import Normalize
 from counterfeit.robust.report import RobustnessReport
@@ -44,8 +45,8 @@ def load_attacked_model(
     A missing file names the recipe that writes it (``produced_by``) and the recipe
     ``setting`` that points elsewhere.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
+    path = path if is_mlflow_uri(path) else Path(path).expanduser()
+    if not is_mlflow_uri(path) and not path.is_file():
         hint = (
             f" It is written by the '{produced_by}' recipe: run `counterfeit run {produced_by}` "
             f"first, or point to another model with --set {setting}=PATH."
