@@ -112,7 +112,7 @@ def run_recipe(
     tracker.check()
     if dist.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
-    with _sigterm_stops_like_ctrl_c(), tracker:
+    with sigterm_stops_like_ctrl_c(), tracker:
         if dist.is_main:
             (out_dir / RECIPE_FILE).write_text(yaml.safe_dump(resolved, sort_keys=False))
             write_run_state(out_dir, tracker)
@@ -159,9 +159,10 @@ def run_recipe(
 
 
 @contextlib.contextmanager
-def _sigterm_stops_like_ctrl_c():
+def sigterm_stops_like_ctrl_c():
     """SIGTERM (a scheduler's time limit, ``kill``) does what Ctrl-C does: during training
-    the step finishes, a checkpoint is written and the run ends KILLED, ready to resume."""
+    the step finishes, a checkpoint is written and the run ends KILLED, ready to resume; a
+    sweep stops its members the same way and records them as interrupted."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

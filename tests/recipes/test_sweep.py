@@ -166,7 +166,9 @@ def test_a_failing_member_is_recorded_with_its_error_and_the_others_finish(tmp_p
     assert bad.error.splitlines()[-1] in (tmp_path / "out" / "sweep.md").read_text()
 
 
-def test_ctrl_c_stops_the_members_and_writes_a_partial_record(tmp_path, mlflow_uri):
+def test_sigterm_stops_a_background_sweep_and_writes_a_partial_record(tmp_path, mlflow_uri):
+    """SIGTERM takes the Ctrl-C path (its handler calls SIGINT's); the sweep is started with
+    SIGINT ignored, as a job launched in the background is, so its members are too."""
     out = tmp_path / "out"
     long_run = [*TINY_SWEEP, "train.steps=400", "train.eval_every=400"]
     command = ["sweep", "digits-dann", "--seeds", "0,1", "--workers", "1", "--out", str(out)]
@@ -176,12 +178,13 @@ def test_ctrl_c_stops_the_members_and_writes_a_partial_record(tmp_path, mlflow_u
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     checkpoint = out / "seed-0" / "checkpoints" / "dann.ckpt"
     deadline = time.time() + 300
     while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr[-3000:]
     assert "--resume" in stderr and "Traceback" not in stderr

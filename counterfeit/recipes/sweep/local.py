@@ -24,9 +24,10 @@ def run_local(
 ) -> None:
     """Run ``members`` as ``counterfeit run`` processes, at most ``workers`` at once.
 
-    A KeyboardInterrupt (Ctrl-C) is forwarded to the running members as SIGINT; they write a
-    checkpoint and stop, are reported through ``on_end`` (status ``interrupted``), and the
-    KeyboardInterrupt is raised again. Members not yet started stay pending.
+    A KeyboardInterrupt (Ctrl-C, or SIGTERM) is passed on to the running members as SIGTERM;
+    they write a checkpoint and stop, are reported through ``on_end`` (status
+    ``interrupted``), and the KeyboardInterrupt is raised again. Members not yet started
+    stay pending.
     """
     queue = deque(members)
     running: list[tuple[Member, RunningMember]] = []

@@ -107,11 +107,12 @@ def start_member(
 
 
 def interrupt(members: Iterable[RunningMember], grace: float = INTERRUPT_GRACE_SECONDS) -> None:
-    """Send SIGINT to every live member, wait up to ``grace`` seconds for them to write a
+    """Send SIGTERM to every live member (a run stops on it as on Ctrl-C, even where a
+    background launch left SIGINT ignored), wait up to ``grace`` seconds for them to write a
     checkpoint and exit, then kill the rest (at once on a second Ctrl-C)."""
     members = [m for m in members if m.process.poll() is None]
     for member in members:
-        member.process.send_signal(signal.SIGINT)
+        member.process.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace
     try:
         for member in members:

@@ -11,6 +11,7 @@ from typing import Any
 
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.tracking import PARENT_RUN_ENV, Tracker
+from counterfeit.recipes.run import sigterm_stops_like_ctrl_c
 from counterfeit.recipes.sweep.local import run_local
 from counterfeit.recipes.sweep.member import MemberResult, read_member
 from counterfeit.recipes.sweep.plan import Grid, Member, SweepPlan, check_out_dir, plan_sweep, slug
@@ -110,7 +111,7 @@ def sweep(
     Raises:
         ConfigError: bad seeds, grid, recipe, worker counts or backend, or an ``out`` that
             holds another sweep, before any folder or MLflow run is created.
-        SweepInterrupted: Ctrl-C; the running members were stopped and recorded.
+        SweepInterrupted: Ctrl-C or SIGTERM; the running members were stopped and recorded.
     """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend '{backend}'; choose one of {', '.join(BACKENDS)}.")
@@ -126,9 +127,10 @@ def sweep(
     elif workers is None:
         workers = max(1, _usable_cores() // threads_per_worker)
     try:
-        return _Sweep(plan, workers, threads_per_worker, resume, backend, headline).run(
-            ray, progress_bar
-        )
+        with sigterm_stops_like_ctrl_c():
+            return _Sweep(plan, workers, threads_per_worker, resume, backend, headline).run(
+                ray, progress_bar
+            )
     finally:
         if started_ray:
             ray.shutdown()
