@@ -83,3 +83,15 @@ def fitted_patch(area: float = 0.3) -> AdversarialPatch:
     """A patch of ``area`` trained on the 8x8 digits (shared: do not modify it)."""
     train, _ = sklearn_digits()
     return make_patch(area=area).fit(train)
+
+
+class Quantised(torch.nn.Module):
+    """A classifier behind a rounding of its input to 8 grey levels: zero input gradient
+    everywhere (gradient masking by construction)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(torch.round(x * 7) / 7)

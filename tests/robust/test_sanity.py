@@ -10,7 +10,7 @@ from counterfeit.robust.sanity import (
     model_flags,
     rises_with_eps,
 )
-from tests.robust.conftest import sklearn_digits, trained_model
+from tests.robust.conftest import Quantised, sklearn_digits, trained_model
 
 
 class Noisy(nn.Module):
@@ -31,15 +31,6 @@ class Softmaxed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x).softmax(1)
-
-
-class Quantised(nn.Module):
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(torch.round(x * 7) / 7)
 
 
 class Constant(nn.Module):

@@ -7,18 +7,7 @@ from torch import nn
 from counterfeit.gan.errors import ConfigError
 from counterfeit.robust import pgd
 from counterfeit.robust.square import square, square_fraction
-from tests.robust.conftest import sklearn_digits, trained_model
-
-
-class Quantised(nn.Module):
-    """A classifier behind a rounding of its input to 8 grey levels: zero gradient everywhere."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(torch.round(x * 7) / 7)
+from tests.robust.conftest import Quantised, sklearn_digits, trained_model
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
