@@ -74,11 +74,10 @@ def check_domain(spec: DomainSpec, key: str, parent_has_root: bool = True) -> No
 
 def check_model_file(path: Path, key: str, produced_by: str | None = None) -> None:
     """``path`` is a saved model counterfeit reads (``.pt2``, TorchScript, ``torch.save``)."""
+    if str(path).startswith(("runs:/", "models:/")):
+        return  # an MLflow URI: fetched and checked when the model loads
     from counterfeit.robust.loading import detect_format
-    from counterfeit.robust.mlflow_models import is_mlflow_uri
 
-    if is_mlflow_uri(path):
-        return  # fetched and checked when the model loads
     path = path.expanduser()
     if not path.exists():
         hint = (
