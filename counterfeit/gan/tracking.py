@@ -45,6 +45,13 @@ HTTP_DEFAULTS = {
 PARENT_RUN_ENV = "COUNTERFEIT_PARENT_RUN_ID"
 # How a tracking server is probed before a run starts: tries, seconds each, pause after each.
 SERVER_PROBE = (3, 2.0, 0.5)
+# A model kept in MLflow: ``runs:/RUN_ID/PATH``, ``models:/NAME/VERSION``, ``models:/NAME@ALIAS``.
+MODEL_URI_SCHEMES = ("runs:/", "models:/")
+
+
+def is_mlflow_uri(location: str | Path) -> bool:
+    """True for a model kept in MLflow (``runs:/...``, ``models:/...``), not a local file."""
+    return str(location).startswith(MODEL_URI_SCHEMES)
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

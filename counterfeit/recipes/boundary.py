@@ -8,7 +8,7 @@ Exit status:
 * 3 (:data:`INTERNAL_ERROR`): anything else, a fault in counterfeit or a library: a
   one-line summary, and the full traceback in ``counterfeit-error.log`` in the output
   folder when it exists, else in the temporary folder (the message says where).
-* 130 (:data:`INTERRUPTED`): Ctrl-C.
+* 130 (:data:`INTERRUPTED`): Ctrl-C, or SIGTERM inside :func:`sigterm_stops_like_ctrl_c`.
 
 ``--debug`` prints the traceback as well.
 """
@@ -16,10 +16,13 @@ Exit status:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import shlex
+import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -68,6 +71,30 @@ def run_command(
         return USER_ERROR
     except Exception as exc:
         return _internal_error(exc, args, argv, debug)
+
+
+@contextlib.contextmanager
+def sigterm_stops_like_ctrl_c():
+    """SIGTERM (a scheduler's time limit, ``kill``) does what Ctrl-C does: during training
+    the step finishes, a checkpoint is written and the run ends KILLED, ready to resume; a
+    sweep stops its members the same way and records them as interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handle(signum, frame) -> None:
+        print("counterfeit: SIGTERM: stopping as for Ctrl-C.", file=sys.stderr, flush=True)
+        on_ctrl_c = signal.getsignal(signal.SIGINT)
+        if not callable(on_ctrl_c):  # SIGINT ignored (a background job) or not from Python
+            raise KeyboardInterrupt
+        on_ctrl_c(signal.SIGINT, frame)
+
+    signal.signal(signal.SIGTERM, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _say(message: str, debug: bool) -> None:

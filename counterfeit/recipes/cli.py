@@ -433,8 +433,7 @@ def _patch(args: argparse.Namespace) -> int:
 
 def _check_model_and_data(args: argparse.Namespace) -> None:
     """The files a model-attacking command names exist, and its --out can be written."""
-    if not args.model.startswith(("runs:/", "models:/")):  # MLflow URIs are fetched later
-        preflight.existing_model(args.model)
+    preflight.existing_model(args.model)
     if any(sep in args.data for sep in ("/", "\\", ".")):  # a path: domain names have none
         preflight.existing_folder(args.data, "--data")
     if args.data_root is not None:

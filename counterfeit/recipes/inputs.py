@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from counterfeit.gan.data.domains import DOMAINS, DomainSpec, domain_names
 from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
+from counterfeit.gan.tracking import is_mlflow_uri
 from counterfeit.recipes import preflight
 
 
@@ -74,8 +75,8 @@ def check_domain(spec: DomainSpec, key: str, parent_has_root: bool = True) -> No
 
 def check_model_file(path: Path, key: str, produced_by: str | None = None) -> None:
     """``path`` is a saved model counterfeit reads (``.pt2``, TorchScript, ``torch.save``)."""
-    if str(path).startswith(("runs:/", "models:/")):
-        return  # an MLflow URI: fetched and checked when the model loads
+    if is_mlflow_uri(path):
+        return  # fetched and checked when the model loads
     from counterfeit.robust.loading import detect_format
 
     path = path.expanduser()

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from counterfeit.gan.errors import CheckpointError, DataError, OutputError
+from counterfeit.gan.tracking import is_mlflow_uri
 
 
 def existing_file(path: str | Path, what: str, error: type[Exception] = DataError) -> Path:
@@ -28,8 +29,11 @@ def existing_checkpoint(path: str | Path) -> Path:
     return existing_file(path, "checkpoint", CheckpointError)
 
 
-def existing_model(path: str | Path) -> Path:
-    """A ``--model`` file that exists (a :class:`CheckpointError` otherwise)."""
+def existing_model(path: str | Path) -> str | Path:
+    """A ``--model`` file that exists (a :class:`CheckpointError` otherwise), or an MLflow
+    model URI unchanged (it is fetched, and checked, when the model loads)."""
+    if is_mlflow_uri(path):
+        return str(path)
     return existing_file(path, "model file", CheckpointError)
 
 

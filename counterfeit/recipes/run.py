@@ -19,12 +19,9 @@ The run's lifecycle:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import platform
-import signal
 import sys
-import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +32,7 @@ import yaml
 from counterfeit.gan.runtime import distributed_context, resolve_device, seed_everything
 from counterfeit.gan.tracking import Tracker
 from counterfeit.gan.tracking_buffer import BUFFER_DIR
+from counterfeit.recipes.boundary import sigterm_stops_like_ctrl_c
 from counterfeit.recipes.context import RunContext, TaskOutput
 from counterfeit.recipes.loader import LoadedRecipe
 from counterfeit.recipes.run_folder import (
@@ -156,30 +154,6 @@ def run_recipe(
         tracker.log_artifact(out_dir / "summary.json")
     _print_closing(output, out_dir, tracker, wall)
     return summary
-
-
-@contextlib.contextmanager
-def sigterm_stops_like_ctrl_c():
-    """SIGTERM (a scheduler's time limit, ``kill``) does what Ctrl-C does: during training
-    the step finishes, a checkpoint is written and the run ends KILLED, ready to resume; a
-    sweep stops its members the same way and records them as interrupted."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def handle(signum, frame) -> None:
-        print("counterfeit: SIGTERM: stopping as for Ctrl-C.", file=sys.stderr, flush=True)
-        on_ctrl_c = signal.getsignal(signal.SIGINT)
-        if not callable(on_ctrl_c):  # SIGINT ignored (a background job) or not from Python
-            raise KeyboardInterrupt
-        on_ctrl_c(signal.SIGINT, frame)
-
-    signal.signal(signal.SIGTERM, handle)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_closing(output: TaskOutput, out: Path, tracker: Tracker, wall: float) -> None:

@@ -32,7 +32,8 @@ from torch import nn
 from counterfeit.gan.checkpoint import load_module_state
 from counterfeit.gan.errors import CheckpointError, ConfigError, ShapeError, reason
 from counterfeit.gan.export import ExportedModule, load_exported
-from counterfeit.robust.mlflow_models import fetch_model_file, is_mlflow_uri
+from counterfeit.gan.tracking import is_mlflow_uri
+from counterfeit.robust.mlflow_models import fetch_model_file
 
 
 def detect_format(path: str | Path) -> str:

@@ -14,13 +14,7 @@ from pathlib import Path
 
 from counterfeit.gan.errors import CheckpointError, reason
 
-SCHEMES = ("runs:/", "models:/")
 MODEL_SUFFIXES = (".pt2", ".pt", ".pth", ".ts", ".ckpt")
-
-
-def is_mlflow_uri(location: str | Path) -> bool:
-    """True for ``runs:/...`` and ``models:/...``."""
-    return str(location).startswith(SCHEMES)
 
 
 def fetch_model_file(uri: str, folder: str | Path) -> Path:

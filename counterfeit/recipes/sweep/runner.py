@@ -11,6 +11,7 @@ from typing import Any
 
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.tracking import PARENT_RUN_ENV, Tracker
+from counterfeit.recipes.boundary import sigterm_stops_like_ctrl_c
 from counterfeit.recipes.sweep.local import run_local
 from counterfeit.recipes.sweep.member import MemberResult, read_member
 from counterfeit.recipes.sweep.plan import Grid, Member, SweepPlan, check_out_dir, plan_sweep, slug
@@ -125,8 +126,6 @@ def sweep(
         ray, started_ray = connect_ray(address)
     elif workers is None:
         workers = max(1, _usable_cores() // threads_per_worker)
-    from counterfeit.recipes.run import sigterm_stops_like_ctrl_c  # run.py loads torch
-
     try:
         with sigterm_stops_like_ctrl_c():
             return _Sweep(plan, workers, threads_per_worker, resume, backend, headline).run(

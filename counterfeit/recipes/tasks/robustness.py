@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from counterfeit.gan.data.domains import DomainSpec, build_domain
+from counterfeit.gan.tracking import is_mlflow_uri
 from counterfeit.gan.train import TrainResult
 from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import (
@@ -28,7 +29,6 @@ from counterfeit.recipes.tasks.common.attacks import (
     load_attacked_model,
 )
 from counterfeit.robust.loading import detect_format
-from counterfeit.robust.mlflow_models import is_mlflow_uri
 
 
 class EvaluationData(StrictModel):

@@ -15,15 +15,16 @@ import torch
 from counterfeit.gan.data.domains import build_domain
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.tensors import ImageTensors
-from counterfeit.gan.errors import CheckpointError, ConfigError, DataError
+from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.runtime import seed_everything
+from counterfeit.gan.tracking import is_mlflow_uri
 from counterfeit.gan.train import Trainer, TrainerConfig
 from counterfeit.recipes.context import RunContext
+from counterfeit.recipes.inputs import check_model_file
 from counterfeit.recipes.schema import AttackData, AttackedModelConfig, RobustEvaluationConfig
 from counterfeit.recipes.tasks.base import Task
 from counterfeit.robust.evaluate import evaluate
 from counterfeit.robust.loading import check_input, input_shape, load_model
-from counterfeit.robust.mlflow_models import is_mlflow_uri
 from counterfeit.robust.models import digits_cnn
 from counterfeit.robust.normalize import Normalize
 from counterfeit.robust.report import RobustnessReport
@@ -45,15 +46,9 @@ def load_attacked_model(
     A missing file names the recipe that writes it (``produced_by``) and the recipe
     ``setting`` that points elsewhere.
     """
-    path = path if is_mlflow_uri(path) else Path(path).expanduser()
-    if not is_mlflow_uri(path) and not path.is_file():
-        hint = (
-            f" It is written by the '{produced_by}' recipe: run `counterfeit run {produced_by}` "
-            f"first, or point to another model with --set {setting}=PATH."
-            if produced_by
-            else ""
-        )
-        raise CheckpointError(f"model file not found: {path}.{hint}")
+    if not is_mlflow_uri(path):
+        path = Path(path).expanduser()
+        check_model_file(path, setting, produced_by)
     model = load_model(path, arch=arch, trust_pickle=trust_pickle, device=device)
     if normalize is not None:
         model = Normalize(model, normalize.mean, normalize.std).to(device)
