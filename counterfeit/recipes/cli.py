@@ -12,7 +12,7 @@
     counterfeit transfer --checkpoint CKPT --poses DIR --out VIDEO.gif|mp4 [--smoothing 11]
                     [--no-normalize] [--reference-poses NPY] [--fps 15] [--scale 3]
     counterfeit robustness --model PATH --data NAME_OR_DIR [--eps 0,0.1,8/255] [--attacks fgsm,pgd]
-                    [--corruptions all|none|NAME,...] [--normalize MEAN,STD] [--arch module:Class]
+                    [--norm Linf|L2] [--corruptions all|none|NAME,...] [--normalize MEAN,STD] [--arch module:Class]
                     [--trust-pickle] [--out DIR] ...
     counterfeit patch --model PATH --target CLASS --data NAME_OR_DIR [--area 0.2] [--shape circle]
                     [--steps 500] [--areas 0.05,0.1,0.2,0.3] [--normalize MEAN,STD] [--out DIR] ...
@@ -140,16 +140,27 @@ def build_parser() -> argparse.ArgumentParser:
     robustness = commands.add_parser(
         "robustness",
         help="evaluate a saved classifier under attacks and common corruptions",
-        description="Clean accuracy, accuracy under FGSM/BIM/PGD at each eps (and their "
-        "per-image worst case), accuracy under common corruptions; written to OUT as "
-        "report.json, report.md and plots/*.png, and logged to MLflow.",
+        description="Clean accuracy, accuracy under attack at each eps (FGSM, BIM, PGD, "
+        "APGD-CE, APGD-T, Square, AutoAttack with its stage table) and their per-image worst "
+        "case, sanity flags (randomized model, masked gradients, ...), accuracy under common "
+        "corruptions; written to OUT as report.json, report.md and plots/*.png, and logged "
+        "to MLflow.",
     )
     _add_model_and_data_arguments(robustness)
     robustness.add_argument("--split", default="test", choices=["train", "test"])
     robustness.add_argument(
-        "--eps", help="comma-separated L-inf budgets in [0, 1] pixel units, e.g. 0,0.1,8/255"
+        "--eps",
+        help="comma-separated budgets in pixel units, e.g. 0,0.1,8/255 (L-inf: in [0, 1]; "
+        "L2: over the whole image)",
     )
-    robustness.add_argument("--attacks", help="comma-separated: fgsm, bim, pgd (default fgsm,pgd)")
+    robustness.add_argument(
+        "--norm", choices=["Linf", "L2"], help="the ball the attacks search (default Linf)"
+    )
+    robustness.add_argument(
+        "--attacks",
+        help="comma-separated: fgsm, bim, pgd, apgd-ce, apgd-t, square, autoattack "
+        "(default fgsm,pgd)",
+    )
     robustness.add_argument(
         "--corruptions", help="all (default), none, or comma-separated corruption names"
     )

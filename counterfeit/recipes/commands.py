@@ -36,6 +36,8 @@ def robustness_recipe(args: argparse.Namespace) -> dict[str, Any]:
     evaluation: dict[str, Any] = {"n": args.n, "batch_size": args.batch_size}
     if args.eps is not None:
         evaluation["eps"] = [_number(e) for e in args.eps.split(",") if e.strip()]
+    if args.norm is not None:
+        evaluation["norm"] = args.norm
     if args.attacks is not None:
         evaluation["attacks"] = [a.strip() for a in args.attacks.split(",") if a.strip()]
     if args.corruptions is not None:

@@ -9,16 +9,24 @@ a silently ignored setting.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from counterfeit.gan.data.domains import DomainSpec
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.runtime import DEVICE_CHOICES
 from counterfeit.robust.corruptions import resolve_corruptions
-from counterfeit.robust.evaluate import DEFAULT_CURVE, resolve_attacks
+from counterfeit.robust.evaluate import DEFAULT_CURVE, DEFAULT_L2_CURVE, resolve_attacks
 
 
 class StrictModel(BaseModel):
@@ -136,16 +144,22 @@ class NormalizeConfig(StrictModel):
 class RobustEvaluationConfig(StrictModel):
     """What :func:`robust.evaluate` measures (see docs/recipes.md)."""
 
-    attacks: list[Literal["fgsm", "bim", "pgd"]] = Field(
-        default_factory=lambda: ["fgsm", "pgd"], min_length=1
+    attacks: list[Literal["fgsm", "bim", "pgd", "apgd-ce", "apgd-t", "square", "autoattack"]] = (
+        Field(default_factory=lambda: ["fgsm", "pgd"], min_length=1)
+    )
+    norm: Literal["Linf", "L2"] = Field(
+        "Linf", description="the ball the attacks search (L2: fgsm is refused)"
     )
     eps: list[float] = Field(
         default_factory=lambda: list(DEFAULT_CURVE),
         min_length=1,
-        description="L-inf budgets in [0, 1] pixel units (default 0, 2, 4, 8, 16 /255, 0.1-0.3)",
+        description="budgets in pixel units: L-inf in [0, 1] (default 0, 2, 4, 8, 16 /255, "
+        "0.1-0.3); L2 over (C, H, W) (default 0, 0.25, 0.5, 1, 1.5, 2, 3)",
     )
-    attack_options: dict[str, dict[str, int | float | bool | str]] = Field(
-        default_factory=dict, description="keyword arguments per attack, e.g. {pgd: {steps: 40}}"
+    attack_options: dict[str, dict[str, int | float | bool | str | list[str]]] = Field(
+        default_factory=dict,
+        description="keyword arguments per attack, e.g. {pgd: {steps: 40}, "
+        "autoattack: {version: custom, attacks: [apgd-ce, square]}}",
     )
     corruptions: Literal["all", "none"] | list[str] = "all"
     severities: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1)
@@ -155,10 +169,12 @@ class RobustEvaluationConfig(StrictModel):
 
     @field_validator("eps")
     @classmethod
-    def _eps_in_range(cls, value: list[float]) -> list[float]:
-        bad = [e for e in value if not 0 <= e <= 1]
+    def _eps_in_range(cls, value: list[float], info: ValidationInfo) -> list[float]:
+        linf = info.data.get("norm", "Linf") == "Linf"
+        bad = [e for e in value if not 0 <= e <= (1 if linf else math.inf)]
         if bad:
-            raise ValueError(f"eps values must be in [0, 1] (pixel units), got {bad}")
+            within = "in [0, 1] (L-inf, pixel units)" if linf else ">= 0 (L2)"
+            raise ValueError(f"eps values must be {within}, got {bad}")
         return value
 
     @field_validator("severities")
@@ -180,8 +196,10 @@ class RobustEvaluationConfig(StrictModel):
 
     @model_validator(mode="after")
     def _known_options(self) -> RobustEvaluationConfig:
+        if self.norm == "L2" and "eps" not in self.model_fields_set:
+            self.eps = list(DEFAULT_L2_CURVE)
         try:
-            resolve_attacks(self.attacks, self.attack_options)
+            resolve_attacks(self.attacks, self.attack_options, norm=self.norm)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return self

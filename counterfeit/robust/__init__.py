@@ -4,8 +4,9 @@ Works on any ``nn.Module`` classifier that takes images in [0, 1] (NCHW) and
 returns logits: one adapted with :mod:`adapt`, one exported by a recipe
 (:func:`gan.export.load_exported`) or the user's own. Public API::
 
-    from counterfeit.robust import fgsm, bim, pgd, apgd, square, random_targets, Normalize
-    from counterfeit.robust import autoattack, AutoAttackResult                 # the ensemble
+    from counterfeit.robust import fgsm, bim, pgd, apgd, apgd_ce, apgd_t, square, random_targets
+    from counterfeit.robust import autoattack, AutoAttack, AutoAttackResult     # the ensemble
+    from counterfeit.robust import ATTACKS, Normalize  # attacks by name; normalisation inside
     from counterfeit.robust import Attack, GradientAttack, AdvGANAttack, PatchAttack  # the contract
     from counterfeit.robust import evaluate, RobustnessReport, AttackCurve     # the report
     from counterfeit.robust import corrupt, CORRUPTIONS                        # common corruptions
@@ -20,9 +21,9 @@ patch side by side in one :class:`RobustnessReport`.
 """
 
 from counterfeit.robust.advgan import AdvGAN, AdvGANAttack, AdvGANDiscriminator, AdvGANGenerator
-from counterfeit.robust.apgd import apgd
-from counterfeit.robust.attacks import ATTACKS, bim, fgsm, pgd, random_targets
-from counterfeit.robust.autoattack import AutoAttackResult, autoattack
+from counterfeit.robust.apgd import apgd, apgd_ce, apgd_t
+from counterfeit.robust.attacks import bim, fgsm, pgd, random_targets
+from counterfeit.robust.autoattack import AutoAttack, AutoAttackResult, autoattack
 from counterfeit.robust.contract import Attack, GradientAttack, as_attack
 from counterfeit.robust.corruptions import CORRUPTIONS, corrupt, corruption_names
 from counterfeit.robust.evaluate import RobustnessWarning, evaluate
@@ -37,6 +38,7 @@ from counterfeit.robust.patch import (
     evaluate_patch,
     place_patch,
 )
+from counterfeit.robust.registry import ATTACKS
 from counterfeit.robust.report import (
     AttackCurve,
     RobustnessReport,
@@ -57,6 +59,7 @@ __all__ = [
     "AdversarialTraining",
     "Attack",
     "AttackCurve",
+    "AutoAttack",
     "AutoAttackResult",
     "CatastrophicOverfittingStop",
     "GradientAttack",
@@ -67,6 +70,8 @@ __all__ = [
     "RobustnessReport",
     "RobustnessWarning",
     "apgd",
+    "apgd_ce",
+    "apgd_t",
     "as_attack",
     "autoattack",
     "bim",

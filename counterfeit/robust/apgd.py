@@ -211,6 +211,50 @@ def apgd(
         return best.to(x.dtype)
 
 
+def apgd_ce(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    eps: float = DEFAULT_EPS,
+    *,
+    norm: Norm | float = "inf",
+    steps: int = 100,
+    restarts: int = 1,
+    seed: int = 0,
+) -> torch.Tensor:
+    """APGD-CE, AutoAttack's first stage: untargeted :func:`apgd` on the cross-entropy."""
+    return apgd(model, x, y, eps, norm=norm, loss="ce", steps=steps, restarts=restarts, seed=seed)
+
+
+def apgd_t(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    eps: float = DEFAULT_EPS,
+    *,
+    norm: Norm | float = "inf",
+    n_target_classes: int = 9,
+    steps: int = 100,
+    restarts: int = 1,
+    seed: int = 0,
+) -> torch.Tensor:
+    """APGD-T, AutoAttack's second stage: :func:`apgd` with the targeted DLR loss toward
+    each of the ``n_target_classes`` runner-up classes. ``y`` holds the true labels: the
+    attack picks its targets itself, and succeeds when the image is misclassified."""
+    return apgd(
+        model,
+        x,
+        y,
+        eps,
+        norm=norm,
+        targeted=True,
+        n_target_classes=n_target_classes,
+        steps=steps,
+        restarts=restarts,
+        seed=seed,
+    )
+
+
 def _run(
     model: nn.Module,
     x: torch.Tensor,

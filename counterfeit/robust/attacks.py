@@ -227,9 +227,6 @@ def random_targets(
     return (y + shift.to(y.device)) % num_classes
 
 
-ATTACKS: dict[str, Callable[..., torch.Tensor]] = {"fgsm": fgsm, "bim": bim, "pgd": pgd}
-
-
 # -- checks ------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.runtime import model_mode
 from counterfeit.robust.apgd import apgd
 from counterfeit.robust.attacks import Norm, _check, _norm
+from counterfeit.robust.contract import Attack
 from counterfeit.robust.models import checked_logits
 from counterfeit.robust.square import square
 
@@ -90,27 +91,7 @@ def autoattack(
     _check(model, x, eps, (0.0, 1.0), False, y, None)
     if y is None:
         raise ConfigError("autoattack needs the true labels y.")
-    if version == "standard":
-        if attacks is not None:
-            raise ConfigError("attacks= is for version='custom'; 'standard' runs its own stages.")
-        stages = STANDARD
-    elif version == "custom":
-        stages = tuple(attacks or ())
-        unknown = [a for a in stages if a not in STAGES]
-        if not stages or unknown:
-            raise ConfigError(
-                f"custom AutoAttack needs attacks from {', '.join(STAGES)}; got {list(stages)}."
-            )
-    else:
-        raise ConfigError(
-            f"version must be 'standard' or 'custom', got {version!r} ('rand', for randomized "
-            "defences, is not implemented)."
-        )
-    if norm == "2" and "square" in stages:
-        raise ConfigError(
-            "the L2 Square attack is not implemented: for L2 use version='custom', "
-            "attacks=['apgd-ce', 'apgd-t']."
-        )
+    stages = _stages(version, attacks, norm)
     y = y.to(x.device)
     with torch.no_grad(), model_mode(model, False):
         robust = checked_logits(model, x.detach()).argmax(1) == y
@@ -134,6 +115,102 @@ def autoattack(
         if progress is not None:
             progress(stage, result.robust_accuracy)
     return result
+
+
+class AutoAttack(Attack):
+    """:func:`autoattack` under the attack contract, for :func:`robust.evaluate`
+    (``attacks=["autoattack"]``, ``--attacks autoattack``).
+
+    Besides the adversarial images it keeps, per budget and summed over the batches of
+    an evaluation, how many images were still robust after each stage
+    (:meth:`stage_table`) and how many only the black-box Square stage fooled
+    (:attr:`black_box_only`: a sign of gradient masking). The arguments are those of
+    :func:`autoattack`.
+    """
+
+    def __init__(
+        self,
+        *,
+        norm: Norm | float = "inf",
+        version: Literal["standard", "custom"] = "standard",
+        attacks: Sequence[str] | None = None,
+        steps: int = 100,
+        queries: int = 5000,
+        seed: int = 0,
+    ) -> None:
+        self.norm, self.version = _norm(str(norm)), version
+        self.stage_names = _stages(version, attacks, self.norm)
+        self.attacks, self.steps, self.queries, self.seed = attacks, steps, queries, seed
+        self.reset(seed)
+
+    def reset(self, seed: int) -> None:
+        self.seed = seed
+        self._robust: dict[float, dict[str, int]] = {}
+        self._seen: dict[float, int] = {}
+        self.black_box_only: dict[float, int] = {}
+
+    def __call__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget: float
+    ) -> torch.Tensor:
+        result = autoattack(
+            model,
+            x,
+            y,
+            budget,
+            norm=self.norm,
+            version=self.version,
+            attacks=self.attacks,
+            steps=self.steps,
+            queries=self.queries,
+            seed=self.seed,
+        )
+        counts = self._robust.setdefault(budget, {"clean": 0})
+        counts["clean"] += round(result.clean_accuracy * len(x))
+        for stage, accuracy in result.stages:
+            counts[stage] = counts.get(stage, 0) + round(accuracy * len(x))
+        self._seen[budget] = self._seen.get(budget, 0) + len(x)
+        square_only = sum(stage == "square" for stage in result.fooled_by)
+        self.black_box_only[budget] = self.black_box_only.get(budget, 0) + square_only
+        return result.adversarial
+
+    def stage_table(self) -> dict[float, list[tuple[str, float]]]:
+        """Per budget: ``(stage, robust accuracy after it)``, from ``clean`` to the last."""
+        return {
+            budget: [(stage, count / self._seen[budget]) for stage, count in counts.items()]
+            for budget, counts in self._robust.items()
+        }
+
+    def describe(self) -> str:
+        return (
+            f"autoattack(version={self.version}, stages={'+'.join(self.stage_names)}, "
+            f"norm=L{self.norm}, steps={self.steps}, queries={self.queries})"
+        )
+
+
+def _stages(version: str, attacks: Sequence[str] | None, norm: Norm) -> tuple[str, ...]:
+    """The stages a version runs (a :class:`ConfigError` for a bad version or stage)."""
+    if version == "standard":
+        if attacks is not None:
+            raise ConfigError("attacks= is for version='custom'; 'standard' runs its own stages.")
+        stages = STANDARD
+    elif version == "custom":
+        stages = tuple(attacks or ())
+        unknown = [a for a in stages if a not in STAGES]
+        if not stages or unknown:
+            raise ConfigError(
+                f"custom AutoAttack needs attacks from {', '.join(STAGES)}; got {list(stages)}."
+            )
+    else:
+        raise ConfigError(
+            f"version must be 'standard' or 'custom', got {version!r} ('rand', for randomized "
+            "defences, is not implemented)."
+        )
+    if norm == "2" and "square" in stages:
+        raise ConfigError(
+            "the L2 Square attack is not implemented: for L2 use version='custom', "
+            "attacks=['apgd-ce', 'apgd-t']."
+        )
+    return stages
 
 
 def _run_stage(

@@ -8,6 +8,7 @@ the targeted ones.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -18,14 +19,19 @@ from torch import nn
 
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.runtime import model_mode
-from counterfeit.robust.attacks import ATTACKS
+from counterfeit.robust.attacks import _norm
+from counterfeit.robust.autoattack import AutoAttack
 from counterfeit.robust.batches import Data, labelled_batches
 from counterfeit.robust.contract import Attack, AttackFn, GradientAttack, as_attack, unknown_options
 from counterfeit.robust.corruptions import SEVERITIES, corrupt, resolve_corruptions
 from counterfeit.robust.models import checked_logits, model_device
+from counterfeit.robust.registry import ATTACKS, takes_norm
 from counterfeit.robust.report import AttackCurve, Examples, RobustnessReport
+from counterfeit.robust.sanity import Flag, evaluation_flags, model_flags
 
 DEFAULT_CURVE = (0.0, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 0.1, 0.2, 0.3)
+# L2 budgets over (C, H, W): 0.5 is RobustBench's CIFAR-10 radius, 2 the usual MNIST one.
+DEFAULT_L2_CURVE = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 
 class RobustnessWarning(UserWarning):
@@ -39,6 +45,7 @@ def evaluate(
     eps: Sequence[float] = DEFAULT_CURVE,
     corruptions: str | Sequence[str] | None = "all",
     *,
+    norm: str = "inf",
     severities: Sequence[int] = SEVERITIES,
     attack_options: Mapping[str, Mapping[str, Any]] | None = None,
     batch_size: int = 256,
@@ -56,14 +63,17 @@ def evaluate(
         data: an :class:`gan.data.ImageTensors` (read in a random order fixed by
             ``seed``), an ``(images, labels)`` pair of tensors, or an iterable of
             ``(images, labels)`` batches (a DataLoader).
-        attacks: names from :data:`robust.attacks.ATTACKS` (``fgsm``, ``bim``,
-            ``pgd``), or ``{name: attack}`` with attacks that meet the contract of
+        attacks: names from :data:`robust.registry.ATTACKS` (``fgsm``, ``bim``, ``pgd``,
+            ``apgd-ce``, ``apgd-t``, ``square``, ``autoattack``), or ``{name: attack}`` with attacks that meet the contract of
             :class:`robust.Attack` (:class:`robust.GradientAttack`,
             :class:`robust.AdvGANAttack`, :class:`robust.PatchAttack`) or plain
             ``fn(model, x, y, eps) -> x_adv`` functions.
-        eps: L-inf budgets in pixel units; 0 gives the clean accuracy. Attacks with
-            budgets of their own (a patch's areas) are measured at those instead.
+        eps: budgets in pixel units (L-inf, or L2 over (C, H, W) with ``norm="2"``); 0
+            gives the clean accuracy. Attacks with budgets of their own (a patch's areas)
+            are measured at those instead.
         corruptions: ``"all"``, None, or names from :data:`robust.corruptions.CORRUPTIONS`.
+        norm: ``"inf"`` or ``"2"`` (also ``"Linf"``, ``"L2"``): the ball every named attack
+            searches; an L-inf-only attack (FGSM) with ``"2"`` is refused.
         severities: corruption severities (1-5).
         attack_options: keyword arguments per named attack, e.g. ``{"pgd": {"steps": 40}}``.
         batch_size: images per batch (when ``data`` is not already batched).
@@ -77,20 +87,25 @@ def evaluate(
     Attacks get the true labels (a targeted attack picks its own targets). The
     model is evaluated in eval mode; a model in train mode or one that outputs
     probabilities triggers a :class:`RobustnessWarning` (both make gradient
-    attacks look weaker than they are).
+    attacks look weaker than they are), as does every sanity flag of
+    :mod:`robust.sanity` (randomized model, zero gradients, chance accuracy, robust
+    accuracy rising with eps, a black-box attack beating the white-box ones); the flags
+    are also listed in the report.
     """
-    eps = _check_eps_list(eps)
+    norm = _norm(norm)
+    eps = _check_eps_list(eps, norm)
     names = resolve_corruptions(corruptions)
     severities = _check_severities(severities)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
     device = torch.device(device) if device is not None else model_device(model)
     generator = torch.Generator(device).manual_seed(seed)
-    attack_fns = resolve_attacks(attacks, attack_options, generator)
+    attack_fns = resolve_attacks(attacks, attack_options, generator, norm=norm, seed=seed)
     budgets = {a: _budgets(a, fn, eps) for a, fn in attack_fns.items()}
     for fn in attack_fns.values():
         fn.reset(seed)
     noticed: list[str] = []
+    flags: list[Flag] = []
     clean: list[torch.Tensor] = []
     robust = {a: [[] for _ in b] for a, b in budgets.items()}
     hits = {a: [[] for _ in b] for a, b in budgets.items()}
@@ -114,15 +129,9 @@ def evaluate(
             with torch.no_grad():
                 logits = checked_logits(model, x)
             _check_labels(logits, y)
-            if index == 0 and _looks_like_probabilities(logits):
-                noticed.append(
-                    _warn(
-                        "the model's outputs look like probabilities (non-negative rows that sum "
-                        "to 1): gradient attacks on softmax outputs suffer from vanishing "
-                        "gradients and overstate robustness (Carlini & Wagner 2017). Return "
-                        "logits instead."
-                    )
-                )
+            if index == 0:
+                flags += model_flags(model, x, y)
+                noticed += [_warn(str(flag)) for flag in flags]
             clean_predicted = logits.argmax(1)
             correct = clean_predicted == y
             clean.append(correct.cpu())
@@ -179,6 +188,12 @@ def evaluate(
         for rows in per_attack.values():
             robust_all &= rows[i]
         worst.append(_mean(robust_all))
+    square_only = sum(
+        sum(fn.black_box_only.values()) for fn in attack_fns.values() if isinstance(fn, AutoAttack)
+    )
+    later = evaluation_flags(eps, per_attack, black_box_only=square_only)
+    noticed += [_warn(str(flag)) for flag in later]
+    flags += later
     targeted = {a for a in attack_fns if eligible[a]}
     curves = {
         a: AttackCurve(
@@ -199,6 +214,7 @@ def evaluate(
         n=len(clean_correct),
         clean_accuracy=_mean(clean_correct),
         eps=eps,
+        norm=norm,
         attacks={a: [_mean(r) for r in rows] for a, rows in per_attack.items()},
         worst_case=worst if per_attack else [],
         severities=severities,
@@ -215,6 +231,12 @@ def evaluate(
             "seconds": {k: round(v, 2) for k, v in seconds.items()},
         },
         warnings=noticed,
+        flags=[flag.code for flag in flags],
+        stages={
+            a: {f"{b:.6g}": table for b, table in fn.stage_table().items()}
+            for a, fn in attack_fns.items()
+            if isinstance(fn, AutoAttack)
+        },
         examples=examples,
     )
 
@@ -226,17 +248,23 @@ def resolve_attacks(
     attacks: Sequence[str] | Mapping[str, Attack | AttackFn],
     options: Mapping[str, Mapping[str, Any]] | None = None,
     generator: torch.Generator | None = None,
+    *,
+    norm: str = "inf",
+    seed: int | None = None,
 ) -> dict[str, Attack]:
     """``{name: attack}`` meeting the contract, for attack names (with their options) or objects.
 
-    Named attacks become :class:`robust.GradientAttack` with their options (and
-    ``generator`` for a random start); a mapping's values are kept when they meet the
+    Named attacks become :class:`robust.GradientAttack` (an attack class of the registry,
+    such as :class:`robust.AutoAttack`, is built) with their options, ``norm`` for those
+    that take one, ``generator`` for a random start and ``seed``; a mapping's values are kept when they meet the
     contract and wrapped when they are plain ``fn(model, x, y, eps)`` functions.
 
     Raises:
-        ConfigError: an unknown attack, or an option the attack does not take.
+        ConfigError: an unknown attack, an option the attack does not take, or an
+            L-inf-only attack asked for an L2 ball.
     """
     options = options or {}
+    norm = _norm(norm)
     if isinstance(attacks, str):
         attacks = [attacks]
     if isinstance(attacks, Mapping):
@@ -261,9 +289,16 @@ def resolve_attacks(
                 f"attack_options.{label}: unknown option(s) {', '.join(bad)}; "
                 f"{label} accepts {', '.join(sorted(accepted))}."
             )
+        if "norm" in accepted:
+            given.setdefault("norm", norm)
+        elif norm != "inf":
+            l2 = ", ".join(a for a in ATTACKS if takes_norm(a))
+            raise ConfigError(f"{label} is an L-inf attack; the attacks with an L2 form: {l2}.")
         if "generator" in accepted and generator is not None:
             given.setdefault("generator", generator)
-        resolved[label] = GradientAttack(fn, **given)
+        if "seed" in accepted and seed is not None:
+            given.setdefault("seed", seed)
+        resolved[label] = fn(**given) if isinstance(fn, type) else GradientAttack(fn, **given)
     return resolved
 
 
@@ -281,13 +316,17 @@ def _budgets(label: str, attack: Attack, eps: list[float]) -> list[float]:
     return list(attack.budgets)
 
 
-def _check_eps_list(eps: Sequence[float]) -> list[float]:
+def _check_eps_list(eps: Sequence[float], norm: str = "inf") -> list[float]:
+    """The budgets sorted and unique: L-inf in [0, 1], L2 finite and >= 0."""
     if isinstance(eps, (int, float)):
         eps = [eps]
     values = []
+    top = 1 if norm == "inf" else math.inf
     for e in eps:
-        if isinstance(e, bool) or not isinstance(e, (int, float)) or not 0 <= e <= 1:
-            raise ConfigError(f"eps values must be numbers in [0, 1] (pixel units), got {e!r}.")
+        number = not isinstance(e, bool) and isinstance(e, (int, float)) and math.isfinite(e)
+        if not number or not 0 <= e <= top:
+            what = "in [0, 1] (L-inf, pixel units)" if norm == "inf" else ">= 0 (L2, finite)"
+            raise ConfigError(f"eps values must be numbers {what}, got {e!r}.")
         values.append(float(e))
     if not values:
         raise ConfigError("eps is empty: give at least one budget (0 for clean accuracy).")
@@ -310,12 +349,6 @@ def _check_labels(logits: torch.Tensor, y: torch.Tensor) -> None:
             f"labels must lie in [0, {logits.shape[1] - 1}] (the model has {logits.shape[1]} "
             f"outputs); got values in [{int(y.min())}, {int(y.max())}]."
         )
-
-
-def _looks_like_probabilities(logits: torch.Tensor) -> bool:
-    out = logits.detach().float()
-    ones = torch.ones(len(out), device=out.device)
-    return bool((out >= 0).all()) and torch.allclose(out.sum(1), ones, atol=1e-3)
 
 
 def _warn(message: str) -> str:

@@ -69,7 +69,7 @@ class RobustnessReport:
         model, data: short descriptions of what was evaluated.
         n: number of labelled images evaluated.
         clean_accuracy: top-1 accuracy on the unmodified images.
-        eps: the attack budgets (L-inf, pixel units in [0, 1]).
+        eps: the attack budgets in pixel units (L-inf in [0, 1], or L2 over (C, H, W)).
         attacks: attack name -> accuracy under that attack at each eps (the curve).
         worst_case: accuracy at each eps when an image counts as robust only if
             it is classified correctly clean and under every attack (the
@@ -79,8 +79,13 @@ class RobustnessReport:
         targeted_success: targeted attack on the eps curve -> at each eps, the fraction
             of images (of those not already of the target class) classified as the target.
         curves: attacks measured at budgets of their own (a patch's area) -> their curve.
+        norm: the ball the attacks searched: ``"inf"`` or ``"2"``.
+        stages: for AutoAttack, budget -> ``(stage, robust accuracy after it)`` from
+            ``clean`` to the last stage (Croce & Hein 2020's table).
         settings: attack options, seed, device, batch size and timings.
-        warnings: problems noticed while evaluating (train mode, probability outputs).
+        warnings: problems noticed while evaluating (train mode, sanity flags).
+        flags: the codes of the sanity flags raised (:mod:`robust.sanity`): when set,
+            the robust accuracy may overstate the model's robustness.
         examples: images for the plots (not serialised).
     """
 
@@ -95,8 +100,11 @@ class RobustnessReport:
     corruptions: dict[str, list[float]]
     targeted_success: dict[str, list[float]] = field(default_factory=dict)
     curves: dict[str, AttackCurve] = field(default_factory=dict)
+    norm: str = "inf"
+    stages: dict[str, dict[str, list[tuple[str, float]]]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
     examples: Examples | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -130,7 +138,10 @@ class RobustnessReport:
 
     def metrics(self, prefix: str = "") -> dict[str, float]:
         """Flat scalar metrics (for MLflow and summaries)."""
-        out = {f"{prefix}clean_accuracy": self.clean_accuracy}
+        out = {
+            f"{prefix}clean_accuracy": self.clean_accuracy,
+            f"{prefix}sanity_flags": len(self.flags),
+        }
         for name, curve in {**self.attacks, "worst_case": self.worst_case}.items():
             for eps, value in zip(self.eps, curve):
                 out[f"{prefix}{name}/eps_{eps:.4g}"] = value
@@ -144,6 +155,10 @@ class RobustnessReport:
                 for budget, value in zip(c.budgets, c.targeted_success):
                     out[f"{prefix}{name}/targeted_success/{c.budget}_{budget:.4g}"] = value
                 out[f"{prefix}{name}/targeted_success/clean"] = c.clean_success
+        for name, by_budget in self.stages.items():
+            for budget, table in by_budget.items():
+                for stage, value in table:
+                    out[f"{prefix}{name}/{stage}/eps_{float(budget):.4g}"] = value
         for name, row in self.corruptions.items():
             for severity, value in zip(self.severities, row):
                 out[f"{prefix}corruption/{name}/severity_{severity}"] = value
@@ -159,17 +174,23 @@ class RobustnessReport:
             f"Clean accuracy: **{self.clean_accuracy:.4f}**",
             "",
         ]
+        if self.flags:
+            lines += [
+                f"**Sanity flags: {', '.join(self.flags)}.** The robust accuracy below may "
+                "overstate the model's robustness; see Warnings.",
+                "",
+            ]
         if self.attacks:
             names = list(self.attacks)
             lines += [
-                "## Accuracy under attack (L-inf, eps in [0, 1] pixel units)",
+                f"## Accuracy under attack ({self.ball})",
                 "",
                 "| eps | " + " | ".join(names) + f" | {WORST_CASE} |",
                 "| --- |" + " --- |" * (len(names) + 1),
             ]
             for i, eps in enumerate(self.eps):
                 cells = [f"{self.attacks[n][i]:.4f}" for n in names] + [f"{self.worst_case[i]:.4f}"]
-                lines.append(f"| {eps:.4g} (= {eps * 255:.1f}/255) | " + " | ".join(cells) + " |")
+                lines.append(f"| {self._eps_cell(eps)} | " + " | ".join(cells) + " |")
             lines += [
                 "",
                 f"{WORST_CASE.capitalize()}: an image counts as robust only if it is classified "
@@ -177,7 +198,7 @@ class RobustnessReport:
                 "AutoAttack reports, Croce & Hein 2020).",
                 "",
             ]
-        lines += self._targeted_markdown() + self._curves_markdown()
+        lines += self._stages_markdown() + self._targeted_markdown() + self._curves_markdown()
         if self.corruptions:
             lines += [
                 "## Accuracy under common corruptions (Hendrycks & Dietterich 2019)",
@@ -203,19 +224,54 @@ class RobustnessReport:
             lines += ["## Warnings", ""] + [f"- {w}" for w in self.warnings] + [""]
         return "\n".join(lines)
 
+    @property
+    def ball(self) -> str:
+        """What the budgets measure, for titles."""
+        if self.norm == "2":
+            return "L2, eps over (C, H, W) in pixel units"
+        return "L-inf, eps in [0, 1] pixel units"
+
+    def _eps_cell(self, eps: float) -> str:
+        return f"{eps:.4g} (= {eps * 255:.1f}/255)" if self.norm == "inf" else f"{eps:.4g}"
+
+    def _stages_markdown(self) -> list[str]:
+        """AutoAttack's robust accuracy after each stage, one column per budget."""
+        lines = []
+        for name, by_budget in self.stages.items():
+            budgets = [b for b in by_budget if float(b) > 0]
+            if not budgets:
+                continue
+            stages = [stage for stage, _ in by_budget[budgets[0]]]
+            lines += [
+                f"## {name}: robust accuracy after each stage ({self.ball})",
+                "",
+                "| stage | " + " | ".join(self._eps_cell(float(b)) for b in budgets) + " |",
+                "| --- |" + " --- |" * len(budgets),
+            ]
+            for row, stage in enumerate(stages):
+                cells = [f"{by_budget[b][row][1]:.4f}" for b in budgets]
+                lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+            lines += [
+                "",
+                "Each stage attacks only the images every earlier stage left correct; the last "
+                "row is the robust accuracy (Croce & Hein 2020).",
+                "",
+            ]
+        return lines
+
     def _targeted_markdown(self) -> list[str]:
         if not self.targeted_success:
             return []
         names = list(self.targeted_success)
         lines = [
-            "## Targeted success (L-inf, eps in [0, 1] pixel units)",
+            f"## Targeted success ({self.ball})",
             "",
             "| eps | " + " | ".join(names) + " |",
             "| --- |" + " --- |" * len(names),
         ]
         for i, eps in enumerate(self.eps):
             cells = [f"{self.targeted_success[n][i]:.4f}" for n in names]
-            lines.append(f"| {eps:.4g} (= {eps * 255:.1f}/255) | " + " | ".join(cells) + " |")
+            lines.append(f"| {self._eps_cell(eps)} | " + " | ".join(cells) + " |")
         return [*lines, "", _TARGETED_NOTE, ""]
 
     def _curves_markdown(self) -> list[str]:
@@ -300,6 +356,7 @@ def eps_curve_figure(reports: Mapping[str, RobustnessReport]) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     markers = "osd^v<>"
+    norms = {report.norm for report in reports.values()}
     for i, (label, report) in enumerate(reports.items()):
         colour = colours[i % len(colours)]
         prefix = f"{label}: " if len(reports) > 1 else ""
@@ -309,7 +366,9 @@ def eps_curve_figure(reports: Mapping[str, RobustnessReport]) -> plt.Figure:
             )
         if len(report.attacks) > 1:
             ax.plot(report.eps, report.worst_case, color=colour, ls="--", label=prefix + WORST_CASE)
-    ax.set_xlabel("eps (L-inf, pixel units in [0, 1])")
+    ax.set_xlabel(
+        "eps (L2, pixel units)" if norms == {"2"} else "eps (L-inf, pixel units in [0, 1])"
+    )
     ax.set_ylabel("accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("accuracy under attack")

@@ -13,7 +13,7 @@ a batch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -115,7 +115,10 @@ def black_box_beats_white_box(
     white_box_robust: torch.Tensor, black_box_robust: torch.Tensor
 ) -> Flag | None:
     """A black-box attack fooled images that every white-box attack left correct."""
-    beaten = int((white_box_robust & ~black_box_robust).sum())
+    return _black_box_flag(int((white_box_robust & ~black_box_robust).sum()))
+
+
+def _black_box_flag(beaten: int) -> Flag | None:
     if beaten == 0:
         return None
     return Flag(
@@ -123,6 +126,44 @@ def black_box_beats_white_box(
         f"a black-box attack fooled {beaten} image(s) the gradient attacks did not: their "
         "gradients mislead (masking), so the gradient attacks' number overstates robustness.",
     )
+
+
+def evaluation_flags(
+    budgets: Sequence[float],
+    robust: Mapping[str, Sequence[torch.Tensor]],
+    *,
+    white_box: Collection[str] = ("bim", "pgd", "apgd-ce", "apgd-t"),
+    black_box: Collection[str] = ("square",),
+    black_box_only: int = 0,
+) -> list[Flag]:
+    """The checks on an evaluation's results: per attack, whether its robust accuracy
+    rises with the budget; whether a black-box attack fooled images every white-box one
+    left correct, at some budget (``black_box_only`` adds the images an ensemble's
+    black-box stage alone fooled, as :class:`robust.AutoAttack` counts them).
+
+    Args:
+        budgets: the eps curve.
+        robust: attack -> per budget, a boolean per image (correct under the attack).
+        white_box: the iterative gradient attacks to compare with (single-step FGSM is
+            too weak a reference).
+        black_box: the names of the black-box attacks among ``robust``.
+        black_box_only: images fooled only by an ensemble's black-box stage.
+    """
+    flags = []
+    for name, rows in robust.items():
+        flag = rises_with_eps(budgets, [float(r.float().mean()) for r in rows])
+        if flag is not None:
+            flags.append(Flag(flag.code, f"{name}: {flag.message}"))
+    white = [rows for name, rows in robust.items() if name in white_box]
+    beaten = black_box_only
+    for name in (n for n in robust if n in black_box and white):
+        fooled_only_by_it = torch.zeros_like(robust[name][0])
+        for i in range(len(budgets)):
+            white_robust = torch.stack([rows[i] for rows in white]).all(0)
+            fooled_only_by_it |= white_robust & ~robust[name][i]
+        beaten += int(fooled_only_by_it.sum())
+    flag = _black_box_flag(beaten)
+    return [*flags, flag] if flag is not None else flags
 
 
 def model_flags(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list[Flag]:

@@ -214,6 +214,21 @@ def test_robustness_command_writes_the_report_and_an_mlflow_run(saved, tmp_path,
     assert again["attacks"]["fgsm"][1] == pytest.approx(report["attacks"]["fgsm"][2])
 
 
+def test_autoattack_from_the_command_line_prints_and_writes_its_stages(saved, tmp_path, capsys):
+    _, paths = saved
+    out = tmp_path / "aa"
+    args = ["robustness", "--model", str(paths["pt2"]), "--data", "sklearn-digits", "--n", "32"]
+    args += ["--attacks", "pgd,autoattack", "--eps", "0,0.3", "--norm", "Linf"]
+    assert main([*args, "--corruptions", "none", "--no-mlflow", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    table = report["stages"]["autoattack"]["0.3"]
+    assert [stage for stage, _ in table] == ["clean", "apgd-ce", "apgd-t", "square"]
+    assert table[-1][1] == pytest.approx(report["attacks"]["autoattack"][1])
+    assert report["attacks"]["autoattack"][1] <= report["attacks"]["pgd"][1]
+    assert "autoattack at eps 0.3: clean" in capsys.readouterr().out
+    assert "robust accuracy after each stage" in (out / "report.md").read_text()
+
+
 def main_raising(argv):
     """Run a CLI handler without main()'s error printing, to see the exception."""
     from counterfeit.recipes.cli import build_parser
@@ -255,6 +270,7 @@ def test_normalize_flag_wraps_a_model_that_wants_normalized_input(tmp_path, imag
         (["--data", "sklearn-digits", "--eps", "0,x"], "--eps expects numbers"),
         (["--data", "sklearn-digits", "--attacks", "deepfool"], "attacks.0"),
         (["--data", "sklearn-digits", "--corruptions", "fog"], "unknown corruption(s) fog"),
+        (["--data", "sklearn-digits", "--norm", "L2", "--attacks", "fgsm"], "fgsm is an L-inf"),
         (["--data", "sklearn-digits", "--normalize", "0.5"], "even count of numbers"),
     ],
 )

@@ -115,7 +115,7 @@ def test_report_numbers_equal_a_hand_computation(digits):
             assert report.corruptions[name][j] == pytest.approx(expected)
     values = [v for row in report.corruptions.values() for v in row]
     assert report.mean_corruption_accuracy == pytest.approx(sum(values) / len(values))
-    assert report.settings["attacks"]["pgd"] == "pgd(steps=5)"
+    assert report.settings["attacks"]["pgd"] == "pgd(steps=5, norm=inf)"
 
 
 def test_every_data_form_gives_the_same_report(digits):
@@ -148,7 +148,7 @@ def test_train_mode_and_probability_outputs_are_warned_about(digits):
     assert model.training  # restored
     assert any("train mode" in w for w in report.warnings)
     softmax = nn.Sequential(trained_model(), nn.Softmax(dim=1)).eval()
-    with pytest.warns(RobustnessWarning, match="look like probabilities"):
+    with pytest.warns(RobustnessWarning, match="outputs are probabilities"):
         evaluate(softmax, (x, y), **kwargs)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RobustnessWarning)

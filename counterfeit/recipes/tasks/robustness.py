@@ -7,6 +7,7 @@ trained; rank 0 does it all.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +29,7 @@ from counterfeit.recipes.tasks.common.attacks import (
     image_shape,
     load_attacked_model,
 )
+from counterfeit.robust.evaluate import RobustnessWarning
 from counterfeit.robust.loading import detect_format
 
 
@@ -95,8 +97,17 @@ class RobustnessTask(Task):
             f"evaluating {r.model} ({describe_format(r.model)}) on {data.name}: "
             f"{min(len(data), r.evaluation.n or len(data))} images of {data.shape}"
         )
-        report = evaluate_robustness(self.ctx, r.evaluation, model, data, r.model.name, r.seed)
+        with warnings.catch_warnings():  # printed below, once, without a source line
+            warnings.simplefilter("ignore", RobustnessWarning)
+            report = evaluate_robustness(self.ctx, r.evaluation, model, data, r.model.name, r.seed)
         paths = report.save(self.ctx.out, tracker=self.ctx.tracker)
+        for warning in report.warnings:
+            self.ctx.print(f"warning: {warning}")
+        for attack, by_budget in report.stages.items():
+            for budget, table in by_budget.items():
+                if float(budget) > 0:
+                    steps = ", ".join(f"{stage} {accuracy:.4f}" for stage, accuracy in table)
+                    self.ctx.print(f"{attack} at eps {float(budget):.4g}: {steps}")
         header = ("eps", *report.attacks, "worst case")
         table = [header]
         for i, eps in enumerate(report.eps):

@@ -213,6 +213,7 @@ def evaluate_robustness(
         data,
         attacks=config.attacks,
         eps=config.eps,
+        norm=config.norm,
         corruptions=config.corruptions,
         severities=config.severities,
         attack_options=config.attack_options,
