@@ -11,6 +11,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+# One OpenMP thread per pytest-xdist worker, in this process and the CLI runs and notebook
+# kernels it starts (they inherit the environment): the suite runs as many workers as cores,
+# and OpenMP threads beyond the free cores spin-wait (a notebook's PixelDA cell took 97 s
+# with two threads beside a busy core, 15 s with one). Set before torch loads OpenMP.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 import torch
