@@ -159,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     robustness.add_argument(
         "--attacks",
         help="comma-separated: fgsm, bim, pgd, apgd-ce, apgd-t, square, autoattack "
-        "(default fgsm,pgd)",
+        "(default fgsm,pgd); deepfool and cw are minimum-norm attacks (median perturbation)",
     )
     robustness.add_argument(
         "--corruptions", help="all (default), none, or comma-separated corruption names"

@@ -30,6 +30,9 @@ def dataset_from_arg(data: str) -> dict[str, Any]:
     )
 
 
+MINIMUM_NORM = ("deepfool", "cw")  # given with --attacks, run without a budget
+
+
 def robustness_recipe(args: argparse.Namespace) -> dict[str, Any]:
     """The ``robustness`` recipe (as raw YAML data) that ``counterfeit robustness`` runs."""
     model = Path(args.model)
@@ -39,7 +42,11 @@ def robustness_recipe(args: argparse.Namespace) -> dict[str, Any]:
     if args.norm is not None:
         evaluation["norm"] = args.norm
     if args.attacks is not None:
-        evaluation["attacks"] = [a.strip() for a in args.attacks.split(",") if a.strip()]
+        names = [a.strip() for a in args.attacks.split(",") if a.strip()]
+        evaluation["minimum_norm"] = [a for a in names if a in MINIMUM_NORM]
+        budget_attacks = [a for a in names if a not in MINIMUM_NORM]
+        if budget_attacks:  # none given: the default ones run beside the minimum-norm ones
+            evaluation["attacks"] = budget_attacks
     if args.corruptions is not None:
         text = args.corruptions.strip()
         evaluation["corruptions"] = (

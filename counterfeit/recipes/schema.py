@@ -26,7 +26,12 @@ from counterfeit.gan.data.domains import DomainSpec
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.runtime import DEVICE_CHOICES
 from counterfeit.robust.corruptions import resolve_corruptions
-from counterfeit.robust.evaluate import DEFAULT_CURVE, DEFAULT_L2_CURVE, resolve_attacks
+from counterfeit.robust.evaluate import (
+    DEFAULT_CURVE,
+    DEFAULT_L2_CURVE,
+    resolve_attacks,
+    resolve_minimum_norm,
+)
 
 
 class StrictModel(BaseModel):
@@ -147,6 +152,10 @@ class RobustEvaluationConfig(StrictModel):
     attacks: list[Literal["fgsm", "bim", "pgd", "apgd-ce", "apgd-t", "square", "autoattack"]] = (
         Field(default_factory=lambda: ["fgsm", "pgd"], min_length=1)
     )
+    minimum_norm: list[Literal["deepfool", "cw"]] = Field(
+        default_factory=list,
+        description="minimum-norm attacks: success and median perturbation, no budget",
+    )
     norm: Literal["Linf", "L2"] = Field(
         "Linf", description="the ball the attacks search (L2: fgsm is refused)"
     )
@@ -199,7 +208,9 @@ class RobustEvaluationConfig(StrictModel):
         if self.norm == "L2" and "eps" not in self.model_fields_set:
             self.eps = list(DEFAULT_L2_CURVE)
         try:
-            resolve_attacks(self.attacks, self.attack_options, norm=self.norm)
+            options = dict(self.attack_options)
+            resolve_minimum_norm(self.minimum_norm, options)
+            resolve_attacks(self.attacks, options, norm=self.norm)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return self

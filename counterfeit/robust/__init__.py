@@ -6,6 +6,7 @@ returns logits: one adapted with :mod:`adapt`, one exported by a recipe
 
     from counterfeit.robust import fgsm, bim, pgd, apgd, apgd_ce, apgd_t, square, random_targets
     from counterfeit.robust import autoattack, AutoAttack, AutoAttackResult     # the ensemble
+    from counterfeit.robust import deepfool, cw, perturbation_sizes            # minimum norm
     from counterfeit.robust import ATTACKS, Normalize  # attacks by name; normalisation inside
     from counterfeit.robust import Attack, GradientAttack, AdvGANAttack, PatchAttack  # the contract
     from counterfeit.robust import evaluate, RobustnessReport, AttackCurve     # the report
@@ -28,6 +29,7 @@ from counterfeit.robust.contract import Attack, GradientAttack, as_attack
 from counterfeit.robust.corruptions import CORRUPTIONS, corrupt, corruption_names
 from counterfeit.robust.evaluate import RobustnessWarning, evaluate
 from counterfeit.robust.loading import load_model
+from counterfeit.robust.minimum_norm import cw, deepfool, perturbation_sizes
 from counterfeit.robust.models import digits_cnn
 from counterfeit.robust.normalize import Normalize
 from counterfeit.robust.patch import (
@@ -78,13 +80,16 @@ __all__ = [
     "compare_markdown",
     "corrupt",
     "corruption_names",
+    "cw",
     "cyclic_lr",
+    "deepfool",
     "digits_cnn",
     "eps_curve_figure",
     "evaluate",
     "evaluate_patch",
     "fgsm",
     "load_model",
+    "perturbation_sizes",
     "pgd",
     "place_patch",
     "random_targets",

@@ -8,10 +8,11 @@ the targeted ones.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -24,6 +25,11 @@ from counterfeit.robust.autoattack import AutoAttack
 from counterfeit.robust.batches import Data, labelled_batches
 from counterfeit.robust.contract import Attack, AttackFn, GradientAttack, as_attack, unknown_options
 from counterfeit.robust.corruptions import SEVERITIES, corrupt, resolve_corruptions
+from counterfeit.robust.minimum_norm import (
+    MINIMUM_NORM_ATTACKS,
+    perturbation_norms,
+    summarise_norms,
+)
 from counterfeit.robust.models import checked_logits, model_device
 from counterfeit.robust.registry import ATTACKS, takes_norm
 from counterfeit.robust.report import AttackCurve, Examples, RobustnessReport
@@ -46,6 +52,7 @@ def evaluate(
     corruptions: str | Sequence[str] | None = "all",
     *,
     norm: str = "inf",
+    minimum_norm: Sequence[str] = (),
     severities: Sequence[int] = SEVERITIES,
     attack_options: Mapping[str, Mapping[str, Any]] | None = None,
     batch_size: int = 256,
@@ -74,8 +81,12 @@ def evaluate(
         corruptions: ``"all"``, None, or names from :data:`robust.corruptions.CORRUPTIONS`.
         norm: ``"inf"`` or ``"2"`` (also ``"Linf"``, ``"L2"``): the ball every named attack
             searches; an L-inf-only attack (FGSM) with ``"2"`` is refused.
+        minimum_norm: minimum-norm attacks (``deepfool``, ``cw``) to run once each, without
+            a budget: the report gives their success rate and median L2 / L-inf
+            perturbation (:mod:`robust.minimum_norm`).
         severities: corruption severities (1-5).
-        attack_options: keyword arguments per named attack, e.g. ``{"pgd": {"steps": 40}}``.
+        attack_options: keyword arguments per named attack, e.g. ``{"pgd": {"steps": 40}}``
+            (and per minimum-norm attack, e.g. ``{"cw": {"steps": 100}}``).
         batch_size: images per batch (when ``data`` is not already batched).
         max_examples: evaluate at most this many images (a random subset of an ImageTensors).
         device: where to run (default: the model's device).
@@ -100,7 +111,9 @@ def evaluate(
         raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
     device = torch.device(device) if device is not None else model_device(model)
     generator = torch.Generator(device).manual_seed(seed)
-    attack_fns = resolve_attacks(attacks, attack_options, generator, norm=norm, seed=seed)
+    options = dict(attack_options or {})
+    minimum = resolve_minimum_norm(minimum_norm, options)
+    attack_fns = resolve_attacks(attacks, options, generator, norm=norm, seed=seed)
     budgets = {a: _budgets(a, fn, eps) for a, fn in attack_fns.items()}
     for fn in attack_fns.values():
         fn.reset(seed)
@@ -112,7 +125,8 @@ def evaluate(
     clean_hits: dict[str, list[torch.Tensor]] = {a: [] for a in attack_fns}
     eligible: dict[str, list[torch.Tensor]] = {a: [] for a in attack_fns}
     corrupted = {c: [[] for _ in severities] for c in names}
-    seconds = {"clean": 0.0, **{a: 0.0 for a in attack_fns}, "corruptions": 0.0}
+    norms: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {a: [] for a in minimum}
+    seconds = {"clean": 0.0, **{a: 0.0 for a in [*attack_fns, *minimum]}, "corruptions": 0.0}
     examples: Examples | None = None
     was_training = bool(getattr(model, "training", False))
     with model_mode(model, False) as switchable:
@@ -164,6 +178,10 @@ def evaluate(
                     robust[attack][i].append((predicted == y).cpu())
                     if targets is not None:
                         hits[attack][i].append(((predicted == targets) & counted).cpu())
+                seconds[attack] += time.perf_counter() - started
+            for attack, fn in minimum.items():
+                started = time.perf_counter()
+                norms[attack].append(perturbation_norms(model, x, y, fn(model, x, y)))
                 seconds[attack] += time.perf_counter() - started
             started = time.perf_counter()
             for c in names:
@@ -223,6 +241,10 @@ def evaluate(
             a: [_rate(rows, eligible[a]) for rows in hits[a]] for a in on_curve if a in targeted
         },
         curves=curves,
+        minimum_norm={
+            a: summarise_norms(*(torch.cat(parts) for parts in zip(*rows)))
+            for a, rows in norms.items()
+        },
         settings={
             "attacks": {a: fn.describe() for a, fn in attack_fns.items()},
             "seed": seed,
@@ -299,6 +321,36 @@ def resolve_attacks(
         if "seed" in accepted and seed is not None:
             given.setdefault("seed", seed)
         resolved[label] = fn(**given) if isinstance(fn, type) else GradientAttack(fn, **given)
+    return resolved
+
+
+def resolve_minimum_norm(
+    names: Sequence[str], options: dict[str, Any]
+) -> dict[str, Callable[..., torch.Tensor]]:
+    """``{name: fn(model, x, y)}`` for minimum-norm attack names; their options are taken
+    out of ``options`` (what is left is for the budget attacks).
+
+    Raises:
+        ConfigError: an unknown name, or an option the attack does not take.
+    """
+    names = [names] if isinstance(names, str) else list(names)
+    unknown = [n for n in names if n not in MINIMUM_NORM_ATTACKS]
+    if unknown:
+        raise ConfigError(
+            f"unknown minimum-norm attack(s) {', '.join(unknown)}; known: "
+            f"{', '.join(MINIMUM_NORM_ATTACKS)}."
+        )
+    resolved = {}
+    for name in names:
+        given = dict(options.pop(name, {}))
+        fn = MINIMUM_NORM_ATTACKS[name]
+        bad, accepted = unknown_options(fn, given)
+        if bad:
+            raise ConfigError(
+                f"attack_options.{name}: unknown option(s) {', '.join(bad)}; "
+                f"{name} accepts {', '.join(sorted(accepted))}."
+            )
+        resolved[name] = functools.partial(fn, **given)
     return resolved
 
 

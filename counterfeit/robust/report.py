@@ -80,6 +80,9 @@ class RobustnessReport:
             of images (of those not already of the target class) classified as the target.
         curves: attacks measured at budgets of their own (a patch's area) -> their curve.
         norm: the ball the attacks searched: ``"inf"`` or ``"2"``.
+        minimum_norm: minimum-norm attack -> ``success`` (fooled among the images correct
+            clean), ``median_l2`` and ``median_linf`` (an image not fooled counts as
+            infinitely far).
         stages: for AutoAttack, budget -> ``(stage, robust accuracy after it)`` from
             ``clean`` to the last stage (Croce & Hein 2020's table).
         settings: attack options, seed, device, batch size and timings.
@@ -101,6 +104,7 @@ class RobustnessReport:
     targeted_success: dict[str, list[float]] = field(default_factory=dict)
     curves: dict[str, AttackCurve] = field(default_factory=dict)
     norm: str = "inf"
+    minimum_norm: dict[str, dict[str, float]] = field(default_factory=dict)
     stages: dict[str, dict[str, list[tuple[str, float]]]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -155,6 +159,8 @@ class RobustnessReport:
                 for budget, value in zip(c.budgets, c.targeted_success):
                     out[f"{prefix}{name}/targeted_success/{c.budget}_{budget:.4g}"] = value
                 out[f"{prefix}{name}/targeted_success/clean"] = c.clean_success
+        for name, sizes in self.minimum_norm.items():
+            out.update({f"{prefix}{name}/{key}": value for key, value in sizes.items()})
         for name, by_budget in self.stages.items():
             for budget, table in by_budget.items():
                 for stage, value in table:
@@ -198,7 +204,8 @@ class RobustnessReport:
                 "AutoAttack reports, Croce & Hein 2020).",
                 "",
             ]
-        lines += self._stages_markdown() + self._targeted_markdown() + self._curves_markdown()
+        lines += self._stages_markdown() + self._minimum_norm_markdown()
+        lines += self._targeted_markdown() + self._curves_markdown()
         if self.corruptions:
             lines += [
                 "## Accuracy under common corruptions (Hendrycks & Dietterich 2019)",
@@ -258,6 +265,25 @@ class RobustnessReport:
                 "",
             ]
         return lines
+
+    def _minimum_norm_markdown(self) -> list[str]:
+        if not self.minimum_norm:
+            return []
+        lines = [
+            "## Minimum-norm attacks: how far the decision boundary is",
+            "",
+            "| attack | success | median L2 | median L-inf |",
+            "| --- | --- | --- | --- |",
+        ]
+        for name, s in self.minimum_norm.items():
+            lines.append(
+                f"| {name} | {s['success']:.4f} | {s['median_l2']:.4g} | {s['median_linf']:.4g} |"
+            )
+        note = (
+            "Over the images correct clean; an image an attack did not fool counts as "
+            "infinitely far, so a median of inf means it fooled fewer than half."
+        )
+        return [*lines, "", note, ""]
 
     def _targeted_markdown(self) -> list[str]:
         if not self.targeted_success:

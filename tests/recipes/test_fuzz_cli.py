@@ -168,7 +168,7 @@ CATALOGUE = [
     Case("robustness-eps-out-of-range", f"{ROBUSTNESS} --model {{ts8}} --eps 2 --out={{out}}",
          ("evaluation.eps", "[2.0]")),
     Case("robustness-unknown-attack",
-         f"{ROBUSTNESS} --model {{ts8}} --attacks deepfool --out={{out}}", ("deepfool",)),
+         f"{ROBUSTNESS} --model {{ts8}} --attacks nosuch --out={{out}}", ("nosuch",)),
     Case("robustness-unknown-corruption",
          f"{ROBUSTNESS} --model {{ts8}} --corruptions fog --out={{out}}",
          ("unknown corruption(s) fog",)),

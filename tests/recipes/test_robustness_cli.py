@@ -218,7 +218,7 @@ def test_autoattack_from_the_command_line_prints_and_writes_its_stages(saved, tm
     _, paths = saved
     out = tmp_path / "aa"
     args = ["robustness", "--model", str(paths["pt2"]), "--data", "sklearn-digits", "--n", "32"]
-    args += ["--attacks", "pgd,autoattack", "--eps", "0,0.3", "--norm", "Linf"]
+    args += ["--attacks", "pgd,autoattack,deepfool", "--eps", "0,0.3", "--norm", "Linf"]
     assert main([*args, "--corruptions", "none", "--no-mlflow", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
     table = report["stages"]["autoattack"]["0.3"]
@@ -227,6 +227,7 @@ def test_autoattack_from_the_command_line_prints_and_writes_its_stages(saved, tm
     assert report["attacks"]["autoattack"][1] <= report["attacks"]["pgd"][1]
     assert "autoattack at eps 0.3: clean" in capsys.readouterr().out
     assert "robust accuracy after each stage" in (out / "report.md").read_text()
+    assert report["minimum_norm"]["deepfool"]["success"] > 0.9  # a minimum-norm attack, no eps
 
 
 def main_raising(argv):
@@ -268,7 +269,7 @@ def test_normalize_flag_wraps_a_model_that_wants_normalized_input(tmp_path, imag
     [
         (["--data", "nowhere-domain"], "neither a domain"),
         (["--data", "sklearn-digits", "--eps", "0,x"], "--eps expects numbers"),
-        (["--data", "sklearn-digits", "--attacks", "deepfool"], "attacks.0"),
+        (["--data", "sklearn-digits", "--attacks", "nosuch"], "attacks.0"),
         (["--data", "sklearn-digits", "--corruptions", "fog"], "unknown corruption(s) fog"),
         (["--data", "sklearn-digits", "--norm", "L2", "--attacks", "fgsm"], "fgsm is an L-inf"),
         (["--data", "sklearn-digits", "--normalize", "0.5"], "even count of numbers"),

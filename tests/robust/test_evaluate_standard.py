@@ -92,5 +92,27 @@ def test_masked_gradients_are_flagged_and_square_breaks_them(digits):
     assert report.metrics()["sanity_flags"] == len(report.flags)
 
 
+def test_minimum_norm_attacks_report_a_median_distance_inside_the_broken_budgets(digits):
+    report = evaluate(
+        trained_model(),
+        digits,
+        attacks=["pgd"],
+        eps=[0.0, 0.3],
+        corruptions=None,
+        minimum_norm=["deepfool", "cw"],
+        attack_options={"cw": {"steps": 100, "search_steps": 4, "initial_const": 1.0}},
+    )
+    for name in ("deepfool", "cw"):
+        sizes = report.minimum_norm[name]
+        assert sizes["success"] > 0.8
+        assert 0 < sizes["median_linf"] <= sizes["median_l2"] < 8
+    assert "## Minimum-norm attacks" in report.to_markdown()
+    assert report.metrics()["cw/median_l2"] == report.minimum_norm["cw"]["median_l2"]
+    with pytest.raises(ConfigError, match="unknown minimum-norm attack"):
+        evaluate(trained_model(), digits, minimum_norm=["fab"], corruptions=None)
+    with pytest.raises(ConfigError, match=r"attack_options\.cw: unknown option"):
+        evaluate(trained_model(), digits, minimum_norm=["cw"], attack_options={"cw": {"x": 1}})
+
+
 def test_a_plain_model_under_strong_attacks_raises_no_flag(autoattack_report):
     assert autoattack_report.flags == []

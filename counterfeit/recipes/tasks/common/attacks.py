@@ -214,6 +214,7 @@ def evaluate_robustness(
         attacks=config.attacks,
         eps=config.eps,
         norm=config.norm,
+        minimum_norm=config.minimum_norm,
         corruptions=config.corruptions,
         severities=config.severities,
         attack_options=config.attack_options,
