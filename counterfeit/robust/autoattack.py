@@ -4,7 +4,8 @@ correctly classified, and an image counts as robust only if it survives them all
 Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of
 diverse parameter-free attacks", ICML 2020, Sec. 5. The ``standard`` version is the
 authors' APGD-CE (100 steps, no restart), APGD-T (9 target classes, 100 steps) and
-Square (5,000 queries); their FAB-T stage is not implemented here, so this ensemble is
+Square (5,000 queries), for L-inf and L2 alike; their FAB-T stage is not implemented
+here, so this ensemble is
 AutoAttack without FAB-T (in the authors' tables FAB-T rarely changes the final number,
 but that is their claim, not a measurement of ours). The ``rand`` version (EOT for
 randomized defences) is not implemented either; ``custom`` runs the stages you list.
@@ -204,11 +205,6 @@ def _stages(version: str, attacks: Sequence[str] | None, norm: Norm) -> tuple[st
         raise ConfigError(
             f"version must be 'standard' or 'custom', got {version!r} ('rand', for randomized "
             "defences, is not implemented)."
-        )
-    if norm == "2" and "square" in stages:
-        raise ConfigError(
-            "the L2 Square attack is not implemented: for L2 use version='custom', "
-            "attacks=['apgd-ce', 'apgd-t']."
         )
     return stages
 

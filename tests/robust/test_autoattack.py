@@ -55,7 +55,7 @@ def test_unsupported_settings_are_named():
         autoattack(model, x, y, EPS, version="rand")
     with pytest.raises(ConfigError, match="custom AutoAttack needs attacks from"):
         autoattack(model, x, y, EPS, version="custom", attacks=["fab-t"])
-    with pytest.raises(ConfigError, match="L2 Square attack is not implemented"):
-        autoattack(model, x, y, 0.5, norm="2")
+    standard_l2 = autoattack(model, x, y, 0.5, norm="2", steps=5, queries=20)
+    assert [s for s, _ in standard_l2.stages] == ["apgd-ce", "apgd-t", "square"]
     custom = autoattack(model, x, y, 0.5, norm="2", version="custom", attacks=["apgd-ce"])
     assert [s for s, _ in custom.stages] == ["apgd-ce"]
