@@ -62,8 +62,13 @@ def square_fraction(query: int, queries: int, p_init: float = P_INIT) -> float:
 
 
 def margins(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``z_y - max_{j != y} z_j`` per image: negative once it is misclassified."""
-    logits = checked_logits(model, x).float()
+    """``z_y - max_{j != y} z_j`` per image: negative once it is misclassified.
+
+    Computed without autograd even where gradients are on: the attack keeps these values
+    across thousands of queries, and a graph attached to each would be kept with them.
+    """
+    with torch.no_grad():
+        logits = checked_logits(model, x).float()
     true = logits.gather(1, y[:, None]).squeeze(1)
     others = logits.scatter(1, y[:, None], float("-inf")).amax(1)
     return true - others

@@ -6,7 +6,7 @@ from torch import nn
 
 from counterfeit.gan.errors import ConfigError
 from counterfeit.robust import pgd
-from counterfeit.robust.square import bump, pseudo_gaussian, square, square_fraction
+from counterfeit.robust.square import bump, margins, pseudo_gaussian, square, square_fraction
 from tests.robust.conftest import Quantised, sklearn_digits, trained_model
 
 
@@ -64,6 +64,16 @@ def test_the_l2_bumps_are_unit_norm_halves_of_opposite_sign():
         left, right = g[:, : side // 2], g[:, side // 2 :]
         by_rows = bool((top >= 0).all() and (bottom <= 0).all())
         assert by_rows or bool((left >= 0).all() and (right <= 0).all())
+
+
+def test_queries_keep_no_autograd_graph():
+    """A graph kept per query grew a 1,000-image AutoAttack evaluation to 24 GB."""
+    _, test = sklearn_digits()
+    x, y = test.get_batch(torch.arange(20))
+    model = trained_model()
+    with torch.enable_grad():
+        assert margins(model, x, y).grad_fn is None
+        assert square(model, x, y, 0.1, queries=5).grad_fn is None
 
 
 def test_sane_settings():
