@@ -154,6 +154,20 @@ def load_peers(folder: Path) -> dict[str, object]:
     return peers
 
 
+def art_classifier(model, input_shape=(1, 28, 28), classes: int = 10):
+    """ART's PyTorchClassifier around ``model`` (images in [0, 1], cross-entropy, CPU)."""
+    from art.estimators.classification import PyTorchClassifier
+
+    return PyTorchClassifier(
+        model=model,
+        loss=torch.nn.CrossEntropyLoss(),
+        input_shape=input_shape,
+        nb_classes=classes,
+        clip_values=(0.0, 1.0),
+        device_type="cpu",
+    )
+
+
 def hand_written_fgsm(model, x, y, eps):
     """The same math without any library: one gradient, one signed step, clip."""
     x = x.clone().requires_grad_(True)
@@ -210,15 +224,8 @@ def peers_part(args) -> str:
     else:
         import art
 
-        fast_gradient, classifier_cls = peers["art"]
-        classifier = classifier_cls(
-            model=model,
-            loss=torch.nn.CrossEntropyLoss(),
-            input_shape=(1, 28, 28),
-            nb_classes=10,
-            clip_values=(0.0, 1.0),
-            device_type="cpu",
-        )
+        fast_gradient, _ = peers["art"]
+        classifier = art_classifier(model)
         art_attack = fast_gradient(classifier, norm=np.inf, eps=eps, batch_size=args.batch)
         x_np, y_np = x.numpy(), np.eye(10, dtype=np.float32)[y.numpy()]
         theirs = torch.from_numpy(art_attack.generate(x_np, y_np))

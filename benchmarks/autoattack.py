@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from attacks import load_peers, train
+from attacks import art_classifier, load_peers, train
 from report import run_parts
 
 from counterfeit.gan.data import InfiniteLoader, load_mnist
@@ -137,17 +137,10 @@ def art_autoattack_speed(model, x, y, args) -> str:
     """ART's AutoAttack (its default ensemble) on the same images: seconds and accuracy."""
     import art
     from art.attacks.evasion import AutoAttack as ArtAutoAttack
-    from art.estimators.classification import PyTorchClassifier
 
-    classifier = PyTorchClassifier(
-        model=model,
-        loss=torch.nn.CrossEntropyLoss(),
-        input_shape=(1, 28, 28),
-        nb_classes=10,
-        clip_values=(0.0, 1.0),
-        device_type="cpu",
+    attack = ArtAutoAttack(
+        art_classifier(model), norm=np.inf, eps=EPS, eps_step=0.1, batch_size=args.batch
     )
-    attack = ArtAutoAttack(classifier, norm=np.inf, eps=EPS, eps_step=0.1, batch_size=args.batch)
     x_np = x.numpy()
     adv, seconds = timed(attack.generate, x_np, y.numpy())
     robust = accuracy(model, torch.from_numpy(adv), y)

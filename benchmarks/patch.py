@@ -384,7 +384,7 @@ def art_part(args, model, train, test) -> str:
         sys.path.insert(0, str(args.peers.resolve()))
     try:
         from art.attacks.evasion import AdversarialPatchPyTorch
-        from art.estimators.classification import PyTorchClassifier
+        from attacks import art_classifier
     except ImportError as exc:
         return f"### Against ART\n\nART is not installed ({exc}); install with `{ART_HINT}`.\n\n"
     import art
@@ -396,13 +396,7 @@ def art_part(args, model, train, test) -> str:
     keep = (y_train != target).nonzero().flatten()[: args.batch]
     # ART's patch is a square of patch_shape, scaled by scale_min..max of the *image* side
     side = math.sqrt(area)  # fraction of the image side for a square of this area
-    classifier = PyTorchClassifier(
-        model=model,
-        loss=torch.nn.CrossEntropyLoss(),
-        input_shape=(1, 28, 28),
-        nb_classes=10,
-        clip_values=(0.0, 1.0),
-    )
+    classifier = art_classifier(model)
     attack = AdversarialPatchPyTorch(
         classifier,
         rotation_max=22.5,
