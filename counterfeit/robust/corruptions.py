@@ -32,13 +32,15 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import albumentations as A
 import cv2
 import numpy as np
 import torch
 from PIL import Image
 
 from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.lazy import lazy_import
+
+A = lazy_import("albumentations")  # loaded when a transform is first built
 
 SEVERITIES = (1, 2, 3, 4, 5)
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import albumentations as A
 import numpy as np
 import torch
 
 from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.lazy import lazy_import
+
+A = lazy_import("albumentations")  # loaded when a transform is first built
 
 
 def _light() -> A.Compose:
