@@ -54,10 +54,11 @@ PEERS_HINT = (
 )
 
 
-def train(method: str, data, steps: int, eps: float, seed: int, callbacks=()):
+def train(method: str, data, steps: int, eps: float, seed: int, callbacks=(), **options):
+    """Wong et al.'s MNIST recipe through the product; ``options`` go to AdversarialTraining."""
     torch.manual_seed(seed)
     trainer_method = AdversarialTraining(
-        digits_cnn(), method=method, eps=eps, lr=5e-3, lr_peak=0.4, optimizer="adam"
+        digits_cnn(), method=method, eps=eps, lr=5e-3, lr_peak=0.4, optimizer="adam", **options
     )
     config = TrainerConfig(max_steps=steps, progress=False, log_every=100, seed=seed)
     result = Trainer(trainer_method, data, config, callbacks=callbacks, description=method).fit()
