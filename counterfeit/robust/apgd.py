@@ -137,6 +137,7 @@ def apgd(
     steps: int = 100,
     restarts: int = 1,
     rho: float = RHO,
+    eot_iter: int = 1,
     seed: int = 0,
     clip: tuple[float, float] | None = (0.0, 1.0),
 ) -> torch.Tensor:
@@ -161,6 +162,9 @@ def apgd(
         steps: iterations per run (AutoAttack's standard: 100).
         restarts: random starts (per target class for APGD-T).
         rho: the oscillation threshold of the step-size rule.
+        eot_iter: forward-backward passes averaged per step (expectation over
+            transformation, Athalye et al. 2018) for a randomized model; AutoAttack's
+            ``rand`` version uses 20.
         seed: seeds the random starts.
         clip: the image range.
 
@@ -171,7 +175,7 @@ def apgd(
     lo, hi = _check(model, x, eps, clip, False, y, None)
     if loss not in ("ce", "dlr"):
         raise ConfigError(f"loss must be 'ce' or 'dlr', got {loss!r}.")
-    for name, value in (("steps", steps), ("restarts", restarts)):
+    for name, value in (("steps", steps), ("restarts", restarts), ("eot_iter", eot_iter)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {value!r}.")
     if eps == 0:
@@ -204,7 +208,19 @@ def apgd(
                     break
                 aim = None if target is None else target[todo]
                 adv, broken = _run(
-                    model, x0[todo], y[todo], aim, eps, norm, loss, steps, rho, lo, hi, generator
+                    model,
+                    x0[todo],
+                    y[todo],
+                    aim,
+                    eps,
+                    norm,
+                    loss,
+                    steps,
+                    rho,
+                    lo,
+                    hi,
+                    generator,
+                    eot_iter,
                 )
                 best[todo] = adv
                 robust[todo[broken]] = False
@@ -268,6 +284,7 @@ def _run(
     lo: float | None,
     hi: float | None,
     generator: torch.Generator,
+    eot_iter: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One APGD run from a random start: (per image the first misclassified iterate or
     else the best-loss one, which images were misclassified)."""
@@ -276,16 +293,20 @@ def _run(
         return _clip(x + _project(point - x, eps, norm), lo, hi)
 
     def evaluate(point: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Loss, input gradient (each averaged over ``eot_iter`` passes), misclassified."""
         point = point.detach().requires_grad_(True)
-        logits = checked_logits(model, point).float()
-        if target is not None:
-            per_image = targeted_dlr_loss(logits, y, target)
-        elif loss == "dlr":
-            per_image = dlr_loss(logits, y)
-        else:
-            per_image = F.cross_entropy(logits, y, reduction="none")
-        (grad,) = torch.autograd.grad(per_image.sum(), point)
-        return per_image.detach(), grad, logits.detach().argmax(1) != y
+        total_value, total_grad = 0.0, 0.0
+        for _ in range(eot_iter):
+            logits = checked_logits(model, point).float()
+            if target is not None:
+                per_image = targeted_dlr_loss(logits, y, target)
+            elif loss == "dlr":
+                per_image = dlr_loss(logits, y)
+            else:
+                per_image = F.cross_entropy(logits, y, reduction="none")
+            (grad,) = torch.autograd.grad(per_image.sum(), point)
+            total_value, total_grad = total_value + per_image.detach(), total_grad + grad
+        return total_value / eot_iter, total_grad / eot_iter, logits.detach().argmax(1) != y
 
     shape = (-1,) + (1,) * (x.ndim - 1)
     if norm == "inf":

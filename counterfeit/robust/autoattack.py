@@ -7,8 +7,9 @@ authors' APGD-CE (100 steps, no restart), APGD-T (9 target classes, 100 steps) a
 Square (5,000 queries), for L-inf and L2 alike; their FAB-T stage is not implemented
 here, so this ensemble is
 AutoAttack without FAB-T (in the authors' tables FAB-T rarely changes the final number,
-but that is their claim, not a measurement of ours). The ``rand`` version (EOT for
-randomized defences) is not implemented either; ``custom`` runs the stages you list.
+but that is their claim, not a measurement of ours). The ``rand`` version, for randomized
+defences, is theirs: APGD-CE and APGD-DLR, each gradient averaged over 20 passes (EOT);
+``custom`` runs the stages you list.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from counterfeit.robust.square import square
 
 STAGES = ("apgd-ce", "apgd-dlr", "apgd-t", "square")
 STANDARD = ("apgd-ce", "apgd-t", "square")
+RAND = ("apgd-ce", "apgd-dlr")
+RAND_EOT_ITER = 20
 
 
 @dataclass
@@ -64,7 +67,7 @@ def autoattack(
     eps: float,
     *,
     norm: Norm | float = "inf",
-    version: Literal["standard", "custom"] = "standard",
+    version: Literal["standard", "rand", "custom"] = "standard",
     attacks: Sequence[str] | None = None,
     steps: int = 100,
     queries: int = 5000,
@@ -78,7 +81,8 @@ def autoattack(
         x: the images; y: their true labels.
         eps: the budget in pixel units (L-inf, or L2 over (C, H, W)).
         norm: ``"inf"`` or ``"2"``.
-        version: ``standard`` (APGD-CE, APGD-T, Square) or ``custom`` (``attacks``).
+        version: ``standard`` (APGD-CE, APGD-T, Square), ``rand`` (APGD-CE and APGD-DLR
+            with 20 EOT passes per step, for randomized models) or ``custom`` (``attacks``).
         attacks: the stages of ``custom``, from ``STAGES``.
         steps: APGD's iterations per run (the authors': 100).
         queries: Square's queries per image (the authors': 5,000).
@@ -105,7 +109,10 @@ def autoattack(
     for stage in stages:
         todo = result.robust.nonzero().squeeze(1)
         if len(todo):
-            x_adv = _run_stage(stage, model, x[todo], y[todo], eps, norm, steps, queries, seed)
+            eot_iter = RAND_EOT_ITER if version == "rand" else 1
+            x_adv = _run_stage(
+                stage, model, x[todo], y[todo], eps, norm, steps, queries, seed, eot_iter
+            )
             with torch.no_grad(), model_mode(model, False):
                 fooled = checked_logits(model, x_adv).argmax(1) != y[todo]
             result.adversarial[todo[fooled]] = x_adv[fooled]
@@ -133,7 +140,7 @@ class AutoAttack(Attack):
         self,
         *,
         norm: Norm | float = "inf",
-        version: Literal["standard", "custom"] = "standard",
+        version: Literal["standard", "rand", "custom"] = "standard",
         attacks: Sequence[str] | None = None,
         steps: int = 100,
         queries: int = 5000,
@@ -190,10 +197,10 @@ class AutoAttack(Attack):
 
 def _stages(version: str, attacks: Sequence[str] | None, norm: Norm) -> tuple[str, ...]:
     """The stages a version runs (a :class:`ConfigError` for a bad version or stage)."""
-    if version == "standard":
+    if version in ("standard", "rand"):
         if attacks is not None:
-            raise ConfigError("attacks= is for version='custom'; 'standard' runs its own stages.")
-        stages = STANDARD
+            raise ConfigError(f"attacks= is for version='custom'; '{version}' runs its own stages.")
+        stages = STANDARD if version == "standard" else RAND
     elif version == "custom":
         stages = tuple(attacks or ())
         unknown = [a for a in stages if a not in STAGES]
@@ -202,10 +209,7 @@ def _stages(version: str, attacks: Sequence[str] | None, norm: Norm) -> tuple[st
                 f"custom AutoAttack needs attacks from {', '.join(STAGES)}; got {list(stages)}."
             )
     else:
-        raise ConfigError(
-            f"version must be 'standard' or 'custom', got {version!r} ('rand', for randomized "
-            "defences, is not implemented)."
-        )
+        raise ConfigError(f"version must be 'standard', 'rand' or 'custom', got {version!r}.")
     return stages
 
 
@@ -219,6 +223,7 @@ def _run_stage(
     steps: int,
     queries: int,
     seed: int,
+    eot_iter: int = 1,
 ) -> torch.Tensor:
     """One stage's adversarial images (the authors' settings but for steps and queries)."""
     if stage == "square":
@@ -228,4 +233,4 @@ def _run_stage(
             model, x, y, eps, norm=norm, targeted=True, n_target_classes=9, steps=steps, seed=seed
         )
     loss = "dlr" if stage == "apgd-dlr" else "ce"
-    return apgd(model, x, y, eps, norm=norm, loss=loss, steps=steps, seed=seed)
+    return apgd(model, x, y, eps, norm=norm, loss=loss, steps=steps, eot_iter=eot_iter, seed=seed)

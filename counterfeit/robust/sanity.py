@@ -46,7 +46,8 @@ def randomized(model: nn.Module, x: torch.Tensor) -> Flag | None:
         "randomized",
         "two forward passes of the same images differ: the model is randomized, so its "
         "gradients are noisy and a deterministic attack overstates its robustness "
-        "(attack it with EOT, averaging gradients over many passes).",
+        "(attack it with EOT, averaging gradients over many passes: AutoAttack's "
+        "version='rand').",
     )
 
 

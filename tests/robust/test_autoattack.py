@@ -51,11 +51,34 @@ def test_the_ensemble_is_at_least_as_strong_as_its_first_attack_alone(standard_r
 def test_unsupported_settings_are_named():
     x, y = torch.rand(2, 1, 8, 8), torch.zeros(2, dtype=torch.long)
     model = trained_model()
-    with pytest.raises(ConfigError, match="'rand', for randomized defences, is not implemented"):
-        autoattack(model, x, y, EPS, version="rand")
+    with pytest.raises(ConfigError, match="version must be 'standard', 'rand' or 'custom'"):
+        autoattack(model, x, y, EPS, version="fab")
     with pytest.raises(ConfigError, match="custom AutoAttack needs attacks from"):
         autoattack(model, x, y, EPS, version="custom", attacks=["fab-t"])
     standard_l2 = autoattack(model, x, y, 0.5, norm="2", steps=5, queries=20)
     assert [s for s, _ in standard_l2.stages] == ["apgd-ce", "apgd-t", "square"]
     custom = autoattack(model, x, y, 0.5, norm="2", version="custom", attacks=["apgd-ce"])
     assert [s for s, _ in custom.stages] == ["apgd-ce"]
+
+
+class Counting(torch.nn.Module):
+    """Counts the forward passes that take an input gradient."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model, self.gradient_passes = model, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.gradient_passes += int(x.requires_grad)
+        return self.model(x)
+
+
+def test_the_rand_version_averages_each_gradient_over_twenty_passes():
+    _, test = sklearn_digits()
+    x, y = test.get_batch(torch.arange(30))
+    counted = Counting(trained_model()).eval()
+    apgd(counted, x, y, 0.02, steps=3, eot_iter=4)  # 0.02: few images break, so all 4 steps run
+    assert counted.gradient_passes == (1 + 3) * 4
+    result = autoattack(trained_model(), x, y, EPS, version="rand", steps=2)
+    assert [stage for stage, _ in result.stages] == ["apgd-ce", "apgd-dlr"]
+    assert result.robust_accuracy < result.clean_accuracy
