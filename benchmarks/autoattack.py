@@ -230,8 +230,9 @@ def mnist_part(args) -> str:
     lines = [
         f"### MNIST at L-inf eps {EPS}: PGD-40 against AutoAttack, {args.epochs} epochs{trades}, "
         f"{args.images} test images (seeded subset), seed {args.seed}\n",
-        "| model | clean | PGD-40 | AutoAttack | after APGD-CE / APGD-T / Square | flags | paper |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| model | clean | FGSM | PGD-40 | AutoAttack | after APGD-CE / APGD-T / Square | "
+        "flags (both evaluations) | paper |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for method in args.methods:
         r = rows[method]
