@@ -19,9 +19,6 @@ TINY = {
     "COUNTERFEIT_NOTEBOOK_IMAGES": "300",
     "COUNTERFEIT_NOTEBOOK_POINTS": "60",
 }
-# The kernel is a module fixture: every notebook test runs on one xdist worker, or each
-# worker that got one would execute all six (make test runs with --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("notebooks")
 RESET = "%reset -f\nimport matplotlib.pyplot\nmatplotlib.pyplot.close('all')"
 
 
