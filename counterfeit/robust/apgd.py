@@ -48,6 +48,7 @@ from counterfeit.robust.attacks import (
     _norm,
     _project,
     _steepest_ascent,
+    check_count,
 )
 from counterfeit.robust.models import checked_logits
 
@@ -176,8 +177,7 @@ def apgd(
     if loss not in ("ce", "dlr"):
         raise ConfigError(f"loss must be 'ce' or 'dlr', got {loss!r}.")
     for name, value in (("steps", steps), ("restarts", restarts), ("eot_iter", eot_iter)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}.")
+        check_count(name, value)
     if eps == 0:
         return x.detach().clone()
     generator = torch.Generator(device=x.device).manual_seed(seed)

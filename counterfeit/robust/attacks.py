@@ -230,6 +230,12 @@ def random_targets(
 # -- checks ------------------------------------------------------------------
 
 
+def check_count(name: str, value: int) -> None:
+    """Refuse ``value`` unless it is an integer >= 1 (a number of steps, queries, images)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}.")
+
+
 def _check_eps(eps: float) -> None:
     if isinstance(eps, bool) or not isinstance(eps, (int, float)):
         raise ConfigError(f"eps must be a number, got {type(eps).__name__}.")
@@ -311,8 +317,7 @@ def _norm(norm: Norm | float) -> Norm:
 
 def _iterations(steps: int, step_size: float | None, eps: float) -> tuple[int, float]:
     """Validated (steps, step size); the default step is ``2.5 * eps / steps`` (Madry et al.)."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ConfigError(f"steps must be an integer >= 1, got {steps!r}.")
+    check_count("steps", steps)
     return steps, 2.5 * eps / steps if step_size is None else _check_step_size(step_size)
 
 

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from counterfeit.gan.errors import ConfigError
-from counterfeit.robust.attacks import _attack_context, _check, _check_labels, _labels
-from counterfeit.robust.models import checked_logits
+from counterfeit.robust.attacks import _attack_context, _check, _check_labels, _labels, check_count
+from counterfeit.robust.models import checked_logits, logit_margin
 
 
 def deepfool(
@@ -51,8 +51,8 @@ def deepfool(
         Adversarial images; images still correct after ``steps`` keep their last iterate.
     """
     _check(model, x, 0.0, (0.0, 1.0), False, y, None)
-    _check_count("steps", steps)
-    _check_count("candidates", candidates)
+    check_count("steps", steps)
+    check_count("candidates", candidates)
     with _attack_context(model, False):
         x0 = x.detach().float()
         y = _labels(model, x, y)
@@ -123,8 +123,8 @@ def cw(
         Per image the smallest successful adversarial image found, else the image itself.
     """
     _check(model, x, 0.0, (0.0, 1.0), False, y, None)
-    _check_count("steps", steps)
-    _check_count("search_steps", search_steps)
+    check_count("steps", steps)
+    check_count("search_steps", search_steps)
     if initial_const <= 0 or lr <= 0 or kappa < 0:
         raise ConfigError("cw needs initial_const > 0, lr > 0 and kappa >= 0.")
     with _attack_context(model, False):
@@ -145,11 +145,7 @@ def cw(
                 x_adv = (torch.tanh(w) + 1) / 2
                 logits = checked_logits(model, x_adv).float()
                 size = (x_adv - x0).flatten(1).pow(2).sum(1)
-                own = logits.gather(1, y[:, None]).squeeze(1)
-                rival = logits.masked_fill(
-                    torch.nn.functional.one_hot(y, logits.shape[1]).bool(), float("-inf")
-                ).amax(1)
-                margin = (own - rival).clamp(min=-kappa)
+                margin = logit_margin(logits, y).clamp(min=-kappa)
                 loss = (size + const * margin).sum()
                 (w.grad,) = torch.autograd.grad(loss, w)  # no parameter's .grad is written
                 optimizer.step()
@@ -202,8 +198,3 @@ def perturbation_sizes(
     """:func:`summarise_norms` of :func:`perturbation_norms`: how often ``x_adv`` fools the
     model among the images it classifies correctly, and the median perturbation sizes."""
     return summarise_norms(*perturbation_norms(model, x, y, x_adv))
-
-
-def _check_count(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be an integer >= 1, got {value!r}.")

@@ -66,3 +66,9 @@ def checked_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
             f"it returned {got}. Wrap it so that forward() returns the logits."
         )
     return out
+
+
+def logit_margin(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``z_y - max_{j != y} z_j`` per row: negative once the row is misclassified."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    return true - logits.scatter(1, y[:, None], float("-inf")).amax(1)

@@ -29,8 +29,16 @@ import torch
 from torch import nn
 
 from counterfeit.gan.errors import ConfigError
-from counterfeit.robust.attacks import DEFAULT_EPS, Norm, _attack_context, _check, _labels, _norm
-from counterfeit.robust.models import checked_logits
+from counterfeit.robust.attacks import (
+    DEFAULT_EPS,
+    Norm,
+    _attack_context,
+    _check,
+    _labels,
+    _norm,
+    check_count,
+)
+from counterfeit.robust.models import checked_logits, logit_margin
 
 P_INIT = 0.8
 SCHEDULE = (
@@ -68,10 +76,7 @@ def margins(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     across thousands of queries, and a graph attached to each would be kept with them.
     """
     with torch.no_grad():
-        logits = checked_logits(model, x).float()
-    true = logits.gather(1, y[:, None]).squeeze(1)
-    others = logits.scatter(1, y[:, None], float("-inf")).amax(1)
-    return true - others
+        return logit_margin(checked_logits(model, x).float(), y)
 
 
 @torch.no_grad()
@@ -104,8 +109,7 @@ def square(
     """
     norm = _norm(str(norm))
     _check(model, x, eps, (0.0, 1.0), False, y, None)
-    if isinstance(queries, bool) or not isinstance(queries, int) or queries < 1:
-        raise ConfigError(f"queries must be an integer >= 1, got {queries!r}.")
+    check_count("queries", queries)
     if not 0 < p_init <= 1:
         raise ConfigError(f"p_init must be in (0, 1], got {p_init!r}.")
     if eps == 0:

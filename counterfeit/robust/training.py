@@ -40,7 +40,7 @@ from counterfeit.gan.callbacks import CollapseStop
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.runtime import model_mode
-from counterfeit.robust.attacks import fgsm, pgd
+from counterfeit.robust.attacks import check_count, fgsm, pgd
 
 Method = Literal["standard", "fgsm", "fgsm-rs", "trades"]
 METHODS: tuple[str, ...] = ("standard", "fgsm", "fgsm-rs", "trades")
@@ -108,8 +108,7 @@ class AdversarialTraining(TrainingMethod):
             raise ConfigError(f"lr must be > 0, got {lr}.")
         if trades_beta < 0:
             raise ConfigError(f"trades_beta must be >= 0, got {trades_beta}.")
-        if isinstance(trades_steps, bool) or not isinstance(trades_steps, int) or trades_steps < 1:
-            raise ConfigError(f"trades_steps must be an integer >= 1, got {trades_steps!r}.")
+        check_count("trades_steps", trades_steps)
         self.save_hyperparameters(ignore=("model",))
         self.model = model
         self.method = method
