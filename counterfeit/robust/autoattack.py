@@ -146,9 +146,15 @@ class AutoAttack(Attack):
         queries: int = 5000,
         seed: int = 0,
     ) -> None:
-        self.norm, self.version = _norm(str(norm)), version
+        self.norm = _norm(str(norm))
         self.stage_names = _stages(version, attacks, self.norm)
-        self.attacks, self.steps, self.queries, self.seed = attacks, steps, queries, seed
+        self.options = {
+            "norm": self.norm,
+            "version": version,
+            "attacks": attacks,
+            "steps": steps,
+            "queries": queries,
+        }
         self.reset(seed)
 
     def reset(self, seed: int) -> None:
@@ -160,18 +166,7 @@ class AutoAttack(Attack):
     def __call__(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, budget: float
     ) -> torch.Tensor:
-        result = autoattack(
-            model,
-            x,
-            y,
-            budget,
-            norm=self.norm,
-            version=self.version,
-            attacks=self.attacks,
-            steps=self.steps,
-            queries=self.queries,
-            seed=self.seed,
-        )
+        result = autoattack(model, x, y, budget, seed=self.seed, **self.options)
         counts = self._robust.setdefault(budget, {"clean": 0})
         counts["clean"] += round(result.clean_accuracy * len(x))
         for stage, accuracy in result.stages:
@@ -190,8 +185,9 @@ class AutoAttack(Attack):
 
     def describe(self) -> str:
         return (
-            f"autoattack(version={self.version}, stages={'+'.join(self.stage_names)}, "
-            f"norm=L{self.norm}, steps={self.steps}, queries={self.queries})"
+            f"autoattack(version={self.options['version']}, stages={'+'.join(self.stage_names)}, "
+            f"norm=L{self.norm}, steps={self.options['steps']}, "
+            f"queries={self.options['queries']})"
         )
 
 
