@@ -20,7 +20,7 @@ from torch import nn
 
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.runtime import model_mode
-from counterfeit.robust.attacks import _norm
+from counterfeit.robust.attacks import _norm, check_count
 from counterfeit.robust.autoattack import AutoAttack
 from counterfeit.robust.batches import Data, labelled_batches
 from counterfeit.robust.contract import Attack, AttackFn, GradientAttack, as_attack, unknown_options
@@ -107,8 +107,7 @@ def evaluate(
     eps = _check_eps_list(eps, norm)
     names = resolve_corruptions(corruptions)
     severities = _check_severities(severities)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}.")
+    check_count("batch_size", batch_size)
     device = torch.device(device) if device is not None else model_device(model)
     generator = torch.Generator(device).manual_seed(seed)
     options = dict(attack_options or {})
@@ -144,8 +143,7 @@ def evaluate(
                 logits = checked_logits(model, x)
             _check_labels(logits, y)
             if index == 0:
-                flags += model_flags(model, x, y)
-                noticed += [_warn(str(flag)) for flag in flags]
+                _raise_flags(model_flags(model, x, y), flags, noticed)
             clean_predicted = logits.argmax(1)
             correct = clean_predicted == y
             clean.append(correct.cpu())
@@ -209,9 +207,7 @@ def evaluate(
     square_only = sum(
         sum(fn.black_box_only.values()) for fn in attack_fns.values() if isinstance(fn, AutoAttack)
     )
-    later = evaluation_flags(eps, per_attack, black_box_only=square_only)
-    noticed += [_warn(str(flag)) for flag in later]
-    flags += later
+    _raise_flags(evaluation_flags(eps, per_attack, black_box_only=square_only), flags, noticed)
     targeted = {a for a in attack_fns if eligible[a]}
     curves = {
         a: AttackCurve(
@@ -403,9 +399,17 @@ def _check_labels(logits: torch.Tensor, y: torch.Tensor) -> None:
         )
 
 
-def _warn(message: str) -> str:
-    warnings.warn(message, RobustnessWarning, stacklevel=3)
+def _warn(message: str, depth: int = 0) -> str:
+    """Warn at :func:`evaluate`'s caller (``depth`` helpers below ``evaluate``)."""
+    warnings.warn(message, RobustnessWarning, stacklevel=3 + depth)
     return message
+
+
+def _raise_flags(found: list[Flag], flags: list[Flag], noticed: list[str]) -> None:
+    """Add ``found`` to the report's ``flags`` and warn each one (also kept in ``noticed``)."""
+    for flag in found:  # a loop, not a comprehension: a comprehension is a frame before 3.12
+        flags.append(flag)
+        noticed.append(_warn(str(flag), depth=1))
 
 
 def _mean(flags: torch.Tensor) -> float:

@@ -77,7 +77,7 @@ def test_l2_balls_take_budgets_above_one_and_refuse_linf_only_attacks(digits):
 
 def test_masked_gradients_are_flagged_and_square_breaks_them(digits):
     masked = Quantised(trained_model()).eval()
-    with pytest.warns(RobustnessWarning, match="zero-gradients"):
+    with pytest.warns(RobustnessWarning, match="zero-gradients") as caught:
         report = evaluate(
             masked,
             digits,
@@ -87,6 +87,8 @@ def test_masked_gradients_are_flagged_and_square_breaks_them(digits):
             attack_options={"square": {"queries": 300}},
         )
     assert {"zero-gradients", "black-box-wins"} <= set(report.flags)
+    flagged = [w for w in caught if str(w.message).startswith("[")]
+    assert len(flagged) >= 2 and {w.filename for w in flagged} == {__file__}  # at the caller
     assert report.attacks["square"][-1] < report.attacks["pgd"][-1] - 0.2
     assert "**Sanity flags:" in report.to_markdown()
     assert report.metrics()["sanity_flags"] == len(report.flags)
