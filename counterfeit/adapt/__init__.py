@@ -4,6 +4,7 @@ Public API::
 
     from counterfeit.adapt import DANN, PixelDA, GradientReversal, grad_reverse, dann_lambda, dann_lr
     from counterfeit.adapt import evaluate_adaptation
+    from counterfeit.adapt import VALIDATORS, build_validator  # label-free model selection
 """
 
 from counterfeit.adapt.dann import DANN, MODES
@@ -19,15 +20,20 @@ from counterfeit.adapt.evaluate import (
 )
 from counterfeit.adapt.grl import GradientReversal, dann_lambda, dann_lr, grad_reverse
 from counterfeit.adapt.pixelda import PixelDA, pairwise_mse
+from counterfeit.adapt.validators import VALIDATORS, Validator, build_validator, collapse_score
 
 __all__ = [
     "DANN",
     "MODES",
+    "VALIDATORS",
     "AdaptationReport",
     "GradientReversal",
     "PixelDA",
     "Predictions",
+    "Validator",
     "accuracy",
+    "build_validator",
+    "collapse_score",
     "dann_lambda",
     "dann_lr",
     "domain_separability",
