@@ -19,7 +19,11 @@ momentum 0.9, ``mu_p = 0.01 / (1 + 10 p)^0.75``, ``lambda_p = 2 / (1 + exp(-10 p
 batches of 64 source + 64 target images, mean subtraction as the only
 preprocessing. The same class trains the two baselines the paper reports:
 ``mode="source-only"`` (no domain loss) and ``mode="target-only"`` (trained on
-labelled target images: the "train on target" upper bound).
+labelled target images: the "train on target" upper bound), and ``mode="mcc"``, Jin et
+al. 2020's minimum class confusion (:mod:`counterfeit.adapt.mcc`) on the same classifier,
+optimiser and schedule in place of the domain classifier (a deviation: the MCC paper
+trains its digits nets with its own settings; here the two methods differ only in their
+adaptation loss).
 
 Optional, off by default (the paper evaluates the last iterate): an exponential
 moving average of the classifier's weights (``ema_decay``; Polyak and Juditsky
@@ -40,14 +44,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from counterfeit.adapt.grl import dann_lambda, grad_reverse
+from counterfeit.adapt.mcc import TEMPERATURE, mcc_loss
 from counterfeit.gan.ema import EMA
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.backbones import build_backbone
 from counterfeit.gan.nets.blocks import mlp
 
-Mode = Literal["dann", "source-only", "target-only"]
-MODES: tuple[str, ...] = ("dann", "source-only", "target-only")
+Mode = Literal["dann", "source-only", "target-only", "mcc"]
+MODES: tuple[str, ...] = ("dann", "source-only", "target-only", "mcc")
 
 
 class DANN(TrainingMethod):
@@ -56,7 +61,7 @@ class DANN(TrainingMethod):
     Args:
         in_shape: (C, H, W) of the images (both domains).
         num_classes: number of labels.
-        mode: ``"dann"``, ``"source-only"`` or ``"target-only"``.
+        mode: ``"dann"``, ``"source-only"``, ``"target-only"`` or ``"mcc"``.
         backbone: a name from :data:`gan.nets.backbones.BACKBONES`; the label
             predictor and domain classifier take that backbone's paper widths.
         backbone_weights: local state_dict for pretrained backbones (ResNets); an
@@ -73,6 +78,7 @@ class DANN(TrainingMethod):
         ema_decay: keep an exponential moving average of the feature extractor and
             label predictor with this decay, and classify with it in eval mode
             (None: off, the paper).
+        mcc_temperature, mcc_weight: MCC's ``T`` and ``mu`` (Jin et al.: 2.5 and 1).
 
     ``model(x)`` returns class logits, so a trained DANN is an ordinary
     classifier for evaluation, attacks and export (:meth:`classifier`). In eval
@@ -100,6 +106,8 @@ class DANN(TrainingMethod):
         lambda_max: float = 1.0,
         domain_weight: float = 1.0,
         ema_decay: float | None = None,
+        mcc_temperature: float = TEMPERATURE,
+        mcc_weight: float = 1.0,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -113,6 +121,7 @@ class DANN(TrainingMethod):
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.lr_schedule, self.alpha, self.beta = lr_schedule, alpha, beta
         self.gamma, self.lambda_max, self.domain_weight = gamma, lambda_max, domain_weight
+        self.mcc_temperature, self.mcc_weight = mcc_temperature, mcc_weight
         self.features, n_features, spec = build_backbone(
             backbone, self.in_shape, mean=input_mean, weights=backbone_weights
         )
@@ -171,6 +180,8 @@ class DANN(TrainingMethod):
                 losses = self.losses(xs, ys, xt, lambda_)
             elif self.mode == "source-only":
                 losses = self.supervised_losses(xs, ys)
+            elif self.mode == "mcc":
+                losses = self.mcc_losses(xs, ys, xt)
             else:
                 if ctx.step == 0 and bool((yt < 0).any()):
                     raise DataError(
@@ -190,15 +201,28 @@ class DANN(TrainingMethod):
         loss = F.cross_entropy(logits.float(), y)
         return {"loss": loss, "loss/class": loss, "acc/train": _accuracy(logits, y)}
 
+    def mcc_losses(
+        self, xs: torch.Tensor, ys: torch.Tensor, xt: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Source cross-entropy plus ``mcc_weight`` times the target batch's class
+        confusion (Jin et al. 2020, Eq. 8)."""
+        _check_shapes(xs, xt)
+        logits = self.label_predictor(self.features(torch.cat([xs, xt])))
+        source_logits, target_logits = logits[: xs.shape[0]], logits[xs.shape[0] :]
+        class_loss = F.cross_entropy(source_logits.float(), ys)
+        confusion = mcc_loss(target_logits, self.mcc_temperature)
+        return {
+            "loss": class_loss + self.mcc_weight * confusion,
+            "loss/class": class_loss,
+            "loss/mcc": confusion,
+            "acc/train": _accuracy(source_logits, ys),
+        }
+
     def losses(
         self, xs: torch.Tensor, ys: torch.Tensor, xt: torch.Tensor, lambda_: float
     ) -> dict[str, torch.Tensor | float]:
         """The DANN objective on one source and one target batch (Eq. 18)."""
-        if xs.shape[1:] != xt.shape[1:]:
-            raise DataError(
-                f"source images have shape {tuple(xs.shape[1:])} but target images "
-                f"{tuple(xt.shape[1:])}; both domains must share (C, H, W)."
-            )
+        _check_shapes(xs, xt)
         features = self.features(torch.cat([xs, xt]))
         n_source = xs.shape[0]
         logits = self.label_predictor(features[:n_source])
@@ -221,3 +245,11 @@ class DANN(TrainingMethod):
 
 def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(1) == labels).float().mean()
+
+
+def _check_shapes(xs: torch.Tensor, xt: torch.Tensor) -> None:
+    if xs.shape[1:] != xt.shape[1:]:
+        raise DataError(
+            f"source images have shape {tuple(xs.shape[1:])} but target images "
+            f"{tuple(xt.shape[1:])}; both domains must share (C, H, W)."
+        )

@@ -137,6 +137,12 @@ class DANNModelConfig(StrictModel):
         description="evaluate and export an exponential moving average of the classifier's "
         "weights with this decay (null: the last iterate, as in the paper)",
     )
+    mcc_temperature: float = Field(
+        2.5, gt=0, description="MCC's temperature T (method mcc; Jin et al. 2020)"
+    )
+    mcc_weight: float = Field(
+        1.0, ge=0, description="MCC's weight mu of the class-confusion loss (method mcc)"
+    )
 
 
 class NormalizeConfig(StrictModel):

@@ -1,7 +1,7 @@
 """The ``dann`` task: DANN and its baselines on one source -> target pair.
 
 Trains every method listed in the recipe (``dann``, ``source-only``,
-``target-only``) from the same seed through :class:`gan.Trainer`, then
+``target-only``, ``mcc``) from the same seed through :class:`gan.Trainer`, then
 evaluates the final models (no checkpoint selection on target labels; a
 collapse guard, ``train.collapse_drop``, keeps the weights from before a fall
 of source validation accuracy and stops): source and target accuracy,
@@ -61,7 +61,7 @@ class DANNRecipe(RecipeBase):
     data: AdaptationData
     model: DANNModelConfig = DANNModelConfig()
     train: DANNTrainConfig
-    methods: list[Literal["dann", "source-only", "target-only"]] = Field(
+    methods: list[Literal["dann", "source-only", "target-only", "mcc"]] = Field(
         default_factory=lambda: ["dann", "source-only"], min_length=1
     )
     evaluation: EvaluationConfig = EvaluationConfig()
