@@ -7,9 +7,10 @@ Parts:
   peers   One MNIST CNN trained with FGSM-RS for a few hundred steps (so that attacks have
           survivors at eps 0.3), one batch of test images: robust accuracy under our
           APGD-CE, APGD-T, Square and AutoAttack beside torchattacks' APGD, APGDT, Square
-          and AutoAttack on the same model and images (theirs with FAB-T, ours without),
-          and images/s of each pair timed in interleaved rounds; ART's AutoAttack timed
-          once for speed.
+          and AutoAttack on the same model and images (theirs with FAB-T, ours without;
+          once with every gradient stage at --steps on both sides, once at torchattacks'
+          own default of 10 steps), and images/s of each pair timed in interleaved
+          rounds; ART's AutoAttack timed once for speed.
   mnist   Wong et al.'s MNIST CNN trained through the product (robust.AdversarialTraining,
           the recipe of benchmarks/attacks.py): standard, FGSM-RS (Wong et al. 2020, eps
           0.3), Goodfellow et al.'s FGSM training (eps 0.25, no random start: the
@@ -71,10 +72,16 @@ def timed(run, *args) -> tuple[object, float]:
 def peer_pairs(model, ta, eps: float, steps: int, queries: int) -> dict[str, tuple]:
     """attack name -> (ours, theirs): functions of (x, y) returning adversarial images."""
 
-    def ours_aa(x, y):
+    def ours_aa(x, y, steps=steps):
         return autoattack(model, x, y, eps, steps=steps, queries=queries).adversarial
 
+    # torchattacks' AutoAttack runs APGD-CE, APGD-T and FAB-T at their default of 10 steps
+    # (the original: 100); the first pair raises theirs to ``steps``, the second leaves it
     their_aa = ta.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=10)
+    for stage in their_aa._autoattack.attacks:
+        if hasattr(stage, "steps"):
+            stage.steps = steps
+    their_default_aa = ta.AutoAttack(model, norm="Linf", eps=eps, version="standard", n_classes=10)
     pairs = {
         "APGD-CE": (
             lambda x, y: apgd_ce(model, x, y, eps, steps=steps),
@@ -88,7 +95,11 @@ def peer_pairs(model, ta, eps: float, steps: int, queries: int) -> dict[str, tup
             lambda x, y: square(model, x, y, eps, queries=queries),
             ta.Square(model, norm="Linf", eps=eps, n_queries=queries, n_restarts=1),
         ),
-        "AutoAttack": (ours_aa, their_aa),
+        f"AutoAttack ({steps} steps)": (ours_aa, their_aa),
+        "AutoAttack (10 steps, torchattacks' default)": (
+            lambda x, y: ours_aa(x, y, steps=10),
+            their_default_aa,
+        ),
     }
     return pairs
 
@@ -109,27 +120,36 @@ def peers_part(args) -> str:
         return "\n".join(lines) + "\ntorchattacks is not installed: nothing to compare.\n"
     lines += [
         f"Robust accuracy (lower is stronger) and images/s, median of {args.rounds} interleaved "
-        f"rounds (torchattacks {ta.__version__}; its AutoAttack runs FAB-T too, ours does not).\n",
+        f"rounds, who goes first alternating (torchattacks {ta.__version__}; its AutoAttack "
+        "runs FAB-T too, ours does not). Speed: the median of the rounds' time ratios "
+        "(their seconds / ours), with its range.\n",
         "| attack | ours | torchattacks | difference | ours images/s | theirs images/s | "
-        "speed ours / theirs |",
+        "speed ours / theirs (range) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, (ours, theirs) in peer_pairs(model, ta, EPS, args.steps, args.queries).items():
-        ours_acc, theirs_acc, ours_s, theirs_s = [], [], [], []
-        for _ in range(args.rounds):
-            adv, seconds = timed(ours, x, y)
-            ours_acc.append(accuracy(model, adv, y))
-            ours_s.append(seconds)
-            adv, seconds = timed(theirs, x, y)
-            theirs_acc.append(accuracy(model, adv, y))
-            theirs_s.append(seconds)
-        a, b = statistics.median(ours_acc), statistics.median(theirs_acc)
-        sa, sb = args.batch / statistics.median(ours_s), args.batch / statistics.median(theirs_s)
+    pairs = peer_pairs(model, ta, EPS, args.steps, args.queries)
+    chosen = args.peer_attacks.split(",") if args.peer_attacks else list(pairs)
+    for name, (ours, theirs) in pairs.items():
+        if not any(name.startswith(prefix) for prefix in chosen):
+            continue
+        accuracies: dict[str, list[float]] = {"ours": [], "theirs": []}
+        seconds: dict[str, list[float]] = {"ours": [], "theirs": []}
+        for round_ in range(args.rounds):
+            # who goes first alternates, so that neither side always pays the warm-up
+            order = [("ours", ours), ("theirs", theirs)]
+            for side, attack in order if round_ % 2 == 0 else order[::-1]:
+                adv, took = timed(attack, x, y)
+                accuracies[side].append(accuracy(model, adv, y))
+                seconds[side].append(took)
+        a, b = (statistics.median(accuracies[side]) for side in ("ours", "theirs"))
+        sa, sb = (args.batch / statistics.median(seconds[side]) for side in ("ours", "theirs"))
+        ratios = [t / o for o, t in zip(seconds["ours"], seconds["theirs"])]
         lines.append(
-            f"| {name} | {a:.4f} | {b:.4f} | {a - b:+.4f} | {sa:.0f} | {sb:.0f} | {sa / sb:.2f}x |"
+            f"| {name} | {a:.4f} | {b:.4f} | {a - b:+.4f} | {sa:.0f} | {sb:.0f} | "
+            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) |"
         )
         print(lines[-1], flush=True)
-    if peers["art"] is not None:
+    if peers["art"] is not None and not args.no_art:
         lines.append(art_autoattack_speed(model, x, y, args))
     return "\n".join(lines) + "\n"
 
@@ -263,7 +283,11 @@ def main(argv=None) -> int:
     parser.add_argument("--peers", type=Path, default=Path("benchmarks/.peers"))
     parser.add_argument("--peer-train-steps", type=int, default=600)
     parser.add_argument("--batch", type=int, default=256, help="peers part: images")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--peer-attacks", help="peers part: only the rows whose name starts with one of these"
+    )
+    parser.add_argument("--no-art", action="store_true", help="peers part: skip ART's timing")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="keep models and rows in OUT")
