@@ -85,7 +85,7 @@ class DANN(TrainingMethod):
     mode it uses the weight average when one is kept; in train mode, the live weights.
     """
 
-    progress_metrics = ("loss/class", "loss/domain", "acc/train", "acc/domain")
+    progress_metrics = ("loss/class", "loss/domain", "loss/mcc", "acc/train", "acc/domain")
 
     def __init__(
         self,
