@@ -86,6 +86,11 @@ def per_class_accuracy(predictions: Predictions, num_classes: int) -> list[float
     return out
 
 
+def entropy(probabilities: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of each row of ``probabilities`` (the last dimension); 0 log 0 = 0."""
+    return -(probabilities * probabilities.clamp_min(1e-12).log()).sum(-1)
+
+
 def mean_entropy(logits: torch.Tensor) -> float:
     """Mean entropy (nats) of softmax predictions: low = confident. Label-free."""
     log_p = torch.log_softmax(logits.float(), dim=1)

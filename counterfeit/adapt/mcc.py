@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from counterfeit.adapt.evaluate import entropy
 from counterfeit.gan.errors import ConfigError
 
 TEMPERATURE = 2.5
@@ -30,8 +31,7 @@ def mcc_loss(logits: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Te
     batch, classes = logits.shape
     probabilities = F.softmax(logits.float() / temperature, dim=1)
     with torch.no_grad():
-        entropy = -(probabilities * probabilities.clamp_min(1e-12).log()).sum(1)
-        certainty = 1 + torch.exp(-entropy)
+        certainty = 1 + torch.exp(-entropy(probabilities))
         weights = batch * certainty / certainty.sum()
     confusion = (probabilities * weights[:, None]).T @ probabilities
     confusion = confusion / confusion.sum(0, keepdim=True)

@@ -45,6 +45,7 @@ from counterfeit.adapt.evaluate import (
     Predictions,
     accuracy,
     domain_separability,
+    entropy,
     mean_entropy,
     predict,
 )
@@ -129,9 +130,7 @@ class InformationMaximisation(Validator):
     name = "im"
 
     def compute(self, source: Predictions, target: Predictions) -> float:
-        p = F.softmax(target.logits.float(), dim=1)
-        mean = p.mean(0)
-        diversity = -(mean * mean.clamp_min(1e-12).log()).sum()
+        diversity = entropy(F.softmax(target.logits.float(), dim=1).mean(0))
         return float(diversity) - mean_entropy(target.logits)
 
 
@@ -170,8 +169,7 @@ class SoftNeighbourhoodDensity(Validator):
             similarity = rows @ points.T / self.temperature
             own = torch.arange(len(rows))
             similarity[own, own + start] = -math.inf  # a point is not its own neighbour
-            log_p = F.log_softmax(similarity, dim=1)
-            entropies.append(-(log_p.exp() * log_p.nan_to_num(neginf=0.0)).sum(1))
+            entropies.append(entropy(F.softmax(similarity, dim=1)))
         return float(torch.cat(entropies).mean())
 
     def __repr__(self) -> str:
@@ -281,9 +279,8 @@ def collapse_score(
 ) -> Callable[[nn.Module], float]:
     """``fn(method) -> validator score`` of a method with ``features`` and
     ``label_predictor`` (DANN's parts), for :class:`~counterfeit.gan.callbacks.CollapseStop`."""
-    unlabeled = target.unlabeled()
 
     def score(method: nn.Module) -> float:
-        return validator.score(method.features, method.label_predictor, source_val, unlabeled)
+        return validator.score(method.features, method.label_predictor, source_val, target)
 
     return score
