@@ -19,11 +19,22 @@ momentum 0.9, ``mu_p = 0.01 / (1 + 10 p)^0.75``, ``lambda_p = 2 / (1 + exp(-10 p
 batches of 64 source + 64 target images, mean subtraction as the only
 preprocessing. The same class trains the two baselines the paper reports:
 ``mode="source-only"`` (no domain loss) and ``mode="target-only"`` (trained on
-labelled target images: the "train on target" upper bound), and ``mode="mcc"``, Jin et
-al. 2020's minimum class confusion (:mod:`counterfeit.adapt.mcc`) on the same classifier,
-optimiser and schedule in place of the domain classifier (a deviation: the MCC paper
-trains its digits nets with its own settings; here the two methods differ only in their
-adaptation loss).
+labelled target images: the "train on target" upper bound), and DANN's successors on the
+same classifier, optimiser and schedule, each with its adaptation loss in its own module:
+
+- ``"cdan"`` / ``"cdan+e"``: conditional adversarial networks, Long et al. 2018
+  (:mod:`counterfeit.adapt.cdan`): the domain classifier reads the multilinear map of
+  features and predictions (randomized with ``cdan_randomized``), with DANN's lambda
+  schedule; ``+e`` weights examples by prediction certainty.
+- ``"mcc"``: minimum class confusion, Jin et al. 2020 (:mod:`counterfeit.adapt.mcc`), no
+  adversary.
+- ``"mdd"``: margin disparity discrepancy, Zhang et al. 2019 (:mod:`counterfeit.adapt.mdd`):
+  an adversarial head of the label predictor's shape behind a reversal layer.
+
+A deviation for all three: their papers train digits nets with their own optimiser
+settings (and MDD with a bottleneck layer); here the methods differ only in their
+adaptation loss, so one recipe compares them at one budget. ``trade_off`` scales each
+one's adaptation loss (their papers' trade-off, 1; DANN's has ``domain_weight``).
 
 Optional, off by default (the paper evaluates the last iterate): an exponential
 moving average of the classifier's weights (``ema_decay``; Polyak and Juditsky
@@ -43,16 +54,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from counterfeit.adapt.cdan import (
+    RANDOM_DIM,
+    ConditionalAdversary,
+    conditional_domain_loss,
+    entropy_weights,
+)
 from counterfeit.adapt.grl import dann_lambda, grad_reverse
 from counterfeit.adapt.mcc import TEMPERATURE, mcc_loss
+from counterfeit.adapt.mdd import MARGIN, mdd_coefficient, mdd_loss
 from counterfeit.gan.ema import EMA
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.backbones import build_backbone
 from counterfeit.gan.nets.blocks import mlp
 
-Mode = Literal["dann", "source-only", "target-only", "mcc"]
-MODES: tuple[str, ...] = ("dann", "source-only", "target-only", "mcc")
+Mode = Literal["dann", "source-only", "target-only", "cdan", "cdan+e", "mcc", "mdd"]
+MODES: tuple[str, ...] = ("dann", "source-only", "target-only", "cdan", "cdan+e", "mcc", "mdd")
 
 
 class DANN(TrainingMethod):
@@ -61,7 +79,8 @@ class DANN(TrainingMethod):
     Args:
         in_shape: (C, H, W) of the images (both domains).
         num_classes: number of labels.
-        mode: ``"dann"``, ``"source-only"``, ``"target-only"`` or ``"mcc"``.
+        mode: ``"dann"``, ``"source-only"``, ``"target-only"``, ``"cdan"``, ``"cdan+e"``,
+            ``"mcc"`` or ``"mdd"``.
         backbone: a name from :data:`gan.nets.backbones.BACKBONES`; the label
             predictor and domain classifier take that backbone's paper widths.
         backbone_weights: local state_dict for pretrained backbones (ResNets); an
@@ -73,19 +92,30 @@ class DANN(TrainingMethod):
         alpha, beta: the learning-rate annealing constants (paper: 10, 0.75).
         gamma: the lambda schedule's constant (paper: 10).
         lambda_max: scale of the adaptation factor (paper: 1).
-        domain_weight: weight of the domain loss ``L_d(source) + L_d(target)`` (1: Eq. 18;
+        domain_weight: weight of DANN's domain loss ``L_d(source) + L_d(target)`` (1: Eq. 18;
             0.5: the mean over the combined source + target batch, as in Caffe-style code).
+        trade_off: weight of CDAN's, MCC's (``mu``) or MDD's adaptation loss (their papers: 1).
         ema_decay: keep an exponential moving average of the feature extractor and
             label predictor with this decay, and classify with it in eval mode
             (None: off, the paper).
-        mcc_temperature, mcc_weight: MCC's ``T`` and ``mu`` (Jin et al.: 2.5 and 1).
+        cdan_randomized: CDAN's randomized multilinear map (Eq. 7) instead of the full one.
+        cdan_random_dim: its output size (1024).
+        mcc_temperature: MCC's ``T`` (Jin et al.: 2.5).
+        mdd_margin: MDD's ``gamma`` (4).
 
     ``model(x)`` returns class logits, so a trained DANN is an ordinary
     classifier for evaluation, attacks and export (:meth:`classifier`). In eval
     mode it uses the weight average when one is kept; in train mode, the live weights.
     """
 
-    progress_metrics = ("loss/class", "loss/domain", "loss/mcc", "acc/train", "acc/domain")
+    progress_metrics = (
+        "loss/class",
+        "loss/domain",
+        "loss/mcc",
+        "loss/mdd",
+        "acc/train",
+        "acc/domain",
+    )
 
     def __init__(
         self,
@@ -106,8 +136,11 @@ class DANN(TrainingMethod):
         lambda_max: float = 1.0,
         domain_weight: float = 1.0,
         ema_decay: float | None = None,
+        trade_off: float = 1.0,
+        cdan_randomized: bool = False,
+        cdan_random_dim: int = RANDOM_DIM,
         mcc_temperature: float = TEMPERATURE,
-        mcc_weight: float = 1.0,
+        mdd_margin: float = MARGIN,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -121,12 +154,27 @@ class DANN(TrainingMethod):
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.lr_schedule, self.alpha, self.beta = lr_schedule, alpha, beta
         self.gamma, self.lambda_max, self.domain_weight = gamma, lambda_max, domain_weight
-        self.mcc_temperature, self.mcc_weight = mcc_temperature, mcc_weight
+        self.trade_off = trade_off
+        self.mcc_temperature, self.mdd_margin = mcc_temperature, mdd_margin
         self.features, n_features, spec = build_backbone(
             backbone, self.in_shape, mean=input_mean, weights=backbone_weights
         )
         self.label_predictor = mlp(n_features, spec.label_hidden, num_classes)
         self.domain_classifier = mlp(n_features, spec.domain_hidden, 1) if mode == "dann" else None
+        self.conditional_adversary = (
+            ConditionalAdversary(
+                n_features,
+                num_classes,
+                spec.domain_hidden,
+                randomized=cdan_randomized,
+                random_dim=cdan_random_dim,
+            )
+            if mode in ("cdan", "cdan+e")
+            else None
+        )
+        self.adversarial_head = (
+            mlp(n_features, spec.label_hidden, num_classes) if mode == "mdd" else None
+        )
         self.n_features = n_features
         self.average = EMA(self.last_iterate(), ema_decay) if ema_decay is not None else None
 
@@ -180,8 +228,13 @@ class DANN(TrainingMethod):
                 losses = self.losses(xs, ys, xt, lambda_)
             elif self.mode == "source-only":
                 losses = self.supervised_losses(xs, ys)
+            elif self.mode in ("cdan", "cdan+e"):
+                lambda_ = self.lambda_max * dann_lambda(ctx.progress, self.gamma)
+                losses = self.cdan_losses(xs, ys, xt, lambda_)
             elif self.mode == "mcc":
                 losses = self.mcc_losses(xs, ys, xt)
+            elif self.mode == "mdd":
+                losses = self.mdd_losses(xs, ys, xt, mdd_coefficient(ctx.step))
             else:
                 if ctx.step == 0 and bool((yt < 0).any()):
                     raise DataError(
@@ -201,10 +254,61 @@ class DANN(TrainingMethod):
         loss = F.cross_entropy(logits.float(), y)
         return {"loss": loss, "loss/class": loss, "acc/train": _accuracy(logits, y)}
 
+    def cdan_losses(
+        self, xs: torch.Tensor, ys: torch.Tensor, xt: torch.Tensor, lambda_: float
+    ) -> dict[str, torch.Tensor | float]:
+        """Source cross-entropy plus the conditional domain loss (Long et al. 2018, Eq. 6;
+        entropy-weighted, Eq. 9, in mode ``cdan+e``)."""
+        _check_shapes(xs, xt)
+        n_source = xs.shape[0]
+        features = self.features(torch.cat([xs, xt]))
+        logits = self.label_predictor(features)
+        class_loss = F.cross_entropy(logits[:n_source].float(), ys)
+        domain_logits = self.conditional_adversary(features, logits, lambda_)
+        weights = None
+        if self.mode == "cdan+e":
+            weights = entropy_weights(F.softmax(logits.detach().float(), 1), n_source)
+        domain_loss = conditional_domain_loss(domain_logits, n_source, weights)
+        domain_correct = torch.cat([domain_logits[:n_source] > 0, domain_logits[n_source:] < 0])
+        return {
+            "loss": class_loss + self.trade_off * domain_loss,
+            "loss/class": class_loss,
+            "loss/domain": domain_loss,
+            "acc/train": _accuracy(logits[:n_source], ys),
+            "acc/domain": domain_correct.float().mean(),
+            "lambda": lambda_,
+        }
+
+    def mdd_losses(
+        self, xs: torch.Tensor, ys: torch.Tensor, xt: torch.Tensor, coefficient: float
+    ) -> dict[str, torch.Tensor | float]:
+        """Source cross-entropy plus the adversarial head's disparity loss, its gradient
+        reversed by ``coefficient`` into the features (Zhang et al. 2019)."""
+        _check_shapes(xs, xt)
+        n_source = xs.shape[0]
+        features = self.features(torch.cat([xs, xt]))
+        logits = self.label_predictor(features)
+        adversary = self.adversarial_head(grad_reverse(features, coefficient))
+        class_loss = F.cross_entropy(logits[:n_source].float(), ys)
+        disparity = mdd_loss(
+            logits[:n_source],
+            adversary[:n_source],
+            logits[n_source:],
+            adversary[n_source:],
+            self.mdd_margin,
+        )
+        return {
+            "loss": class_loss + self.trade_off * disparity,
+            "loss/class": class_loss,
+            "loss/mdd": disparity,
+            "acc/train": _accuracy(logits[:n_source], ys),
+            "lambda": coefficient,
+        }
+
     def mcc_losses(
         self, xs: torch.Tensor, ys: torch.Tensor, xt: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        """Source cross-entropy plus ``mcc_weight`` times the target batch's class
+        """Source cross-entropy plus ``trade_off`` (``mu``) times the target batch's class
         confusion (Jin et al. 2020, Eq. 8)."""
         _check_shapes(xs, xt)
         logits = self.label_predictor(self.features(torch.cat([xs, xt])))
@@ -212,7 +316,7 @@ class DANN(TrainingMethod):
         class_loss = F.cross_entropy(source_logits.float(), ys)
         confusion = mcc_loss(target_logits, self.mcc_temperature)
         return {
-            "loss": class_loss + self.mcc_weight * confusion,
+            "loss": class_loss + self.trade_off * confusion,
             "loss/class": class_loss,
             "loss/mcc": confusion,
             "acc/train": _accuracy(source_logits, ys),

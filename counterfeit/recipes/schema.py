@@ -137,11 +137,20 @@ class DANNModelConfig(StrictModel):
         description="evaluate and export an exponential moving average of the classifier's "
         "weights with this decay (null: the last iterate, as in the paper)",
     )
+    trade_off: float = Field(
+        1.0,
+        ge=0,
+        description="weight of the adaptation loss of methods cdan, cdan+e, mcc (mu) and mdd",
+    )
+    cdan_randomized: bool = Field(
+        False, description="CDAN's randomized multilinear map (Long et al. 2018, Eq. 7)"
+    )
+    cdan_random_dim: int = Field(1024, ge=1, description="the randomized map's output size")
     mcc_temperature: float = Field(
         2.5, gt=0, description="MCC's temperature T (method mcc; Jin et al. 2020)"
     )
-    mcc_weight: float = Field(
-        1.0, ge=0, description="MCC's weight mu of the class-confusion loss (method mcc)"
+    mdd_margin: float = Field(
+        4.0, gt=0, description="MDD's margin factor gamma (method mdd; Zhang et al. 2019)"
     )
 
 

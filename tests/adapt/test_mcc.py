@@ -67,7 +67,7 @@ def test_one_mcc_step_minimises_source_cross_entropy_plus_target_confusion():
     weight = model.label_predictor[-1].weight
     grads = {}
     for mu in (1.0, 0.0):
-        model.mcc_weight = mu
+        model.trade_off = mu
         model.zero_grad()
         model.mcc_losses(xs, ys, xt)["loss"].backward()
         grads[mu] = weight.grad.clone()
@@ -76,8 +76,8 @@ def test_one_mcc_step_minimises_source_cross_entropy_plus_target_confusion():
 
 def test_recipes_list_mcc_beside_dann_and_pass_its_settings():
     recipe = load_recipe(
-        "digits-dann", overrides=["methods=[source-only,dann,mcc]", "model.mcc_weight=0.5"]
+        "digits-dann", overrides=["methods=[source-only,dann,mcc]", "model.trade_off=0.5"]
     ).recipe
     assert recipe.methods == ["source-only", "dann", "mcc"]
     model = DANN((3, 28, 28), mode="mcc", **recipe.model.model_dump(exclude={"input_mean"}))
-    assert (model.mode, model.mcc_weight, model.hparams["mcc_temperature"]) == ("mcc", 0.5, 2.5)
+    assert (model.mode, model.trade_off, model.hparams["mcc_temperature"]) == ("mcc", 0.5, 2.5)

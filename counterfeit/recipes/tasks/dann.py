@@ -1,7 +1,7 @@
 """The ``dann`` task: DANN and its baselines on one source -> target pair.
 
 Trains every method listed in the recipe (``dann``, ``source-only``,
-``target-only``, ``mcc``) from the same seed through :class:`gan.Trainer`, then
+``target-only``, ``cdan``, ``cdan+e``, ``mcc``, ``mdd``) from the same seed through :class:`gan.Trainer`, then
 evaluates the final models (no checkpoint selection on target labels; a
 collapse guard, ``train.collapse_drop``, keeps the weights from before a fall
 of source validation accuracy and stops): source and target accuracy,
@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from counterfeit.adapt.dann import DANN
+from counterfeit.adapt.dann import DANN, Mode
 from counterfeit.adapt.evaluate import accuracy, predict
 from counterfeit.gan.callbacks import Callback, CollapseStop, EvalCallback
 from counterfeit.gan.data.loaders import ZipLoader
@@ -61,9 +61,7 @@ class DANNRecipe(RecipeBase):
     data: AdaptationData
     model: DANNModelConfig = DANNModelConfig()
     train: DANNTrainConfig
-    methods: list[Literal["dann", "source-only", "target-only", "mcc"]] = Field(
-        default_factory=lambda: ["dann", "source-only"], min_length=1
-    )
+    methods: list[Mode] = Field(default_factory=lambda: ["dann", "source-only"], min_length=1)
     evaluation: EvaluationConfig = EvaluationConfig()
 
     @model_validator(mode="after")
