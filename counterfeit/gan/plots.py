@@ -1,6 +1,7 @@
 """Figures people would rather look at than read: image grids, confusion
-matrices, feature embeddings and training curves. Matplotlib (Agg backend)
-and torchvision's ``make_grid``; every function returns a figure or writes a PNG.
+matrices, feature embeddings, training curves and validator scores against accuracy.
+Matplotlib (Agg backend) and torchvision's ``make_grid``; every function returns a
+figure or writes a PNG.
 """
 
 from __future__ import annotations
@@ -134,5 +135,37 @@ def curves_figure(
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def validator_scatter_figure(
+    points: Mapping[str, Mapping[str, Sequence[tuple[float, float]]]],
+    correlations: Mapping[str, float],
+    title: str,
+) -> plt.Figure:
+    """One panel per validator: its score (x) against target accuracy (y) per checkpoint.
+
+    ``points[validator][group]`` lists ``(score, accuracy)`` pairs, one colour per group
+    (a method); ``correlations[validator]`` (Spearman's rho) goes into the panel's title.
+    """
+    names = list(points)
+    columns = min(4, len(names))
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.9 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        for group, pairs in points[name].items():
+            if pairs:
+                x, y = zip(*pairs)
+                ax.scatter(x, y, s=12, alpha=0.8, label=group)
+        rho = correlations.get(name, float("nan"))
+        ax.set_title(f"{name} (rho {rho:.2f})", fontsize=9)
+        ax.set_xlabel("score", fontsize=8)
+        ax.set_ylabel("target accuracy", fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

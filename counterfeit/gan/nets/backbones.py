@@ -16,7 +16,7 @@ from torch import nn
 from counterfeit.gan.checkpoint import load_checkpoint, load_module_state
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.nets.blocks import ChannelShift, mlp, output_features
-from counterfeit.gan.nets.digits import ganin_mnist_features, ganin_svhn_features
+from counterfeit.gan.nets.digits import ganin_mnist_features, ganin_svhn_features, lenet_features
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 
@@ -70,6 +70,12 @@ BACKBONES: dict[str, BackboneSpec] = {
         (3072, 2048),
         (1024, 1024),
         "Ganin et al. 2016, Fig. 4b (SVHN, Syn digits)",
+    ),
+    "lenet": BackboneSpec(
+        _no_weights(lenet_features, "lenet"),
+        (),
+        (500, 500),
+        "LeCun et al. 1998, with TLlib's 500-unit bottleneck (28 x 28 digits)",
     ),
     "resnet18": BackboneSpec(_resnet("resnet18"), (256,), (1024, 1024), "He et al. 2016"),
     "resnet50": BackboneSpec(_resnet("resnet50"), (256,), (1024, 1024), "He et al. 2016"),

@@ -1,23 +1,30 @@
-"""The ``dann`` task: DANN and its baselines on one source -> target pair.
+"""The ``dann`` task: DANN, its successors and its baselines on one source -> target pair.
 
-Trains every method listed in the recipe (``dann``, ``source-only``,
-``target-only``, ``cdan``, ``cdan+e``, ``mcc``, ``mdd``) from the same seed through :class:`gan.Trainer`, then
-evaluates the final models (no checkpoint selection on target labels; a
-collapse guard, ``train.collapse_drop``, keeps the weights from before a fall
-of source validation accuracy and stops): source and target accuracy,
-per-class target accuracy, target prediction entropy and domain separability;
-plots confusion matrices, a before/after feature embedding and evaluation
-curves; exports each classifier with ``torch.export``.
+Trains every method listed in the recipe (``dann``, ``source-only``, ``target-only``,
+``cdan``, ``cdan+e``, ``mcc``, ``mdd``) from the same seed through :class:`gan.Trainer`.
+The target test labels are sealed (:class:`adapt.selection.SealedTestSet`): training,
+its evaluation curves and checkpoint selection see the target's images only, and the
+report opens the labels once. Without ``selection`` the final model is evaluated (a
+collapse guard, ``train.collapse_drop``, keeps the weights from before a fall of source
+validation accuracy and stops); with ``selection: {validator, every}`` a checkpoint is
+kept every ``every`` steps with every validator's score and the one ``validator`` ranks
+first is shipped, its target accuracy reported beside the last iterate's and the
+oracle's. Then: source and target accuracy, per-class target accuracy, target
+prediction entropy and domain separability; confusion matrices, a before/after feature
+embedding, evaluation curves and validator scores against target accuracy; each
+classifier exported with ``torch.export``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from counterfeit.adapt.dann import DANN, Mode
 from counterfeit.adapt.evaluate import accuracy, predict
+from counterfeit.adapt.selection import CheckpointSelector, SealedTestSet
+from counterfeit.adapt.validators import VALIDATORS
 from counterfeit.gan.callbacks import Callback, CollapseStop, EvalCallback
 from counterfeit.gan.data.loaders import ZipLoader
 from counterfeit.gan.data.tensors import ImageTensors
@@ -28,6 +35,7 @@ from counterfeit.recipes.schema import (
     DANNModelConfig,
     EvaluationConfig,
     RecipeBase,
+    StrictModel,
     TrainConfig,
 )
 from counterfeit.recipes.tasks.base import Task
@@ -39,6 +47,7 @@ from counterfeit.recipes.tasks.common.adaptation import (
     report_dann_methods,
     source_target_stream,
 )
+from counterfeit.recipes.tasks.common.selection import report_selection
 
 
 class DANNTrainConfig(TrainConfig):
@@ -54,6 +63,22 @@ class DANNTrainConfig(TrainConfig):
     )
 
 
+class SelectionConfig(StrictModel):
+    """Label-free checkpoint selection (see :mod:`counterfeit.adapt.selection`)."""
+
+    validator: str = Field("snd", description="the validator whose first choice is shipped")
+    every: int = Field(500, gt=0, description="steps between kept checkpoints")
+    source_images: int = Field(1000, gt=0, description="source validation images scored")
+    target_images: int = Field(1000, gt=0, description="unlabeled target images scored")
+
+    @field_validator("validator")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in VALIDATORS:
+            raise ValueError(f"unknown validator '{name}'; known: {', '.join(VALIDATORS)}")
+        return name
+
+
 class DANNRecipe(RecipeBase):
     """Train DANN and its baselines on one source/target pair, evaluate, plot, export."""
 
@@ -63,6 +88,7 @@ class DANNRecipe(RecipeBase):
     train: DANNTrainConfig
     methods: list[Mode] = Field(default_factory=lambda: ["dann", "source-only"], min_length=1)
     evaluation: EvaluationConfig = EvaluationConfig()
+    selection: SelectionConfig | None = None
 
     @model_validator(mode="after")
     def _unique_methods(self) -> DANNRecipe:
@@ -72,15 +98,18 @@ class DANNRecipe(RecipeBase):
 
 
 class DANNTask(Task):
-    """DANN and its source-only / train-on-target baselines."""
+    """DANN, its successors and its source-only / train-on-target baselines."""
 
     schema = DANNRecipe
     recipe: DANNRecipe
 
     def prepare(self) -> None:
         need = "target-only" in self.recipe.methods
-        self.domains = load_domains(self.recipe.data, need_target_labels=need)
-        self.ctx.print(describe(self.domains, self.recipe.data))
+        domains = load_domains(self.recipe.data, need_target_labels=need)
+        self.ctx.print(describe(domains, self.recipe.data))
+        self.sealed = SealedTestSet(domains.pop("target_test"))
+        self.domains = domains  # no target test labels from here until the report
+        self.selectors: dict[str, CheckpointSelector] = {}
 
     def method_names(self) -> list[str]:
         return list(self.recipe.methods)
@@ -96,27 +125,38 @@ class DANNTask(Task):
         )
 
     def callbacks(self, name: str, method: DANN, data: Any) -> list[Callback]:
-        t = self.recipe.train
-        if not t.eval_every:
-            return []
+        t, selection = self.recipe.train, self.recipe.selection
+        callbacks: list[Callback] = []
         source_val = self.domains["source_test"].take(EVAL_SUBSET)
-        target_val = self.domains["target_test"].take(EVAL_SUBSET)
-
-        def evaluate(m: DANN) -> dict[str, float]:
-            values = {"source_accuracy": accuracy(predict(m, source_val))}
-            if target_val.has_labels:
-                values["target_accuracy"] = accuracy(predict(m, target_val))
-            return values
-
-        callbacks: list[Callback] = [EvalCallback(evaluate, t.eval_every, prefix="eval/")]
-        if t.collapse_drop is not None:
-            callbacks.append(collapse_guard(source_val, t.eval_every, t.collapse_drop))
+        if t.eval_every:
+            evaluate = lambda m: {"source_accuracy": accuracy(predict(m, source_val))}  # noqa: E731
+            callbacks.append(EvalCallback(evaluate, t.eval_every, prefix="eval/"))
+            if t.collapse_drop is not None:
+                callbacks.append(collapse_guard(source_val, t.eval_every, t.collapse_drop))
+        if selection is not None:
+            selector = CheckpointSelector(
+                {v: VALIDATORS[v]() for v in VALIDATORS},
+                selection.every,
+                self.domains["source_test"].take(selection.source_images, self.recipe.seed),
+                self.domains["target_train"].take(selection.target_images, self.recipe.seed),
+                self.ctx.checkpoint_path(name).with_suffix("") / "selection",
+                lambda m: m.evaluated_nets(),
+                self.recipe.evaluation.batch_size,
+            )
+            self.selectors[name] = selector
+            callbacks.append(selector)
         return callbacks
 
     def report(self, results: dict[str, TrainResult]) -> TaskOutput:
         r = self.recipe
+        domains = {**self.domains, "target_test": self.sealed.open()}
+        selections = (
+            report_selection(self.ctx, self.methods, self.selectors, domains, r.selection.validator)
+            if r.selection is not None
+            else {}
+        )
         return report_dann_methods(
-            self.ctx, self.methods, results, self.domains, r.evaluation, r.seed
+            self.ctx, self.methods, results, domains, r.evaluation, r.seed, selections
         )
 
 

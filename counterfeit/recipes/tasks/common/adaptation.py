@@ -7,6 +7,8 @@ baselines) with their evaluation, and translating a dataset with a trained gener
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -146,8 +148,15 @@ def report_dann_methods(
     domains: Domains,
     evaluation: EvaluationConfig,
     seed: int,
+    selections: dict[str, dict[str, Any]] | None = None,
 ) -> TaskOutput:
-    """Evaluate, export and plot trained DANN-family methods; the table printed at the end."""
+    """Evaluate, export and plot trained DANN-family methods; the table printed at the end.
+
+    ``selections`` (method -> :func:`adapt.selection.selection_summary`) adds the
+    selected, last-iterate and oracle target accuracies; the models hold the selected
+    weights already.
+    """
+    selections = selections or {}
     num_classes = num_classes_of(domains)
     metrics: dict[str, float] = {}
     details: dict[str, dict] = {}
@@ -164,6 +173,7 @@ def report_dann_methods(
         reports[method] = report
         if model.average is not None:
             report.metrics.update(last_iterate_accuracy(model, domains))
+        report.metrics.update(_selection_metrics(selections.get(method)))
         metrics.update({f"{method}/{k}": v for k, v in report.metrics.items()})
         export = ctx.export(model.classifier(), domains["source_test"], method)
         warning = did_not_learn(method, report.metrics["source_accuracy"], num_classes)
@@ -174,6 +184,8 @@ def report_dann_methods(
             "warning": warning,
             "model": str(export),
         }
+        if method in selections:
+            details[method]["selection"] = selections[method]
         if warning:
             ctx.print(f"warning: {warning}")
         labelled = domains["target_test"].has_labels
@@ -187,7 +199,9 @@ def report_dann_methods(
             ),
             f"confusion_{method}",
         )
-    _plots(ctx, results, reports, domains, evaluation, seed)
+    _plots(ctx, results, reports, domains, evaluation, seed, selections)
+    if selections:
+        return TaskOutput(metrics, {"models": details}, _selection_table(reports, selections))
     table = [("method", "source acc", "target acc", "target entropy", "domain acc (PAD)")]
     for method, report in reports.items():
         m = report.metrics
@@ -201,6 +215,49 @@ def report_dann_methods(
             )
         )
     return TaskOutput(metrics, {"models": details}, table)
+
+
+def _selection_metrics(summary: dict[str, Any] | None) -> dict[str, float]:
+    """The step a validator chose and, where the test set is labelled, the last
+    iterate's and the oracle's target accuracy beside the chosen one's."""
+    if summary is None:
+        return {}
+    keys = ("selected_step", "final_target_accuracy", "oracle_target_accuracy")
+    return {k: float(summary[k]) for k in keys if k in summary}
+
+
+def _selection_table(
+    reports: dict[str, AdaptationReport], selections: dict[str, dict[str, Any]]
+) -> list[tuple[str, ...]]:
+    """Method rows: source accuracy, then target accuracy selected / last / oracle."""
+    table = [
+        (
+            "method",
+            "source acc",
+            "selected target acc",
+            "final target acc",
+            "oracle target acc (not selectable)",
+            "validator (step)",
+        )
+    ]
+    for method, report in reports.items():
+        m, s = report.metrics, selections.get(method, {})
+
+        def value(key: str, metrics: dict = m) -> str:
+            return f"{metrics[key]:.4f}" if key in metrics else "n/a"
+
+        choice = f"{s['validator']} ({s['selected_step']})" if s else "none"
+        table.append(
+            (
+                method,
+                value("source_accuracy"),
+                value("target_accuracy"),
+                value("final_target_accuracy"),
+                value("oracle_target_accuracy"),
+                choice,
+            )
+        )
+    return table
 
 
 def last_iterate_accuracy(model: DANN, domains: Domains) -> dict[str, float]:
@@ -242,8 +299,10 @@ def _plots(
     domains: Domains,
     evaluation: EvaluationConfig,
     seed: int,
+    selections: dict[str, dict[str, Any]],
 ) -> None:
-    """The domains side by side, the feature embedding per method, accuracy curves.
+    """The domains side by side, the feature embedding per method, accuracy curves (the
+    target's read after training, from the kept checkpoints).
 
     Every subset shown is a random sample drawn with ``seed`` (:func:`sample_indices`).
     """
@@ -266,6 +325,10 @@ def _plots(
             points = [(step, values[key]) for step, values in result.evaluations if key in values]
             if points:
                 curves[f"{method} {key.split('/')[1].replace('_', ' ')}"] = points
+        checkpoints = selections.get(method, {}).get("checkpoints", [])
+        if checkpoints:
+            points = [(c["step"], c["target_accuracy"]) for c in checkpoints]
+            curves[f"{method} target accuracy (after training)"] = points
     if curves:
         ctx.save_figure(
             curves_figure(curves, "accuracy during training", "accuracy"), "accuracy_curves"
