@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 from torch import nn
 
 from counterfeit.adapt import DANN
+from counterfeit.gan.data.domains import DomainSpec, build_domain
 from counterfeit.gan.errors import CheckpointError, ConfigError, ShapeError, reason
 from counterfeit.gan.export import export_classifier
 from counterfeit.recipes.cli import main
@@ -326,23 +327,44 @@ def test_adversarial_training_recipe_trains_exports_and_compares(tmp_path, mlflo
     assert "robustness" in {a.path for a in client.list_artifacts(run_id)}
 
 
-def test_adapted_robustness_evaluates_the_model_digits_dann_exports(tmp_path, capsys):
+def test_adapted_robustness_compares_every_model_digits_da_ships(tmp_path, capsys):
     missing = main(["run", "adapted-robustness", "--set", "tracking.enabled=false"])
     assert missing == 2
-    assert "run `counterfeit run digits-dann` first" in capsys.readouterr().err
-    # a stand-in for digits-dann's export, where the recipe expects it (cwd is tmp_path)
-    classifier = DANN((3, 28, 28)).classifier()
-    export_classifier(classifier, torch.rand(2, 3, 28, 28), "runs/digits-dann/models/dann.pt2")
+    assert "run `counterfeit run digits-da` first" in capsys.readouterr().err
+    # stand-ins for digits-da's exports, where the recipe expects them (cwd is tmp_path):
+    # an untrained net and one trained to read the clean target images
+    torch.manual_seed(0)
+    data = build_domain(DomainSpec(name="mnistm-style"), "train", 28).take(128)
+    x, y = data.get_batch(torch.arange(len(data)))
+    trained = DANN((3, 28, 28), mode="source-only")
+    optimizer = torch.optim.Adam(trained.parameters(), 1e-3)
+    for _ in range(40):
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(trained(x), y).backward()
+        optimizer.step()
+    models = {"untrained": DANN((3, 28, 28)), "trained": trained}
+    for name, model in models.items():
+        export_classifier(model.eval().classifier(), x[:2], f"runs/digits-da/models/{name}.pt2")
     overrides = [
-        "evaluation.n=24",
+        "models={untrained: runs/digits-da/models/untrained.pt2, "
+        "trained: runs/digits-da/models/trained.pt2}",
+        "evaluation.n=32",
+        "evaluation.eps=[0,0.05]",
         "evaluation.corruptions=[jpeg_compression]",
         "evaluation.severities=[3]",
+        "data.split=train",
         "tracking.enabled=false",
     ]
     assert main(["run", "adapted-robustness", *[f"--set={o}" for o in overrides]]) == 0
-    report = json.loads((tmp_path / "runs" / "adapted-robustness" / "report.json").read_text())
-    assert report["n"] == 24 and report["data"] == "mnistm-style/test"
-    assert len(report["attacks"]["pgd"]) == 6
+    out = tmp_path / "runs" / "adapted-robustness"
+    reports = {
+        name: json.loads((out / "robustness" / name / "report.json").read_text()) for name in models
+    }
+    assert all(r["n"] == 32 and len(r["attacks"]["pgd"]) == 2 for r in reports.values())
+    assert reports["trained"]["clean_accuracy"] > reports["untrained"]["clean_accuracy"] + 0.3
+    comparison = (out / "robustness.md").read_text()
+    assert "| untrained |" in comparison and "| trained |" in comparison
+    assert (out / "plots" / "eps_curves.png").is_file()
 
 
 def test_fgsm_recipe_trains_a_classifier_that_fgsm_degrades(tmp_path):

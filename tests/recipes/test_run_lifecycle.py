@@ -71,12 +71,14 @@ def test_bad_inputs_fail_before_anything_is_written(overrides, error, words, tmp
 
 def test_a_missing_model_names_the_recipe_that_writes_it(tmp_path, mlflow_uri):
     before = len(_runs(mlflow_uri))
-    with pytest.raises(CheckpointError, match="counterfeit run digits-dann"):
+    with pytest.raises(CheckpointError, match=r"models.source-only.*counterfeit run digits-da"):
         run_recipe(load_recipe("adapted-robustness", []), out=tmp_path / "out")
     cut = tmp_path / "cut.pt2"
     cut.write_bytes(b"PK\x03\x04" + bytes(100))  # a zip archive's first bytes, then nothing
     with pytest.raises(CheckpointError, match="truncated"):
-        run_recipe(load_recipe("adapted-robustness", [f"model={cut}"]), out=tmp_path / "out")
+        run_recipe(
+            load_recipe("adapted-robustness", ["models=null", f"model={cut}"]), out=tmp_path / "out"
+        )
     assert not (tmp_path / "out").exists()
     assert len(_runs(mlflow_uri)) == before
 

@@ -23,7 +23,7 @@ from counterfeit.gan.train import TrainResult
 from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import RecipeBase, RobustEvaluationConfig, StrictModel, TrainConfig
 from counterfeit.recipes.tasks.base import Task
-from counterfeit.recipes.tasks.common.attacks import evaluate_robustness
+from counterfeit.recipes.tasks.common.attacks import comparison_table, evaluate_robustness
 from counterfeit.robust.models import build_model
 from counterfeit.robust.report import RobustnessReport, compare_markdown, eps_curve_figure
 from counterfeit.robust.training import AdversarialTraining, CatastrophicOverfittingStop
@@ -178,20 +178,4 @@ class RobustTrainTask(Task):
         (self.ctx.out / "robustness.md").write_text(compare_markdown(reports))
         self.ctx.log_file(self.ctx.out / "robustness.md")
         metrics = {k: v for name, r in reports.items() for k, v in r.metrics(f"{name}/").items()}
-        return TaskOutput(metrics, {"models": details}, _table(reports))
-
-
-def _table(reports: dict[str, RobustnessReport]) -> list[tuple[str, ...]]:
-    first = next(iter(reports.values()))
-    largest = max(first.eps)
-    header = ["model", "clean acc"] + [f"{a} @ {largest:.3g}" for a in first.attacks]
-    header += [f"worst @ {largest:.3g}", "corruptions (mean)"]
-    rows = [tuple(header)]
-    for name, r in reports.items():
-        cells = [name, f"{r.clean_accuracy:.4f}"]
-        cells += [f"{curve[-1]:.4f}" for curve in r.attacks.values()]
-        cells.append(f"{r.worst_case[-1]:.4f}" if r.worst_case else "n/a")
-        mean = r.mean_corruption_accuracy
-        cells.append("n/a" if mean is None else f"{mean:.4f}")
-        rows.append(tuple(cells))
-    return rows
+        return TaskOutput(metrics, {"models": details}, comparison_table(reports))

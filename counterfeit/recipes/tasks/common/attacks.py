@@ -225,3 +225,20 @@ def evaluate_robustness(
         show=config.show,
         name=name,
     )
+
+
+def comparison_table(reports: dict[str, RobustnessReport]) -> list[tuple[str, ...]]:
+    """Model rows: clean, each attack and the worst case at the largest eps, corruptions."""
+    first = next(iter(reports.values()))
+    largest = max(first.eps)
+    header = ["model", "clean acc"] + [f"{a} @ {largest:.3g}" for a in first.attacks]
+    header += [f"worst @ {largest:.3g}", "corruptions (mean)"]
+    rows = [tuple(header)]
+    for name, r in reports.items():
+        cells = [name, f"{r.clean_accuracy:.4f}"]
+        cells += [f"{curve[-1]:.4f}" for curve in r.attacks.values()]
+        cells.append(f"{r.worst_case[-1]:.4f}" if r.worst_case else "n/a")
+        mean = r.mean_corruption_accuracy
+        cells.append("n/a" if mean is None else f"{mean:.4f}")
+        rows.append(tuple(cells))
+    return rows
