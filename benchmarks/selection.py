@@ -10,7 +10,7 @@ score and (read once, after training) its target test accuracy. From them:
 - per validator: Spearman's rho between its score and target accuracy over all methods'
   checkpoints of a seed (mean +- sd over seeds), the accuracy of the checkpoint it would
   ship per method against that method's oracle (mean gap), and the accuracy of the model
-  it would ship out of all methods and checkpoints against the best of them;
+  it would ship out of all methods, grid points and checkpoints against the best of them;
 - a figure of score against target accuracy per validator (``OUT/plots/validators.png``).
 
 Usage: ``python benchmarks/selection.py SWEEP_DIR [--markdown docs/results.md]``
