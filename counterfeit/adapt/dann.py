@@ -62,7 +62,13 @@ from counterfeit.adapt.cdan import (
 )
 from counterfeit.adapt.grl import dann_lambda, grad_reverse
 from counterfeit.adapt.mcc import TEMPERATURE, mcc_loss
-from counterfeit.adapt.mdd import MARGIN, mdd_coefficient, mdd_loss
+from counterfeit.adapt.mdd import (
+    MARGIN,
+    WIDTH,
+    mdd_bottleneck,
+    mdd_coefficient,
+    mdd_loss,
+)
 from counterfeit.gan.ema import EMA
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.method import StepContext, TrainingMethod
@@ -102,6 +108,7 @@ class DANN(TrainingMethod):
         cdan_random_dim: its output size (1024).
         mcc_temperature: MCC's ``T`` (Jin et al.: 2.5).
         mdd_margin: MDD's ``gamma`` (4).
+        mdd_width: width of MDD's bottleneck and of its heads' hidden layer (1024).
 
     ``model(x)`` returns class logits, so a trained DANN is an ordinary
     classifier for evaluation, attacks and export (:meth:`classifier`). In eval
@@ -141,6 +148,7 @@ class DANN(TrainingMethod):
         cdan_random_dim: int = RANDOM_DIM,
         mcc_temperature: float = TEMPERATURE,
         mdd_margin: float = MARGIN,
+        mdd_width: int = WIDTH,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -159,7 +167,13 @@ class DANN(TrainingMethod):
         self.features, n_features, spec = build_backbone(
             backbone, self.in_shape, mean=input_mean, weights=backbone_weights
         )
-        self.label_predictor = mlp(n_features, spec.label_hidden, num_classes)
+        label_hidden: tuple[int, ...] = spec.label_hidden
+        if mode == "mdd":  # MDD's bottleneck and heads (module docstring of adapt.mdd)
+            self.features = nn.Sequential(self.features, mdd_bottleneck(n_features, mdd_width))
+            n_features, label_hidden = mdd_width, (mdd_width,)
+        self.label_predictor = mlp(
+            n_features, label_hidden, num_classes, dropout=0.5 if mode == "mdd" else 0.0
+        )
         self.domain_classifier = mlp(n_features, spec.domain_hidden, 1) if mode == "dann" else None
         self.conditional_adversary = (
             ConditionalAdversary(
@@ -173,7 +187,7 @@ class DANN(TrainingMethod):
             else None
         )
         self.adversarial_head = (
-            mlp(n_features, spec.label_hidden, num_classes) if mode == "mdd" else None
+            mlp(n_features, label_hidden, num_classes, dropout=0.5) if mode == "mdd" else None
         )
         self.n_features = n_features
         self.average = EMA(self.last_iterate(), ema_decay) if ema_decay is not None else None

@@ -14,6 +14,12 @@ features, through the reversal, to make that impossible:
 and TLlib). ``h_f`` is an argmax, so ``f`` learns only from the source labels. The
 reversal's coefficient warms up as in the authors' code, ``0.1 * (2 / (1 + exp(-step /
 1000)) - 1)``, and ``log`` is taken of ``1 - p`` shifted by 1e-6 (TLlib's ``shift_log``).
+
+The networks are the authors' and TLlib's: the backbone's features pass a bottleneck
+(linear to 1024, batch norm, ReLU, dropout 0.5) shared by both heads, each a linear layer
+of 1024, ReLU, dropout 0.5 and the class layer. The bottleneck's batch norm matters: the
+features maximise ``gamma`` times a cross-entropy, and without it they grew until the loss
+overflowed (LeNet on MNIST -> USPS, two seeds, about step 1,100).
 """
 
 from __future__ import annotations
@@ -22,10 +28,19 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 MARGIN = 4.0  # gamma
+WIDTH = 1024  # the bottleneck's and the heads' hidden width
 GRL_MAX = 0.1  # the reversal coefficient's ceiling (authors' code)
 GRL_WARMUP = 1000.0  # steps setting the coefficient's rise (authors' code: max_iter)
+
+
+def mdd_bottleneck(n_features: int, width: int = WIDTH) -> nn.Sequential:
+    """Linear to ``width``, batch norm, ReLU, dropout 0.5 (TLlib's ``ImageClassifier``)."""
+    return nn.Sequential(
+        nn.Linear(n_features, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(0.5)
+    )
 
 
 def mdd_coefficient(step: int, high: float = GRL_MAX, warmup: float = GRL_WARMUP) -> float:

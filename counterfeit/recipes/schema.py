@@ -152,6 +152,9 @@ class DANNModelConfig(StrictModel):
     mdd_margin: float = Field(
         4.0, gt=0, description="MDD's margin factor gamma (method mdd; Zhang et al. 2019)"
     )
+    mdd_width: int = Field(
+        1024, ge=1, description="width of MDD's bottleneck and of its heads' hidden layer"
+    )
 
 
 class NormalizeConfig(StrictModel):

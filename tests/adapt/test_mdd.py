@@ -24,6 +24,15 @@ def test_the_adversary_loss_is_gamma_times_source_agreement_plus_target_disagree
     assert float(value) == pytest.approx(4.0 * ce + disagreement, rel=1e-5)
 
 
+def test_mdd_has_the_authors_bottleneck_and_heads():
+    model = DANN((1, 28, 28), mode="mdd", backbone="lenet")
+    bottleneck = model.features[-1]
+    assert [type(m).__name__ for m in bottleneck] == ["Linear", "BatchNorm1d", "ReLU", "Dropout"]
+    for head in (model.label_predictor, model.adversarial_head):
+        assert [m.out_features for m in head if isinstance(m, torch.nn.Linear)] == [1024, 10]
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+
+
 def test_the_reversal_coefficient_warms_up_to_a_tenth():
     assert mdd_coefficient(0) == 0.0
     assert mdd_coefficient(1000) == pytest.approx(0.1 * (2 / (1 + math.exp(-1)) - 1))
@@ -32,7 +41,7 @@ def test_the_reversal_coefficient_warms_up_to_a_tenth():
 
 def test_one_mdd_step_trains_the_head_to_the_loss_and_the_features_against_it():
     torch.manual_seed(0)
-    model = DANN((1, 28, 28), mode="mdd", lr_schedule="constant")
+    model = DANN((1, 28, 28), mode="mdd", lr_schedule="constant").eval()  # no dropout draws
     xs, ys, xt = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3]), torch.rand(4, 1, 28, 28)
     losses = model.mdd_losses(xs, ys, xt, coefficient=0.1)
     features = model.features(torch.cat([xs, xt]))

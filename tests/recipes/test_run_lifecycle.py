@@ -183,3 +183,16 @@ def test_sigterm_stops_at_a_checkpoint_and_ends_the_run_killed(tmp_path, mlflow_
     assert run.info.status == "KILLED"
     assert run.data.tags["error_type"] == "TrainingInterrupted"
     assert f"interrupted at step {step}" in run.data.tags["error"]
+
+
+def test_a_method_that_diverges_is_reported_and_the_others_still_evaluated(tmp_path):
+    overrides = [*TINY, "methods=[source-only,dann]", "model.lambda_max=1e12"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        summary = _run(overrides, tmp_path / "out")
+    assert "became NaN or infinite" in summary["diverged"]["dann"]
+    assert "warning: dann diverged" in printed.getvalue()
+    assert "source-only/target_accuracy" in summary["metrics"]
+    assert not any(key.startswith("dann/") for key in summary["metrics"])
+    with pytest.raises(CounterfeitError, match="NaN or infinite"):  # alone, it ends the run
+        _run([*TINY, "model.lambda_max=1e12"], tmp_path / "alone")

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from counterfeit.gan.callbacks import Callback
 from counterfeit.gan.data.loaders import BatchTransform, InfiniteLoader
+from counterfeit.gan.errors import NonFiniteLossError
 from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.runtime import seed_everything
 from counterfeit.gan.train import TrainResult
@@ -42,17 +43,22 @@ class Task:
         scoped: metrics go to MLflow under ``NAME/`` (False: unprefixed).
         model_files: dotted recipe keys of the saved models the task loads, checked by
             :meth:`check`.
+        independent: the methods are compared side by side and need nothing from each
+            other, so one that diverges (a NaN loss) is reported as such and the others
+            still train and are evaluated; otherwise a divergence ends the run.
     """
 
     schema: ClassVar[type[RecipeBase]]
     main_only: ClassVar[bool] = False
     scoped: ClassVar[bool] = True
     model_files: ClassVar[tuple[str, ...]] = ()
+    independent: ClassVar[bool] = False
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.recipe: Any = ctx.recipe
         self.methods: dict[str, TrainingMethod] = {}
+        self.diverged: dict[str, str] = {}
 
     def run(self) -> TaskOutput:
         """Prepare, train every method, and (rank 0) report."""
@@ -62,7 +68,10 @@ class Task:
         results = self.train()
         if not self.ctx.dist.is_main:
             return TaskOutput({})
-        return self.report(results)
+        output = self.report(results)
+        if self.diverged:
+            output.details["diverged"] = dict(self.diverged)
+        return output
 
     # -- the steps a task fills in ------------------------------------------------------
 
@@ -110,12 +119,22 @@ class Task:
     # -- the loop -----------------------------------------------------------------------
 
     def train(self) -> dict[str, TrainResult]:
-        """Seed, build and fit each of :meth:`method_names` in turn."""
+        """Seed, build and fit each of :meth:`method_names` in turn (see :attr:`independent`
+        for a method that diverges)."""
         results: dict[str, TrainResult] = {}
         for name in self.method_names():
             self.seed(name)
             self.methods[name] = self.build(name)
-            results[name] = self.fit(name, self.methods[name])
+            try:
+                results[name] = self.fit(name, self.methods[name])
+            except NonFiniteLossError as exc:
+                if not self.independent or len(self.method_names()) == 1:
+                    raise
+                del self.methods[name]
+                self.diverged[name] = str(exc)
+                self.ctx.print(f"warning: {name} diverged; it is left out of the report: {exc}")
+                if len(self.diverged) == len(self.method_names()):
+                    raise
         return results
 
     def fit(self, name: str, method: TrainingMethod) -> TrainResult:

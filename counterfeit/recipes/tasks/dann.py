@@ -102,6 +102,7 @@ class DANNTask(Task):
 
     schema = DANNRecipe
     recipe: DANNRecipe
+    independent = True
 
     def prepare(self) -> None:
         need = "target-only" in self.recipe.methods

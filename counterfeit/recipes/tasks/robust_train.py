@@ -115,6 +115,7 @@ class RobustTrainTask(Task):
     """Train classifiers (standard, FGSM, FGSM-RS adversarial training), evaluate robustness."""
 
     schema = RobustTrainRecipe
+    independent = True
     recipe: RobustTrainRecipe
 
     def prepare(self) -> None:

@@ -33,6 +33,8 @@ def report_selection(
     target_test = domains["target_test"]
     summaries: dict[str, dict[str, Any]] = {}
     for method, selector in selectors.items():
+        if method not in models:  # diverged: nothing to ship
+            continue
         model = models[method]
         candidates = selector.candidates
         if target_test.has_labels:
