@@ -21,6 +21,7 @@ from tests.conftest import TINY_SWEEP, VENV_BIN, run_cli
 
 SEEDS = [0, 1]
 GRID = {"model.lambda_max": ["0", "1"]}
+SELECTING = [*TINY_SWEEP, "selection.every=2"]  # checkpoints at steps 2, 4 and 5, scored
 
 
 def summaries(out):
@@ -47,7 +48,7 @@ def finished_sweep(tmp_path_factory, mlflow_uri):
         "1",
         "--out",
         str(out),
-        *[f"--set={o}" for o in TINY_SWEEP],
+        *[f"--set={o}" for o in SELECTING],
         env={"MLFLOW_TRACKING_URI": mlflow_uri},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -84,7 +85,39 @@ def test_aggregate_equals_statistics_of_the_members_summaries(finished_sweep):
     first = record["aggregate"][0]["metrics"]["dann/target_accuracy"]
     assert f"| dann/target_accuracy | 2 | {first['mean']:.4f} | {first['sd']:.4f} |" in markdown
     assert "| dann - source-only: target_accuracy | 2 |" in markdown
-    assert {p.name for p in (out / "plots").iterdir()} == {"strips.png", "vs_model.lambda_max.png"}
+    assert {p.name for p in (out / "plots").iterdir()} == {
+        "strips.png",
+        "vs_model.lambda_max.png",
+        "selection.png",
+    }
+
+
+def test_the_sweep_reports_what_each_validator_ships_across_grid_points(finished_sweep):
+    out, _, record, members = finished_sweep
+    report = record["selection"]
+    labels = {f"model.lambda_max={v}/{m}" for v in (0, 1) for m in ("dann", "source-only")}
+    assert set(report["models"]) == labels and report["seeds"] == SEEDS
+    for label, row in report["models"].items():
+        point, method = label.split("/")
+        shipped = [
+            members[f"{point}/seed-{s}"]["metrics"][f"{method}/target_accuracy"] for s in SEEDS
+        ]
+        assert row["shipped"] == pytest.approx(shipped)
+        assert all(o >= f for o, f in zip(row["oracle"], row["final"], strict=True))
+    # across grid points and methods, by hand: the checkpoint SND scores highest per seed
+    for i, seed in enumerate(SEEDS):
+        scored = [
+            (c["scores"]["snd"], c["step"], c["target_accuracy"])
+            for point in ("model.lambda_max=0", "model.lambda_max=1")
+            for d in members[f"{point}/seed-{seed}"]["models"].values()
+            for c in d["selection"]["checkpoints"]
+        ]
+        assert len(scored) == 12  # 2 grid points x 2 methods x 3 checkpoints
+        best = max(scored)
+        assert report["validators"]["snd"]["across"][i] == pytest.approx(best[2])
+        gap = max(a for _, _, a in scored) - best[2]
+        assert report["validators"]["snd"]["across_gap"][i] == pytest.approx(gap)
+    assert "## Label-free selection" in (out / "sweep.md").read_text()
 
 
 def test_mlflow_parent_holds_the_aggregate_and_every_member_is_its_child(
@@ -123,7 +156,7 @@ def test_resume_runs_only_the_member_without_a_summary(finished_sweep, mlflow_ur
         "digits-dann",
         seeds=SEEDS,
         grid=GRID,
-        overrides=TINY_SWEEP,
+        overrides=SELECTING,
         workers=2,
         out=out,
         resume=True,
@@ -227,7 +260,7 @@ def test_bad_input_raises_config_error_before_anything_is_created(
 
 def test_a_folder_holding_a_sweep_needs_resume(finished_sweep):
     with pytest.raises(ConfigError, match=r"already holds a sweep .*--resume"):
-        sweep("digits-dann", seeds=SEEDS, grid=GRID, overrides=TINY_SWEEP, out=finished_sweep[0])
+        sweep("digits-dann", seeds=SEEDS, grid=GRID, overrides=SELECTING, out=finished_sweep[0])
 
 
 def test_seed_ranges_and_python_grid_values_reach_the_recipe_unchanged():

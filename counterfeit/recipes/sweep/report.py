@@ -64,6 +64,10 @@ def write_markdown(out: Path, record: Mapping[str, Any], headline: str | None) -
                 ["difference", "n", "mean", "sd", "median", "min", "max", "95% CI"],
                 [[f"{p['a']} - {p['b']}: {p['metric']}", *_stat_cells(p)] for p in group["paired"]],
             )
+    if record.get("selection"):
+        from counterfeit.adapt.selection_report import selection_markdown
+
+        lines += ["", "## Label-free selection", "", selection_markdown(record["selection"])]
     lines += ["", "## Members", ""]
     lines += _table(
         ["member", "status", "exit", "wall s", headline or "headline", "error (last line)"],
@@ -81,6 +85,20 @@ def write_markdown(out: Path, record: Mapping[str, Any], headline: str | None) -
     )
     path = out / MARKDOWN_FILE
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_selection_plot(out: Path, runs: Mapping[int, Mapping[str, Any]]) -> Path:
+    """``plots/selection.png``: each validator's score against target accuracy."""
+    import matplotlib.pyplot as plt
+
+    from counterfeit.adapt.selection_report import selection_figure
+
+    path = out / "plots" / "selection.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure = selection_figure(runs)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
     return path
 
 

@@ -3,6 +3,7 @@ report and log to MLflow."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from counterfeit.recipes.sweep.report import (
     read_state,
     write_markdown,
     write_plots,
+    write_selection_plot,
     write_state,
 )
 from counterfeit.recipes.sweep.stats import INTERVAL, aggregate, paired
@@ -275,7 +277,32 @@ class _Sweep:
             },
             "members": [r.to_dict() for r in self.results.values()],
             "aggregate": self._groups(),
+            "selection": self._selection(),
         }
+
+    def _selection_runs(self) -> dict[int, dict[str, Any]]:
+        """The finished members' scored checkpoints (recipes with ``selection``), models
+        named by grid point when there is a grid."""
+        from counterfeit.adapt.selection_report import runs_from_summaries
+
+        several = len(self.plan.points) > 1
+        summaries = [
+            (
+                slug(r.point) if several else "",
+                json.loads((Path(r.out) / "summary.json").read_text()),
+            )
+            for r in self.results.values()
+            if r.status == "finished"
+        ]
+        return runs_from_summaries(summaries)
+
+    def _selection(self) -> dict[str, Any] | None:
+        """The label-free selection report (:mod:`counterfeit.adapt.selection_report`), or
+        None when no member kept scored checkpoints."""
+        from counterfeit.adapt.selection_report import selection_report
+
+        runs = self._selection_runs()
+        return selection_report(runs) if runs else None
 
     def _finish(self, status: str, plots: bool) -> SweepResult:
         """Write sweep.json, sweep.md (and the plots); log the aggregate to the parent run."""
@@ -289,6 +316,8 @@ class _Sweep:
             "sweep_md": write_markdown(out, record, headline),
             "plots": write_plots(out, record) if plots else [],
         }
+        if plots and record["selection"] is not None:
+            paths["plots"].append(write_selection_plot(out, self._selection_runs()))
         self._log(record, paths)
         return SweepResult(
             record["recipe"],

@@ -10,12 +10,11 @@ from counterfeit.adapt.evaluate import accuracy, predict
 from counterfeit.adapt.selection import (
     CheckpointSelector,
     load_candidate,
-    rank_correlations,
     select,
     selection_summary,
 )
+from counterfeit.adapt.selection_report import selection_figure
 from counterfeit.gan.data.tensors import ImageTensors
-from counterfeit.gan.plots import validator_scatter_figure
 from counterfeit.recipes.context import RunContext
 
 
@@ -51,21 +50,5 @@ def report_selection(
         load_candidate(model, chosen)
         ctx.print(f"{method}: shipping step {chosen.step}, chosen by {validator}")
     if target_test.has_labels and summaries:
-        _scatter(ctx, summaries)
+        ctx.save_figure(selection_figure({0: summaries}), "validators")
     return summaries
-
-
-def _scatter(ctx: RunContext, summaries: dict[str, dict[str, Any]]) -> None:
-    """Each validator's score against target accuracy, every method's checkpoints."""
-    checkpoints = [c for s in summaries.values() for c in s["checkpoints"]]
-    validators = list(checkpoints[0]["scores"])
-    points = {
-        v: {
-            method: [(c["scores"][v], c["target_accuracy"]) for c in s["checkpoints"]]
-            for method, s in summaries.items()
-        }
-        for v in validators
-    }
-    correlations = rank_correlations(checkpoints)
-    figure = validator_scatter_figure(points, correlations, "validator score vs target accuracy")
-    ctx.save_figure(figure, "validators")
