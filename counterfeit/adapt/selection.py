@@ -12,7 +12,7 @@ picked the same way. The protocol, made structural here:
   ``every`` steps (and at the end) with every validator's score; the selector never
   holds target labels.
 - :func:`select` ships the checkpoint the chosen validator ranks first; after training,
-  :func:`selection_summary` reports its target accuracy beside the last iterate's and,
+  :func:`selection_summary` reports its target accuracy beside the final checkpoint's and,
   for the record only, the best any checkpoint reached (the oracle a user cannot run).
 
 Selecting on target test labels is what most published domain-adaptation numbers do
@@ -187,20 +187,20 @@ def load_candidate(method: TrainingMethod, candidate: Candidate) -> None:
 def selection_summary(
     candidates: list[Candidate], target_accuracy: Mapping[int, float], validator: str
 ) -> dict[str, Any]:
-    """The selected checkpoint's target accuracy, the last iterate's and the oracle's.
+    """The selected checkpoint's target accuracy, the final checkpoint's and the oracle's.
 
     ``target_accuracy`` maps each candidate's step to its accuracy on the (opened) target
     test set; the oracle (the best of them) is for the record only.
     """
     chosen = select(candidates, validator)
-    last = max(candidates, key=lambda c: c.step)
+    final = max(candidates, key=lambda c: c.step)
     oracle = max(candidates, key=lambda c: (target_accuracy[c.step], -c.step))
     return {
         "validator": validator,
         "selected_step": chosen.step,
         "selected_target_accuracy": target_accuracy[chosen.step],
-        "final_step": last.step,
-        "final_target_accuracy": target_accuracy[last.step],
+        "final_step": final.step,
+        "final_target_accuracy": target_accuracy[final.step],
         "oracle_step": oracle.step,
         "oracle_target_accuracy": target_accuracy[oracle.step],
         "checkpoints": [

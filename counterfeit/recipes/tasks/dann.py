@@ -3,12 +3,13 @@
 Trains every method listed in the recipe (``dann``, ``source-only``, ``target-only``,
 ``cdan``, ``cdan+e``, ``mcc``, ``mdd``) from the same seed through :class:`gan.Trainer`.
 The target test labels are sealed (:class:`adapt.selection.SealedTestSet`): training,
-its evaluation curves and checkpoint selection see the target's images only, and the
-report opens the labels once. Without ``selection`` the final model is evaluated (a
+its evaluation curves and checkpoint selection see the target's images only (``target-only``,
+the upper bound, trains on the target's *training* labels), and the report opens the test
+labels once. Without ``selection`` the final model is evaluated (a
 collapse guard, ``train.collapse_drop``, keeps the weights from before a fall of source
 validation accuracy and stops); with ``selection: {validator, every}`` a checkpoint is
 kept every ``every`` steps with every validator's score and the one ``validator`` ranks
-first is shipped, its target accuracy reported beside the last iterate's and the
+first is shipped, its target accuracy reported beside the final checkpoint's and the
 oracle's. Then: source and target accuracy, per-class target accuracy, target
 prediction entropy and domain separability; confusion matrices, a before/after feature
 embedding, evaluation curves and validator scores against target accuracy; each
@@ -80,7 +81,8 @@ class SelectionConfig(StrictModel):
 
 
 class DANNRecipe(RecipeBase):
-    """Train DANN and its baselines on one source/target pair, evaluate, plot, export."""
+    """Train DANN, its successors and baselines on one source/target pair, evaluate, plot,
+    export."""
 
     task: Literal["dann"]
     data: AdaptationData
@@ -130,7 +132,10 @@ class DANNTask(Task):
         callbacks: list[Callback] = []
         source_val = self.domains["source_test"].take(EVAL_SUBSET)
         if t.eval_every:
-            evaluate = lambda m: {"source_accuracy": accuracy(predict(m, source_val))}  # noqa: E731
+
+            def evaluate(m: DANN) -> dict[str, float]:
+                return {"source_accuracy": accuracy(predict(m, source_val))}
+
             callbacks.append(EvalCallback(evaluate, t.eval_every, prefix="eval/"))
             if t.collapse_drop is not None:
                 callbacks.append(collapse_guard(source_val, t.eval_every, t.collapse_drop))

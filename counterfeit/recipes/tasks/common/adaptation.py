@@ -153,7 +153,7 @@ def report_dann_methods(
     """Evaluate, export and plot trained DANN-family methods; the table printed at the end.
 
     ``selections`` (method -> :func:`adapt.selection.selection_summary`) adds the
-    selected, last-iterate and oracle target accuracies; the models hold the selected
+    selected, final-checkpoint and oracle target accuracies; the models hold the selected
     weights already.
     """
     selections = selections or {}
@@ -218,8 +218,8 @@ def report_dann_methods(
 
 
 def _selection_metrics(summary: dict[str, Any] | None) -> dict[str, float]:
-    """The step a validator chose and, where the test set is labelled, the last
-    iterate's and the oracle's target accuracy beside the chosen one's."""
+    """The step a validator chose and, where the test set is labelled, the final
+    checkpoint's and the oracle's target accuracy beside the chosen one's."""
     if summary is None:
         return {}
     keys = ("selected_step", "final_target_accuracy", "oracle_target_accuracy")
@@ -229,7 +229,7 @@ def _selection_metrics(summary: dict[str, Any] | None) -> dict[str, float]:
 def _selection_table(
     reports: dict[str, AdaptationReport], selections: dict[str, dict[str, Any]]
 ) -> list[tuple[str, ...]]:
-    """Method rows: source accuracy, then target accuracy selected / last / oracle."""
+    """Method rows: source accuracy, then target accuracy selected / final / oracle."""
     table = [
         (
             "method",
