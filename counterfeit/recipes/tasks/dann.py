@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 from counterfeit.adapt.dann import DANN, Mode
 from counterfeit.adapt.evaluate import accuracy, predict
 from counterfeit.adapt.selection import CheckpointSelector, SealedTestSet
-from counterfeit.adapt.validators import VALIDATORS
+from counterfeit.adapt.validators import VALIDATORS, collapse_score
 from counterfeit.gan.callbacks import Callback, CollapseStop, EvalCallback
 from counterfeit.gan.data.loaders import ZipLoader
 from counterfeit.gan.data.tensors import ImageTensors
@@ -51,6 +51,13 @@ from counterfeit.recipes.tasks.common.adaptation import (
 from counterfeit.recipes.tasks.common.selection import report_selection
 
 
+def known_validator(name: str) -> str:
+    """``name`` if it is a registered validator (a recipe error naming the known ones)."""
+    if name not in VALIDATORS:
+        raise ValueError(f"unknown validator '{name}'; known: {', '.join(VALIDATORS)}")
+    return name
+
+
 class DANNTrainConfig(TrainConfig):
     """DANN's training block: the shared one plus a label-free collapse guard."""
 
@@ -59,9 +66,19 @@ class DANNTrainConfig(TrainConfig):
         gt=0,
         le=1,
         description="at each evaluation (eval_every), restore the previous evaluation's "
-        "weights and stop when source validation accuracy fell by more than this (the "
+        "weights and stop when the collapse validator's score fell by more than this (the "
         "adversarial game collapsing; no target label is used); null: off",
     )
+    collapse_validator: str = Field(
+        "source-accuracy",
+        description="the label-free score the collapse guard watches (collapse_drop is in "
+        "its units)",
+    )
+
+    @field_validator("collapse_validator")
+    @classmethod
+    def _known_validator(cls, name: str) -> str:
+        return known_validator(name)
 
 
 class SelectionConfig(StrictModel):
@@ -75,9 +92,7 @@ class SelectionConfig(StrictModel):
     @field_validator("validator")
     @classmethod
     def _known(cls, name: str) -> str:
-        if name not in VALIDATORS:
-            raise ValueError(f"unknown validator '{name}'; known: {', '.join(VALIDATORS)}")
-        return name
+        return known_validator(name)
 
 
 class DANNRecipe(RecipeBase):
@@ -138,7 +153,9 @@ class DANNTask(Task):
 
             callbacks.append(EvalCallback(evaluate, t.eval_every, prefix="eval/"))
             if t.collapse_drop is not None:
-                callbacks.append(collapse_guard(source_val, t.eval_every, t.collapse_drop))
+                target = self.domains["target_train"].take(EVAL_SUBSET, self.recipe.seed)
+                guard = collapse_guard(t, source_val, target)
+                callbacks.append(guard)
         if selection is not None:
             selector = CheckpointSelector(
                 {v: VALIDATORS[v]() for v in VALIDATORS},
@@ -166,18 +183,32 @@ class DANNTask(Task):
         )
 
 
-def collapse_guard(source_val: ImageTensors, every: int, drop: float) -> CollapseStop:
-    """Stop DANN when source validation accuracy falls by more than ``drop`` between checks.
+def collapse_guard(
+    train: DANNTrainConfig, source_val: ImageTensors, target: ImageTensors
+) -> CollapseStop:
+    """Stop when the collapse validator's score falls by more than ``collapse_drop`` between
+    two evaluations, restoring the weights of the previous one.
 
     The adversarial game can collapse (measured on MNIST -> MNIST-M: class loss at
     chance and every digit one class, 1k steps after reaching 0.72 target accuracy);
-    source accuracy shows it without any target label. The weights of the previous
-    check are restored and training stops.
+    source validation accuracy, the default, shows it without any target label. Any
+    validator can stand in (:func:`adapt.validators.collapse_score`; ``target`` is
+    unlabeled adaptation data).
     """
+    assert train.eval_every is not None and train.collapse_drop is not None
+    if train.collapse_validator == "source-accuracy":
+        return CollapseStop(
+            lambda m: accuracy(predict(m, source_val)),
+            train.eval_every,
+            drop=train.collapse_drop,
+            name=None,  # the evaluation callback logs the same accuracy
+            what="source validation accuracy",
+        )
+    name = train.collapse_validator
     return CollapseStop(
-        lambda m: accuracy(predict(m, source_val)),
-        every,
-        drop=drop,
-        name=None,  # the evaluation callback logs the same accuracy
-        what="source validation accuracy",
+        collapse_score(VALIDATORS[name](), source_val, target.unlabeled()),
+        train.eval_every,
+        drop=train.collapse_drop,
+        name=f"collapse/{name}",
+        what=f"the {name} score",
     )
