@@ -5,6 +5,10 @@ Public API::
     from counterfeit.adapt import DANN, PixelDA, GradientReversal, grad_reverse, dann_lambda, dann_lr
     from counterfeit.adapt import evaluate_adaptation
     from counterfeit.adapt import VALIDATORS, build_validator  # label-free model selection
+    from counterfeit.adapt import CheckpointSelector, SealedTestSet, select
+
+``DANN(mode=...)`` also trains CDAN / CDAN+E (``adapt.cdan``), MCC (``adapt.mcc``) and MDD
+(``adapt.mdd``); ``adapt.selection_report`` says how well each validator chooses.
 """
 
 from counterfeit.adapt.dann import DANN, MODES
@@ -20,6 +24,7 @@ from counterfeit.adapt.evaluate import (
 )
 from counterfeit.adapt.grl import GradientReversal, dann_lambda, dann_lr, grad_reverse
 from counterfeit.adapt.pixelda import PixelDA, pairwise_mse
+from counterfeit.adapt.selection import CheckpointSelector, SealedTestSet, select
 from counterfeit.adapt.validators import VALIDATORS, Validator, build_validator, collapse_score
 
 __all__ = [
@@ -27,9 +32,11 @@ __all__ = [
     "MODES",
     "VALIDATORS",
     "AdaptationReport",
+    "CheckpointSelector",
     "GradientReversal",
     "PixelDA",
     "Predictions",
+    "SealedTestSet",
     "Validator",
     "accuracy",
     "build_validator",
@@ -43,4 +50,5 @@ __all__ = [
     "pairwise_mse",
     "per_class_accuracy",
     "predict",
+    "select",
 ]
