@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny domains, an isolated MLflow store, the CLI as a subprocess."""
+"""Shared fixtures: tiny domains, an isolated MLflow store, the CLI in a child process."""
 
 from __future__ import annotations
 
@@ -106,19 +106,6 @@ def tiny_domains():
     }
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: int = 600, cwd: Path | None = None):
-    """Run ``counterfeit ARGS`` in a subprocess; returns the CompletedProcess."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [str(VENV_BIN / "counterfeit"), *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        cwd=cwd,
-    )
-
-
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as s:
@@ -155,6 +142,8 @@ class MlflowServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # no job runner: a third Python process the tests never use
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -180,3 +169,13 @@ class MlflowServer:
                 if s.connect_ex(("127.0.0.1", self.port)) != 0:
                     return
             time.sleep(0.2)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files holding a test marked ``slow`` (a whole module whose tests share a costly
+    fixture, or one long test) go first. ``make test`` hands whole files to the workers in
+    this order (``--dist loadfile --no-loadscope-reorder``): the long files start at once and
+    the many short ones even the workers out at the end, instead of one worker drawing a
+    minute-long file when the other has nothing left; and no module fixture is built twice."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

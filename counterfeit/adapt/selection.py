@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 from torch import nn
 
 from counterfeit.adapt.evaluate import predict
@@ -217,6 +216,8 @@ def rank_correlations(
     (``{"scores": {...}, "target_accuracy": a}`` records; NaN where undefined)."""
     if len(checkpoints) < 3:
         return {}
+    from scipy.stats import spearmanr  # here: scipy.stats costs a second at ``import counterfeit``
+
     accuracies = [c["target_accuracy"] for c in checkpoints]
     correlations = {}
     for name in checkpoints[0]["scores"]:

@@ -22,6 +22,7 @@ def test_a_store_under_a_file_fails_at_once_naming_it(tmp_path):
     assert time.perf_counter() - started < 10
 
 
+@pytest.mark.slow
 def test_server_stopped_mid_run_is_buffered_then_replayed(tmp_path):
     (tmp_path / "server").mkdir()
     server = MlflowServer(tmp_path / "server").start()

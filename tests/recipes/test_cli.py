@@ -4,7 +4,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,7 +15,10 @@ from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.export import load_exported
 from counterfeit.recipes.boundary import run_command
 from counterfeit.recipes.cli import build_parser, main
-from tests.conftest import TINY_DANN, VENV_BIN, run_cli
+from tests.cli_process import CliProcess, run_cli
+from tests.conftest import TINY_DANN
+
+pytestmark = pytest.mark.slow  # its file runs first: see conftest
 
 # Long enough that a Ctrl-C sent after the first checkpoint lands inside training; with a
 # weight average, so that resume and export are checked with it.
@@ -110,14 +112,7 @@ def test_ctrl_c_keeps_a_checkpoint_and_resume_equals_uninterrupted(
     straight, _ = finished_run
     out = tmp_path / "interrupted"
     args = ["run", "digits-dann", "--out", str(out), *[f"--set={o}" for o in RESUMABLE]]
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri}
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "counterfeit"), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = CliProcess(*args, env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri})
     checkpoint = out / "checkpoints" / "dann.ckpt"
     deadline = time.time() + 300
     while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:

@@ -16,6 +16,8 @@ from counterfeit.gan.method import StepContext
 from counterfeit.gan.runtime import DistributedContext, distributed_context
 from tests.conftest import TINY_DANN, VENV_BIN
 
+pytestmark = pytest.mark.slow  # its file runs first: see conftest
+
 
 def _average_worker(rank, world, init_file, results):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
@@ -69,7 +71,6 @@ def test_a_group_joined_from_the_environment_is_left_at_exit(tmp_path):
     assert results[0] == (True, False) and results[1] == (True, False)
 
 
-@pytest.mark.slow
 def test_torchrun_two_processes_only_rank_zero_logs(tmp_path, mlflow_uri):
     out = tmp_path / "ddp"
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri, "OMP_NUM_THREADS": "1"}

@@ -19,12 +19,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
 
-from tests.conftest import TINY_DANN, VENV_BIN
+import pytest
+
+from tests.cli_process import CliProcess
+from tests.conftest import TINY_DANN
+
+pytestmark = pytest.mark.slow  # its file runs first: see conftest
 
 RECIPE = [
     *TINY_DANN,
@@ -44,13 +48,7 @@ class Run:
 
     def __init__(self, out: Path, *extra: str) -> None:
         args = ["run", "digits-dann", "--out", str(out), "--device", "cpu", *extra]
-        self.proc = subprocess.Popen(
-            [str(VENV_BIN / "counterfeit"), *args, *[f"--set={o}" for o in RECIPE]],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=ENV,
-        )
+        self.proc = CliProcess(*args, *[f"--set={o}" for o in RECIPE], env=ENV, merge_stderr=True)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

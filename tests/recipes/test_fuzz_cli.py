@@ -32,7 +32,7 @@ from torch import nn
 from counterfeit.gan.models.pose2video import Pose2Video
 from counterfeit.gan.models.srgan import SRGAN
 from counterfeit.recipes.cli import build_parser, main
-from tests.conftest import free_port, run_cli
+from tests.conftest import VENV_BIN, free_port
 
 ROBUSTNESS = "robustness --data sklearn-digits --no-mlflow --n 8 --eps 0 --corruptions none"
 PATCH = "patch --target 3 --data sklearn-digits --no-mlflow --steps 1 --n 8"
@@ -396,7 +396,7 @@ def _main(argv: list[str]) -> int:
 def test_the_installed_script_prints_no_traceback(case, inputs, tmp_path):
     out = tmp_path / "out dir"
     started = time.perf_counter()
-    result = run_cli(*case.args(inputs, out), env=case.env, timeout=300)
+    result = run_script(*case.args(inputs, out), env=case.env, timeout=300)
     elapsed = time.perf_counter() - started
     assert result.returncode == case.exit, result.stderr[-3000:]
     assert "Traceback" not in result.stderr + result.stdout
@@ -429,9 +429,20 @@ def test_help_and_recipes_answer_without_torch():
     assert result.returncode == 0, result.stderr[-3000:]
     assert "digits-dann" in result.stdout
     started = time.perf_counter()
-    result = run_cli("--help")
+    result = run_script("--help")
     assert result.returncode == 0 and "robustness" in result.stdout
     assert time.perf_counter() - started < 2
+
+
+def run_script(*args: str, env: dict | None = None, timeout: int = 600):
+    """The installed ``counterfeit`` console script, started from nothing."""
+    return subprocess.run(
+        [str(VENV_BIN / "counterfeit"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
 
 
 def python(script: str) -> subprocess.CompletedProcess:

@@ -3,13 +3,15 @@ a run and restarted: the run finishes, and the replay puts everything on the ser
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import TINY_DANN, VENV_BIN, MlflowServer, run_cli
+from tests.cli_process import CliProcess, run_cli
+from tests.conftest import TINY_DANN, MlflowServer
+
+pytestmark = pytest.mark.slow  # its file runs first: see conftest
 
 TINY = [*TINY_DANN, "methods=[dann]"]
 
@@ -25,12 +27,9 @@ def test_server_stopped_mid_run_finishes_then_replays_everything(mlflow_server, 
     """A run that starts on a real server, loses it after its first calls, finishes with
     its calls buffered, and once replayed holds on the server what a connected run would."""
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "counterfeit"), "run", "digits-dann", "--out", str(out)]
-        + [f"--set={o}" for o in (*TINY, "tracking.experiment=server-test")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = CliProcess(
+        *["run", "digits-dann", "--out", str(out)],
+        *[f"--set={o}" for o in (*TINY, "tracking.experiment=server-test")],
         env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.url},
     )
     try:

@@ -13,10 +13,12 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+pytestmark = pytest.mark.slow  # its file runs first: see conftest
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 TINY = {
-    "COUNTERFEIT_NOTEBOOK_STEPS": "20",
-    "COUNTERFEIT_NOTEBOOK_IMAGES": "300",
+    "COUNTERFEIT_NOTEBOOK_STEPS": "5",
+    "COUNTERFEIT_NOTEBOOK_IMAGES": "200",
     "COUNTERFEIT_NOTEBOOK_POINTS": "60",
 }
 RESET = "%reset -f\nimport matplotlib.pyplot\nmatplotlib.pyplot.close('all')"

@@ -8,7 +8,6 @@ import io
 import json
 import shutil
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,7 +18,8 @@ from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.errors import CheckpointError, ConfigError, CounterfeitError
 from counterfeit.recipes.loader import load_recipe
 from counterfeit.recipes.run import run_recipe
-from tests.conftest import TINY_DANN, VENV_BIN, free_port
+from tests.cli_process import CliProcess
+from tests.conftest import TINY_DANN, free_port
 
 TINY = [*TINY_DANN, "methods=[dann]", "evaluation.embedding=none"]
 
@@ -161,12 +161,9 @@ def test_a_copy_resumes_into_a_new_run_with_allowed_changes(finished, mlflow_uri
 
 def test_sigterm_stops_at_a_checkpoint_and_ends_the_run_killed(tmp_path, mlflow_uri):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "counterfeit"), "run", "digits-dann", "--out", str(out)]
-        + [f"--set={o}" for o in (*TINY, "train.steps=100000", "train.checkpoint_every=5")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = CliProcess(
+        *["run", "digits-dann", "--out", str(out)],
+        *[f"--set={o}" for o in (*TINY, "train.steps=100000", "train.checkpoint_every=5")],
     )
     checkpoint = out / "checkpoints" / "dann.ckpt"
     deadline = time.time() + 300

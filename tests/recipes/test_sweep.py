@@ -5,7 +5,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 
 import numpy as np
@@ -17,7 +16,10 @@ from counterfeit.gan.errors import ConfigError
 from counterfeit.recipes import load_recipe
 from counterfeit.recipes.sweep import sweep
 from counterfeit.recipes.sweep.plan import parse_grid, parse_seeds
-from tests.conftest import TINY_SWEEP, VENV_BIN, run_cli
+from tests.cli_process import CliProcess, run_cli
+from tests.conftest import TINY_SWEEP
+
+pytestmark = pytest.mark.slow  # its file runs first: see conftest
 
 SEEDS = [0, 1]
 GRID = {"model.lambda_max": ["0", "1"]}
@@ -205,13 +207,11 @@ def test_sigterm_stops_a_background_sweep_and_writes_a_partial_record(tmp_path, 
     out = tmp_path / "out"
     long_run = [*TINY_SWEEP, "train.steps=400", "train.eval_every=400"]
     command = ["sweep", "digits-dann", "--seeds", "0,1", "--workers", "1", "--out", str(out)]
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "counterfeit"), *command, *[f"--set={o}" for o in long_run]],
+    proc = CliProcess(
+        *command,
+        *[f"--set={o}" for o in long_run],
         env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        ignore_sigint=True,
     )
     checkpoint = out / "seed-0" / "checkpoints" / "dann.ckpt"
     deadline = time.time() + 300

@@ -8,6 +8,8 @@ from mlflow import MlflowClient
 from counterfeit.recipes.sweep import sweep
 from tests.conftest import TINY_SWEEP
 
+pytestmark = pytest.mark.slow  # its file runs first: see conftest
+
 ray = pytest.importorskip("ray", reason="Ray is optional: pip install 'counterfeit[ray]'")
 
 

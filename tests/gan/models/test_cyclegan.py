@@ -534,6 +534,7 @@ def test_recipe_end_to_end_reports_label_preservation_and_resumes(tmp_path):
     assert summary["cyclegan"]["receptive_field"] == 16
 
 
+@pytest.mark.slow
 def test_an_augmented_judge_reads_warped_real_digits_better():
     """The label-preservation judge trains on augmented batches (``augment: strong``) so
     that it reads digits, not its 4,000 examples: on real test digits rotated, shrunk and

@@ -21,6 +21,8 @@ from counterfeit.gan.nets.patchgan import MultiscalePatchGAN, feature_matching_l
 from counterfeit.gan.train import Trainer, TrainerConfig
 from counterfeit.gan.video import dilate, side_by_side, video_scores, write_video
 
+pytestmark = pytest.mark.slow  # its file runs first: see conftest
+
 TINY = dict(image_size=32, width=4, d_width=4, num_d=2)
 
 
