@@ -204,6 +204,30 @@ def _advgan() -> TrainingMethod:
     return AdvGAN(_digits_net(0), eps=0.2, image_size=8, target=3, kappa=0.1, width=4, blocks=1)
 
 
+def _wgan_gp() -> TrainingMethod:
+    from counterfeit.gan.models.dcgan import DCGAN
+
+    return DCGAN(16, 1, 8, 4, loss="wgan-gp", d_norm="layer", ema_decay=None)
+
+
+def _izi_encoder() -> TrainingMethod:
+    from counterfeit.robust.anomaly import IziEncoder
+
+    return IziEncoder(_wgan_gp(), kappa=0.5, lr=1e-3)
+
+
+def _conv_autoencoder() -> TrainingMethod:
+    from counterfeit.robust.anomaly import ConvAutoencoder
+
+    return ConvAutoencoder((1, 8, 8), latent_dim=4, width=4, lr=0.01)
+
+
+def _ganomaly() -> TrainingMethod:
+    from counterfeit.robust.anomaly import GANomalyNet
+
+    return GANomalyNet(16, 1, latent_dim=8, width=4, w_con=10.0)
+
+
 def _adversarial_training() -> TrainingMethod:
     from counterfeit.robust.training import AdversarialTraining
 
@@ -287,6 +311,25 @@ CASES: dict[str, Case] = {
         lambda m: (m.generate(X8), m.discriminator(X8)),
         {"eps": 0.2, "image_size": 8, "target": 3},
         lambda: {"model": _digits_net(0)},
+    ),
+    "ConvAutoencoder": Case(
+        _conv_autoencoder,
+        lambda: _rand(4, 1, 8, 8),
+        lambda m: (m(X8),),
+        {"latent_dim": 4, "width": 4, "lr": 0.01},
+    ),
+    "GANomalyNet": Case(
+        _ganomaly,
+        lambda: _rand(4, 1, 16, 16),
+        lambda m: (*m(X16[:, :1]), m.discriminator(X16[:, :1])),
+        {"image_size": 16, "latent_dim": 8, "width": 4, "w_con": 10.0},
+    ),
+    "IziEncoder": Case(
+        _izi_encoder,
+        lambda: _rand(4, 1, 16, 16),
+        lambda m: (m.encoder(X16[:, :1]), m.izi_f(X16[:, :1])[0]),
+        {"kappa": 0.5, "lr": 1e-3},
+        lambda: {"gan": _wgan_gp()},  # other weights: the checkpoint's must win
     ),
     "AdversarialTraining": Case(
         _adversarial_training,

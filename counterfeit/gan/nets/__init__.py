@@ -17,7 +17,7 @@ from counterfeit.gan.nets.blocks import (
     norm_layer,
     output_features,
 )
-from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANEncoder, DCGANGenerator
 from counterfeit.gan.nets.digits import ganin_mnist_features, ganin_svhn_features
 from counterfeit.gan.nets.infogan import InfoGANDiscriminator, InfoGANGenerator
 from counterfeit.gan.nets.patchgan import (
@@ -38,6 +38,7 @@ __all__ = [
     "BACKBONES",
     "ChannelShift",
     "DCGANDiscriminator",
+    "DCGANEncoder",
     "DCGANGenerator",
     "InfoGANDiscriminator",
     "InfoGANGenerator",

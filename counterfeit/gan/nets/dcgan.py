@@ -129,6 +129,14 @@ class DCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         init_normal_(self)
 
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer's activations, flattened (N, D): the "intermediate layer f"
+        of feature matching (Salimans et al. 2016) and of AnoGAN's discrimination loss
+        (Schlegl et al. 2017, Eq. 4). Unconditional nets only."""
+        if self.num_classes:
+            raise ConfigError("features() takes an unconditional discriminator.")
+        return self.net[:-1](images.mul(2).sub(1)).flatten(1)
+
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         expected = (self.channels, self.image_size, self.image_size)
         if images.ndim != 4 or tuple(images.shape[1:]) != expected:
@@ -154,3 +162,34 @@ def _with_labels(z: torch.Tensor, labels: torch.Tensor | None, num_classes: int)
     if not num_classes:
         return z
     return torch.cat([z, _one_hot(labels, num_classes, z.shape[0]).to(z.dtype)], dim=1)
+
+
+class DCGANEncoder(nn.Module):
+    """images (N, channels, size, size) in [0, 1] -> codes (N, latent_dim): the discriminator's
+    convolutions with a last 4x4 valid convolution to ``latent_dim`` channels instead of one
+    logit. The encoders of GANomaly (Akcay et al. 2018, Fig. 2: G_E and E) and of f-AnoGAN's
+    izi_f (Schlegl et al. 2019, Sec. 2.3, ``tanh=True`` to land in G's [-1, 1] prior).
+    """
+
+    def __init__(
+        self,
+        image_size: int = 64,
+        channels: int = 3,
+        latent_dim: int = 100,
+        width: int = 128,
+        norm: NormKind = "batch",
+        tanh: bool = False,
+    ) -> None:
+        super().__init__()
+        body = DCGANDiscriminator(image_size, channels, width, 0, norm).net[:-1]
+        self.net = nn.Sequential(
+            *body,
+            nn.Conv2d(body[-1][0].out_channels, latent_dim, 4, 1, 0),
+            nn.Flatten(),
+            *([nn.Tanh()] if tanh else []),
+        )
+        self.image_size = image_size
+        init_normal_(self)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images.mul(2).sub(1))

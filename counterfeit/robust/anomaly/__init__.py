@@ -1,0 +1,46 @@
+"""Anomaly detection: which inputs a model should not trust.
+
+One contract (:class:`AnomalyDetector`: ``fit(normal_images)``, ``score(images)`` with
+higher = more anomalous, ``residual_map(images)``); the baselines any GAN detector must beat
+(a convolutional autoencoder, PCA reconstruction, k-nearest-neighbour distance on pixels or
+features); AnoGAN (Schlegl et al., IPMI 2017), f-AnoGAN (Schlegl et al., MedIA 2019) and
+GANomaly (Akcay et al., ACCV 2018); and the protocols that measure them without showing
+test labels to anything but the metrics (one-class, leave-one-class-out; AUROC, AUPRC, a threshold set on normal data)::
+
+    from counterfeit.robust.anomaly import KNNDistance, evaluate_protocol
+    report = evaluate_protocol(lambda: KNNDistance(k=5), (x_train, y_train), (x_test, y_test))
+    report.mean["auroc"]
+"""
+
+from counterfeit.robust.anomaly.anogan import AnoGAN
+from counterfeit.robust.anomaly.autoencoder import AutoencoderDetector, ConvAutoencoder
+from counterfeit.robust.anomaly.base import AnomalyDetector, check_images
+from counterfeit.robust.anomaly.baselines import KNNDistance, PCAReconstruction
+from counterfeit.robust.anomaly.fanogan import FAnoGAN, IziEncoder
+from counterfeit.robust.anomaly.ganomaly import GANomaly, GANomalyNet
+from counterfeit.robust.anomaly.protocol import (
+    ClassResult,
+    ProtocolReport,
+    detection_scores,
+    evaluate_protocol,
+    threshold_at_false_alarm,
+)
+
+__all__ = [
+    "AnoGAN",
+    "AnomalyDetector",
+    "AutoencoderDetector",
+    "ClassResult",
+    "ConvAutoencoder",
+    "FAnoGAN",
+    "GANomaly",
+    "GANomalyNet",
+    "IziEncoder",
+    "KNNDistance",
+    "PCAReconstruction",
+    "ProtocolReport",
+    "check_images",
+    "detection_scores",
+    "evaluate_protocol",
+    "threshold_at_false_alarm",
+]

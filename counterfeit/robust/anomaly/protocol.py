@@ -1,0 +1,152 @@
+"""How anomaly detectors are measured: the one-class and leave-one-class-out protocols, AUROC
+and AUPRC, and a deployment threshold set on normal data only.
+
+* **One-class** (Ruff et al., ICML 2018, Sec. 4.1; Schlegl et al., MedIA 2019): each class
+  in turn is normal; the detector is fitted on that class's training images only, and the
+  test set mixes that class's test images (normal) with every other class (anomalies).
+* **Leave-one-class-out** (Akcay et al., ACCV 2018, GANomaly, Sec. 4): each class in turn
+  is the anomaly; the detector is fitted on all the other classes.
+
+Anomalies are the positive class of AUROC and AUPRC (scikit-learn). The test labels only
+ever reach the metrics: :func:`evaluate_protocol` hands the detector's ``fit`` the normal
+training images and nothing else. The threshold for a deployed detector comes from held-out
+normal images (a false-alarm rate the user chooses), never from test anomalies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.robust.anomaly.base import AnomalyDetector
+
+Protocol = Literal["one-class", "leave-one-out"]
+
+
+def detection_scores(normal_scores: torch.Tensor, anomaly_scores: torch.Tensor) -> dict[str, float]:
+    """AUROC and AUPRC of telling anomalies (positive) from normal images by their scores."""
+    if len(normal_scores) == 0 or len(anomaly_scores) == 0:
+        raise DataError("AUROC needs both normal and anomalous test images.")
+    scores = torch.cat([normal_scores, anomaly_scores]).double().numpy()
+    is_anomaly = np.r_[np.zeros(len(normal_scores)), np.ones(len(anomaly_scores))]
+    return {
+        "auroc": float(roc_auc_score(is_anomaly, scores)),
+        "auprc": float(average_precision_score(is_anomaly, scores)),
+    }
+
+
+def threshold_at_false_alarm(normal_scores: torch.Tensor, false_alarm: float = 0.05) -> float:
+    """The score above which at most ``false_alarm`` of ``normal_scores`` (held-out normal
+    images, not the training ones) would be flagged."""
+    if not 0 < false_alarm < 1:
+        raise ConfigError(f"false_alarm must be in (0, 1), got {false_alarm}.")
+    if len(normal_scores) == 0:
+        raise DataError("the threshold needs held-out normal images; got none.")
+    return float(np.quantile(normal_scores.double().numpy(), 1 - false_alarm, method="higher"))
+
+
+@dataclass
+class ClassResult:
+    """One round of a protocol: ``target`` is the normal class (one-class) or the anomalous
+    one (leave-one-out)."""
+
+    target: int
+    auroc: float
+    auprc: float
+    threshold: float
+    detection_rate: float  # anomalies flagged at the threshold
+    false_alarm_rate: float  # normal test images flagged at the threshold
+    n_train: int
+    n_normal_test: int
+    n_anomaly_test: int
+
+
+@dataclass
+class ProtocolReport:
+    """Every round of a protocol and their means."""
+
+    protocol: Protocol
+    detector: str
+    rounds: list[ClassResult] = field(default_factory=list)
+
+    @property
+    def mean(self) -> dict[str, float]:
+        keys = ("auroc", "auprc", "detection_rate", "false_alarm_rate")
+        return {k: float(np.mean([getattr(r, k) for r in self.rounds])) for k in keys}
+
+    def to_dict(self) -> dict:
+        return {
+            "protocol": self.protocol,
+            "detector": self.detector,
+            "mean": self.mean,
+            "rounds": [asdict(r) for r in self.rounds],
+        }
+
+
+def _normal_mask(labels: torch.Tensor, target: int, protocol: Protocol) -> torch.Tensor:
+    return labels == target if protocol == "one-class" else labels != target
+
+
+def evaluate_protocol(
+    make_detector: Callable[[], AnomalyDetector],
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    protocol: Protocol = "one-class",
+    classes: Sequence[int] | None = None,
+    validation_fraction: float = 0.1,
+    false_alarm: float = 0.05,
+    seed: int = 0,
+) -> ProtocolReport:
+    """Run ``protocol`` over ``classes`` (default: every label in ``test``).
+
+    Each round fits a fresh ``make_detector()`` on the round's normal training images minus
+    a ``validation_fraction`` held out to set the threshold at ``false_alarm``, then scores
+    the test set. ``train`` and ``test`` are ``(images, labels)``.
+    """
+    if protocol not in ("one-class", "leave-one-out"):
+        raise ConfigError(f"unknown protocol '{protocol}'; choose one-class or leave-one-out.")
+    if not 0 < validation_fraction < 1:
+        raise ConfigError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
+    train_images, train_labels = train
+    test_images, test_labels = test
+    classes = sorted(int(c) for c in test_labels.unique()) if classes is None else list(classes)
+    report: ProtocolReport | None = None
+    for target in classes:
+        normal = train_images[_normal_mask(train_labels, target, protocol)]
+        order = torch.randperm(len(normal), generator=torch.Generator().manual_seed(seed))
+        n_val = max(1, round(validation_fraction * len(normal)))
+        if len(normal) - n_val < 2:
+            raise DataError(
+                f"class {target}: {len(normal)} normal training images; need at least "
+                f"{n_val + 2} (some are held out for the threshold)."
+            )
+        fit_images, val_images = normal[order[n_val:]], normal[order[:n_val]]
+        detector = make_detector()
+        report = report or ProtocolReport(protocol, detector.name)
+        torch.manual_seed(seed)
+        detector.fit(fit_images)
+        threshold = threshold_at_false_alarm(detector.score(val_images), false_alarm)
+        scores = detector.score(test_images)
+        normal_test = _normal_mask(test_labels, target, protocol)
+        metrics = detection_scores(scores[normal_test], scores[~normal_test])
+        report.rounds.append(
+            ClassResult(
+                target=target,
+                threshold=threshold,
+                detection_rate=float((scores[~normal_test] > threshold).float().mean()),
+                false_alarm_rate=float((scores[normal_test] > threshold).float().mean()),
+                n_train=len(fit_images),
+                n_normal_test=int(normal_test.sum()),
+                n_anomaly_test=int((~normal_test).sum()),
+                **metrics,
+            )
+        )
+    if report is None:
+        raise ConfigError("no classes to evaluate.")
+    return report
