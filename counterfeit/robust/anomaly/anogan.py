@@ -25,12 +25,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from counterfeit.gan.data import ImageTensors, InfiniteLoader
 from counterfeit.gan.errors import ShapeError
 from counterfeit.gan.models.dcgan import DCGAN
 from counterfeit.gan.nets.dcgan import SIZES
-from counterfeit.gan.train import Trainer, TrainerConfig
-from counterfeit.robust.anomaly.base import AnomalyDetector
+from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
 
 
 def gan_size(height: int, width: int) -> int:
@@ -53,17 +51,6 @@ def crop_from(images: torch.Tensor, side: int) -> torch.Tensor:
     """Undo :func:`pad_to`: the centre ``side`` x ``side`` pixels."""
     start = (images.shape[-1] - side) // 2
     return images[..., start : start + side, start : start + side]
-
-
-def train_normal_gan(
-    gan: DCGAN, normal: torch.Tensor, steps: int, batch_size: int, seed: int, device: str
-) -> DCGAN:
-    """Train ``gan`` on ``normal`` images (float, already padded) with the shared Trainer."""
-    pixels = normal.mul(255).round().to(torch.uint8).cpu()
-    loader = InfiniteLoader(ImageTensors(pixels, None, "normal"), batch_size, seed=seed)
-    config = TrainerConfig(max_steps=steps, device=device, progress=False, log_every=100)
-    Trainer(gan, loader, config, description="normal-data GAN").fit()
-    return gan.eval()
 
 
 class AnoGAN(AnomalyDetector):
@@ -103,8 +90,8 @@ class AnoGAN(AnomalyDetector):
         size = gan_size(height, width)
         torch.manual_seed(self.seed)
         gan = DCGAN(size, channels, self.latent_dim, self.width, seed=self.seed)
-        self.gan = train_normal_gan(
-            gan, pad_to(normal, size), self.steps, self.batch_size, self.seed, self.device
+        self.gan = train_on_normal(
+            gan, pad_to(normal, size), self.steps, self.batch_size, self.seed, self.device, "AnoGAN"
         )
 
     def search(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[float]]:

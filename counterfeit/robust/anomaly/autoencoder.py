@@ -17,11 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from counterfeit.gan.data import ImageTensors, InfiniteLoader
 from counterfeit.gan.errors import ShapeError
 from counterfeit.gan.method import StepContext, TrainingMethod
-from counterfeit.gan.train import Trainer, TrainerConfig
-from counterfeit.robust.anomaly.base import AnomalyDetector
+from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
 from counterfeit.robust.batches import split_batch
 
 
@@ -98,25 +96,18 @@ class AutoencoderDetector(AnomalyDetector):
         lr: float = 1e-3,
         seed: int = 0,
         device: str = "cpu",
-        progress: bool = False,
     ) -> None:
         self.settings = {"latent_dim": latent_dim, "width": width, "lr": lr}
         self.steps, self.batch_size, self.seed = steps, batch_size, seed
-        self.device, self.progress = device, progress
+        self.device = device
         self.model: ConvAutoencoder | None = None
 
     def _fit(self, normal: torch.Tensor) -> None:
         torch.manual_seed(self.seed)
         self.model = ConvAutoencoder(tuple(normal.shape[1:]), **self.settings)
-        pixels = normal.mul(255).round().to(torch.uint8).cpu()
-        loader = InfiniteLoader(
-            ImageTensors(pixels, None, "normal"), self.batch_size, seed=self.seed
+        train_on_normal(
+            self.model, normal, self.steps, self.batch_size, self.seed, self.device, self.name
         )
-        config = TrainerConfig(
-            max_steps=self.steps, device=self.device, progress=self.progress, log_every=100
-        )
-        Trainer(self.model, loader, config, description=self.name).fit()
-        self.model.eval()
 
     def _reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         assert self.model is not None

@@ -13,7 +13,10 @@ from typing import Self
 
 import torch
 
+from counterfeit.gan.data import ImageTensors, InfiniteLoader
 from counterfeit.gan.errors import ConfigError, DataError, ShapeError
+from counterfeit.gan.method import TrainingMethod
+from counterfeit.gan.train import Trainer, TrainerConfig
 
 
 def check_images(images: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> None:
@@ -35,6 +38,24 @@ def check_images(images: torch.Tensor, what: str, shape: tuple[int, ...] | None 
             f"{what}: images of shape {tuple(images.shape[1:])}, but the detector was fitted "
             f"on {tuple(shape)}."
         )
+
+
+def train_on_normal(
+    method: TrainingMethod,
+    normal: torch.Tensor,
+    steps: int,
+    batch_size: int,
+    seed: int,
+    device: str,
+    description: str,
+) -> TrainingMethod:
+    """Train ``method`` on ``normal`` images (float in [0, 1]) with the shared Trainer for
+    ``steps`` batches; returned in eval mode."""
+    pixels = normal.mul(255).round().to(torch.uint8).cpu()
+    loader = InfiniteLoader(ImageTensors(pixels, None, "normal"), batch_size, seed=seed)
+    config = TrainerConfig(max_steps=steps, device=device, progress=False, log_every=100)
+    Trainer(method, loader, config, description=description).fit()
+    return method.eval()
 
 
 class AnomalyDetector(ABC):

@@ -24,13 +24,11 @@ from typing import Any
 
 import torch
 
-from counterfeit.gan.data import ImageTensors, InfiniteLoader
 from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.models.dcgan import DCGAN
 from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANEncoder
-from counterfeit.gan.train import Trainer, TrainerConfig
-from counterfeit.robust.anomaly.anogan import crop_from, gan_size, pad_to, train_normal_gan
-from counterfeit.robust.anomaly.base import AnomalyDetector
+from counterfeit.robust.anomaly.anogan import crop_from, gan_size, pad_to
+from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
 from counterfeit.robust.batches import split_batch
 
 
@@ -121,17 +119,13 @@ class FAnoGAN(AnomalyDetector):
             ema_decay=None,
             seed=self.seed,
         )
-        gan = train_normal_gan(gan, padded, self.gan_steps, self.batch_size, self.seed, self.device)
+        gan = train_on_normal(
+            gan, padded, self.gan_steps, self.batch_size, self.seed, self.device, "WGAN-GP"
+        )
         self.model = IziEncoder(gan, self.kappa)
-        pixels = padded.mul(255).round().to(torch.uint8).cpu()
-        loader = InfiniteLoader(
-            ImageTensors(pixels, None, "normal"), self.batch_size, seed=self.seed
+        train_on_normal(
+            self.model, padded, self.encoder_steps, self.batch_size, self.seed, self.device, "izi_f"
         )
-        config = TrainerConfig(
-            max_steps=self.encoder_steps, device=self.device, progress=False, log_every=100
-        )
-        Trainer(self.model, loader, config, description="izi_f encoder").fit()
-        self.model.eval()
 
     def _izi_f(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.model is not None and self.image_shape is not None

@@ -22,13 +22,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from counterfeit.gan.data import ImageTensors, InfiniteLoader
 from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.blocks import init_normal_
 from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANEncoder, DCGANGenerator
-from counterfeit.gan.train import Trainer, TrainerConfig
 from counterfeit.robust.anomaly.anogan import crop_from, gan_size, pad_to
-from counterfeit.robust.anomaly.base import AnomalyDetector
+from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
 from counterfeit.robust.batches import split_batch
 
 D_RESET_BELOW = 1e-5
@@ -147,13 +145,15 @@ class GANomaly(AnomalyDetector):
         size = gan_size(height, width)
         torch.manual_seed(self.seed)
         self.model = GANomalyNet(size, channels, self.latent_dim, self.width)
-        pixels = pad_to(normal, size).mul(255).round().to(torch.uint8).cpu()
-        loader = InfiniteLoader(
-            ImageTensors(pixels, None, "normal"), self.batch_size, seed=self.seed
+        train_on_normal(
+            self.model,
+            pad_to(normal, size),
+            self.steps,
+            self.batch_size,
+            self.seed,
+            self.device,
+            self.name,
         )
-        config = TrainerConfig(max_steps=self.steps, device=self.device, progress=False)
-        Trainer(self.model, loader, config, description=self.name).fit()
-        self.model.eval()
 
     def _forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         assert self.model is not None
