@@ -181,7 +181,7 @@ def test_a_failing_member_is_recorded_with_its_error_and_the_others_finish(tmp_p
         "digits-dann",
         seeds=[3],
         grid={"data.target.name": ["sklearn-digits", "mnist"]},
-        overrides=TINY_SWEEP,
+        overrides=[*TINY_SWEEP, "methods=[dann]"],
         workers=2,
         out=tmp_path / "out",
     )

@@ -30,7 +30,8 @@ def local_ray():
 
 def test_ray_backend_runs_each_member_as_a_task(local_ray, tmp_path, mlflow_uri):
     out = tmp_path / "out"
-    result = sweep("digits-dann", seeds=[0, 1], overrides=TINY_SWEEP, out=out, backend="ray")
+    one_method = [*TINY_SWEEP, "methods=[dann]"]
+    result = sweep("digits-dann", seeds=[0, 1], overrides=one_method, out=out, backend="ray")
     assert [(m.name, m.status, m.exit_code) for m in result.members] == [
         ("seed-0", "finished", 0),
         ("seed-1", "finished", 0),
