@@ -19,7 +19,10 @@ from counterfeit.robust.anomaly import (
     PCAReconstruction,
     detection_scores,
     evaluate_protocol,
+    roc_figure,
+    score_histogram_figure,
     threshold_at_false_alarm,
+    top_anomalies_figure,
 )
 from counterfeit.robust.anomaly.anogan import pad_to
 
@@ -207,3 +210,25 @@ def test_ganomaly_losses_follow_the_paper_and_its_latent_score_finds_the_normal_
     scores = detector.score(x_test)
     auroc = detection_scores(scores[y_test == 0], scores[y_test == 1])["auroc"]
     assert auroc > 0.7, f"GANomaly AUROC {auroc:.3f} for 0 (normal) vs 1"
+
+
+def test_figures_show_the_roc_the_threshold_and_the_most_anomalous_images(digits):
+    (x_train, y_train), (x_test, y_test) = digits
+    detector = PCAReconstruction(components=8).fit(x_train[y_train == 0])
+    keep = (y_test == 0) | (y_test == 1)
+    images, labels = x_test[keep], y_test[keep]
+    scores = detector.score(images)
+    normal, anomalous = scores[labels == 0], scores[labels == 1]
+    perfect = (torch.zeros(5), torch.ones(5))
+    roc = roc_figure({"pca": (normal, anomalous), "perfect": perfect})
+    lines = {line.get_label(): line for line in roc.axes[0].get_lines()}
+    auroc = detection_scores(normal, anomalous)["auroc"]
+    assert f"pca (AUROC {auroc:.3f})" in lines and "chance" in lines
+    perfect_line = lines["perfect (AUROC 1.000)"]
+    assert (0.0, 1.0) in set(zip(perfect_line.get_xdata(), perfect_line.get_ydata(), strict=True))
+    histogram = score_histogram_figure(normal, anomalous, threshold=0.05)
+    assert [line.get_xdata()[0] for line in histogram.axes[0].get_lines()] == [0.05]
+    top = top_anomalies_figure(images, scores, detector.residual_map(images), n=4)
+    titles = [float(ax.get_title()) for ax in top.axes[:4]]
+    assert titles == sorted(titles, reverse=True)
+    assert titles[0] == pytest.approx(float(scores.max()), rel=1e-2)

@@ -18,6 +18,11 @@ from counterfeit.robust.anomaly.base import AnomalyDetector, check_images
 from counterfeit.robust.anomaly.baselines import KNNDistance, PCAReconstruction
 from counterfeit.robust.anomaly.fanogan import FAnoGAN, IziEncoder
 from counterfeit.robust.anomaly.ganomaly import GANomaly, GANomalyNet
+from counterfeit.robust.anomaly.plots import (
+    roc_figure,
+    score_histogram_figure,
+    top_anomalies_figure,
+)
 from counterfeit.robust.anomaly.protocol import (
     ClassResult,
     ProtocolReport,
@@ -42,5 +47,8 @@ __all__ = [
     "check_images",
     "detection_scores",
     "evaluate_protocol",
+    "roc_figure",
+    "score_histogram_figure",
     "threshold_at_false_alarm",
+    "top_anomalies_figure",
 ]
