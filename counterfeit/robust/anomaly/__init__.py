@@ -5,7 +5,8 @@ higher = more anomalous, ``residual_map(images)``); the baselines any GAN detect
 (a convolutional autoencoder, PCA reconstruction, k-nearest-neighbour distance on pixels or
 features); AnoGAN (Schlegl et al., IPMI 2017), f-AnoGAN (Schlegl et al., MedIA 2019) and
 GANomaly (Akcay et al., ACCV 2018); and the protocols that measure them without showing
-test labels to anything but the metrics (one-class, leave-one-class-out; AUROC, AUPRC, a threshold set on normal data)::
+test labels to anything but the metrics (one-class, leave-one-class-out; AUROC, AUPRC, a
+threshold set on normal data)::
 
     from counterfeit.robust.anomaly import KNNDistance, evaluate_protocol
     report = evaluate_protocol(lambda: KNNDistance(k=5), (x_train, y_train), (x_test, y_test))

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from counterfeit.gan.errors import ShapeError
 from counterfeit.gan.models.dcgan import DCGAN
 from counterfeit.gan.nets.dcgan import SIZES
+from counterfeit.gan.runtime import module_device
 from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
 
 
@@ -99,7 +100,7 @@ class AnoGAN(AnomalyDetector):
         mean loss at every step)``."""
         assert self.gan is not None and self.image_shape is not None
         generator, critic = self.gan.generator, self.gan.discriminator
-        device = next(generator.parameters()).device
+        device = module_device(generator)
         x = pad_to(images, generator.image_size).to(device)
         seed = torch.Generator(device=device).manual_seed(self.seed)
         z = torch.rand(len(x), self.latent_dim, generator=seed, device=device) * 2 - 1
@@ -109,27 +110,30 @@ class AnoGAN(AnomalyDetector):
         critic.requires_grad_(False)
         with torch.no_grad():
             target_features = critic.features(x)
+
+        def loss_of(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            fake = generator(z)
+            residual = (x - fake).abs().flatten(1).sum(1)
+            discrimination = (target_features - critic.features(fake)).abs().sum(1)
+            return (1 - self.lam) * residual + self.lam * discrimination, fake
+
         history = []
         try:
-            for _ in range(self.search_steps + 1):
-                with torch.enable_grad():
-                    fake = generator(z)
-                    residual = (x - fake).abs().flatten(1).sum(1)
-                    discrimination = (target_features - critic.features(fake)).abs().sum(1)
-                    loss = (1 - self.lam) * residual + self.lam * discrimination
-                history.append(float(loss.detach().mean()))
-                if len(history) > self.search_steps:
-                    break
-                optimizer.zero_grad(set_to_none=True)
-                loss.sum().backward()
-                optimizer.step()
-                with torch.no_grad():
-                    z.clamp_(-1, 1)
+            with torch.enable_grad():
+                for _ in range(self.search_steps):
+                    loss, _ = loss_of(z)
+                    history.append(float(loss.detach().mean()))
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.sum().backward()
+                    optimizer.step()
+                    with torch.no_grad():
+                        z.clamp_(-1, 1)
+            loss, fake = loss_of(z.detach())
+            history.append(float(loss.mean()))
         finally:
             generator.requires_grad_(True)
             critic.requires_grad_(True)
-        rebuilt = crop_from(fake.detach(), self.image_shape[-1]).cpu()
-        return loss.detach().cpu(), rebuilt, history
+        return loss.cpu(), crop_from(fake, self.image_shape[-1]).cpu(), history
 
     def _score(self, images: torch.Tensor) -> torch.Tensor:
         return self.search(images)[0]

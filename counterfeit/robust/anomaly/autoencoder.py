@@ -19,6 +19,7 @@ from torch import nn
 
 from counterfeit.gan.errors import ShapeError
 from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.runtime import module_device
 from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
 from counterfeit.robust.batches import split_batch
 
@@ -111,7 +112,7 @@ class AutoencoderDetector(AnomalyDetector):
 
     def _reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         assert self.model is not None
-        device = next(self.model.parameters()).device
+        device = module_device(self.model)
         return self.model(images.to(device)).cpu()
 
     def _score(self, images: torch.Tensor) -> torch.Tensor:

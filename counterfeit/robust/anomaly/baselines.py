@@ -16,6 +16,7 @@ from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
 from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.runtime import module_device
 from counterfeit.robust.anomaly.base import AnomalyDetector
 
 
@@ -83,7 +84,7 @@ class KNNDistance(AnomalyDetector):
     def _embed(self, images: torch.Tensor) -> np.ndarray:
         if self.features is None:
             return _flat(images)
-        device = next(self.features.parameters(), torch.empty(0)).device
+        device = module_device(self.features)
         self.features.eval()
         return _flat(self.features(images.to(device)).flatten(1))
 

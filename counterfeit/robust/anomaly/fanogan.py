@@ -27,6 +27,7 @@ import torch
 from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.models.dcgan import DCGAN
 from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANEncoder
+from counterfeit.gan.runtime import module_device
 from counterfeit.robust.anomaly.anogan import crop_from, gan_size, pad_to
 from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
 from counterfeit.robust.batches import split_batch
@@ -129,7 +130,7 @@ class FAnoGAN(AnomalyDetector):
 
     def _izi_f(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.model is not None and self.image_shape is not None
-        device = next(self.model.parameters()).device
+        device = module_device(self.model)
         x = pad_to(images, self.model.gan.generator.image_size).to(device)
         scores, rebuilt = self.model.izi_f(x)
         return scores.cpu(), crop_from(rebuilt, self.image_shape[-1]).cpu()

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.nets.blocks import init_normal_
 from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANEncoder, DCGANGenerator
+from counterfeit.gan.runtime import module_device
 from counterfeit.robust.anomaly.anogan import crop_from, gan_size, pad_to
 from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
 from counterfeit.robust.batches import split_batch
@@ -157,7 +158,7 @@ class GANomaly(AnomalyDetector):
 
     def _forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         assert self.model is not None
-        device = next(self.model.parameters()).device
+        device = module_device(self.model)
         return self.model(pad_to(images, self.model.encoder.image_size).to(device))
 
     def _score(self, images: torch.Tensor) -> torch.Tensor:
