@@ -142,7 +142,7 @@ class MlflowServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            # no job runner: a third Python process the tests never use
+            # no job runner: MLflow starts it and seven queue consumers, all unused here
             env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )
         deadline = time.time() + timeout
