@@ -11,11 +11,19 @@ threshold set on normal data)::
     from counterfeit.robust.anomaly import KNNDistance, evaluate_protocol
     report = evaluate_protocol(lambda: KNNDistance(k=5), (x_train, y_train), (x_test, y_test))
     report.mean["auroc"]
+
+A fitted detector is calibrated on held-out normal images, saved, and loaded where it is
+deployed (``counterfeit anomaly fit`` / ``score`` do this from the command line)::
+
+    detector = build_detector("f-anogan", width=32).fit(normal_train)
+    detector.calibrate(normal_val, false_alarm=0.05)
+    detector.save("detector.pt")
+    load_detector("detector.pt").flag(new_images)
 """
 
 from counterfeit.robust.anomaly.anogan import AnoGAN
 from counterfeit.robust.anomaly.autoencoder import AutoencoderDetector, ConvAutoencoder
-from counterfeit.robust.anomaly.base import AnomalyDetector, check_images
+from counterfeit.robust.anomaly.base import AnomalyDetector, NetworkDetector, check_images
 from counterfeit.robust.anomaly.baselines import KNNDistance, PCAReconstruction
 from counterfeit.robust.anomaly.fanogan import FAnoGAN, IziEncoder
 from counterfeit.robust.anomaly.ganomaly import GANomaly, GANomalyNet
@@ -31,8 +39,15 @@ from counterfeit.robust.anomaly.protocol import (
     evaluate_protocol,
     threshold_at_false_alarm,
 )
+from counterfeit.robust.anomaly.registry import (
+    DETECTORS,
+    build_detector,
+    detector_settings,
+    load_detector,
+)
 
 __all__ = [
+    "DETECTORS",
     "AnoGAN",
     "AnomalyDetector",
     "AutoencoderDetector",
@@ -43,11 +58,15 @@ __all__ = [
     "GANomalyNet",
     "IziEncoder",
     "KNNDistance",
+    "NetworkDetector",
     "PCAReconstruction",
     "ProtocolReport",
+    "build_detector",
     "check_images",
     "detection_scores",
+    "detector_settings",
     "evaluate_protocol",
+    "load_detector",
     "roc_figure",
     "score_histogram_figure",
     "threshold_at_false_alarm",

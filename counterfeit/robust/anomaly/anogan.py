@@ -29,7 +29,7 @@ from counterfeit.gan.errors import ShapeError
 from counterfeit.gan.models.dcgan import DCGAN
 from counterfeit.gan.nets.dcgan import SIZES
 from counterfeit.gan.runtime import module_device
-from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
+from counterfeit.robust.anomaly.base import NetworkDetector, train_on_normal
 
 
 def gan_size(height: int, width: int) -> int:
@@ -54,7 +54,7 @@ def crop_from(images: torch.Tensor, side: int) -> torch.Tensor:
     return images[..., start : start + side, start : start + side]
 
 
-class AnoGAN(AnomalyDetector):
+class AnoGAN(NetworkDetector):
     """AnoGAN: a DCGAN of the normal data and a latent search per query image.
 
     Args:
@@ -84,22 +84,33 @@ class AnoGAN(AnomalyDetector):
         self.steps, self.batch_size = steps, batch_size
         self.search_steps, self.search_lr, self.lam = search_steps, search_lr, lam
         self.seed, self.device = seed, device
-        self.gan: DCGAN | None = None
+        self.model: DCGAN | None = None
+
+    def _build(self, image_shape: tuple[int, ...]) -> None:
+        channels, height, width = image_shape
+        torch.manual_seed(self.seed)
+        size = gan_size(height, width)
+        self.model = DCGAN(size, channels, self.latent_dim, self.width, seed=self.seed)
 
     def _fit(self, normal: torch.Tensor) -> None:
-        channels, height, width = normal.shape[1:]
-        size = gan_size(height, width)
-        torch.manual_seed(self.seed)
-        gan = DCGAN(size, channels, self.latent_dim, self.width, seed=self.seed)
-        self.gan = train_on_normal(
-            gan, pad_to(normal, size), self.steps, self.batch_size, self.seed, self.device, "AnoGAN"
+        self._build(tuple(normal.shape[1:]))
+        assert self.model is not None
+        size = self.model.generator.image_size
+        train_on_normal(
+            self.model,
+            pad_to(normal, size),
+            self.steps,
+            self.batch_size,
+            self.seed,
+            self.device,
+            "AnoGAN",
         )
 
     def search(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
         """The latent search of Sec. 2.2 for a batch: ``(scores, G(z_Gamma) cropped, the batch's
         mean loss at every step)``."""
-        assert self.gan is not None and self.image_shape is not None
-        generator, critic = self.gan.generator, self.gan.discriminator
+        assert self.model is not None and self.image_shape is not None
+        generator, critic = self.model.generator, self.model.discriminator
         device = module_device(generator)
         x = pad_to(images, generator.image_size).to(device)
         seed = torch.Generator(device=device).manual_seed(self.seed)

@@ -20,7 +20,7 @@ from torch import nn
 from counterfeit.gan.errors import ShapeError
 from counterfeit.gan.method import StepContext, TrainingMethod
 from counterfeit.gan.runtime import module_device
-from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
+from counterfeit.robust.anomaly.base import NetworkDetector, train_on_normal
 from counterfeit.robust.batches import split_batch
 
 
@@ -82,7 +82,7 @@ class ConvAutoencoder(TrainingMethod):
         return {"mse": loss.detach()}
 
 
-class AutoencoderDetector(AnomalyDetector):
+class AutoencoderDetector(NetworkDetector):
     """Score = mean squared reconstruction error of a :class:`ConvAutoencoder` trained on the
     normal images for ``steps`` steps of ``batch_size``."""
 
@@ -98,14 +98,19 @@ class AutoencoderDetector(AnomalyDetector):
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
-        self.settings = {"latent_dim": latent_dim, "width": width, "lr": lr}
+        self.latent_dim, self.width, self.lr = latent_dim, width, lr
         self.steps, self.batch_size, self.seed = steps, batch_size, seed
         self.device = device
         self.model: ConvAutoencoder | None = None
 
-    def _fit(self, normal: torch.Tensor) -> None:
+    def _build(self, image_shape: tuple[int, ...]) -> None:
         torch.manual_seed(self.seed)
-        self.model = ConvAutoencoder(tuple(normal.shape[1:]), **self.settings)
+        self.model = ConvAutoencoder(
+            image_shape, latent_dim=self.latent_dim, width=self.width, lr=self.lr
+        )
+
+    def _fit(self, normal: torch.Tensor) -> None:
+        self._build(tuple(normal.shape[1:]))
         train_on_normal(
             self.model, normal, self.steps, self.batch_size, self.seed, self.device, self.name
         )

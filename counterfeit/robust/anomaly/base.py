@@ -4,19 +4,31 @@ A detector learns from normal images only (no labels, no anomalies: Schlegl et a
 IPMI 2017, Sec. 2) and gives each new image a score, higher meaning less like the
 normal data. Detectors that rebuild the image (an autoencoder, PCA, a GAN's latent
 search) also give a residual map ``|x - x_hat|`` showing where the image differs.
+
+A deployed detector also needs a threshold: :meth:`AnomalyDetector.calibrate` sets it on
+held-out normal images at a false-alarm rate the user chooses, :meth:`~AnomalyDetector.flag`
+applies it, and :meth:`~AnomalyDetector.save` writes the detector, its threshold and its
+learned state to one file (read back with :func:`counterfeit.robust.anomaly.load_detector`,
+``weights_only``).
 """
 
 from __future__ import annotations
 
+import inspect
+import os
 from abc import ABC, abstractmethod
-from typing import Self
+from pathlib import Path
+from typing import Any, ClassVar, Self
 
 import torch
 
+from counterfeit.gan.checkpoint import load_module_state, save_atomic
 from counterfeit.gan.data import ImageTensors, InfiniteLoader
 from counterfeit.gan.errors import ConfigError, DataError, ShapeError
 from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.train import Trainer, TrainerConfig
+
+DETECTOR_FORMAT = "counterfeit-anomaly-detector"
 
 
 def check_images(images: torch.Tensor, what: str, shape: tuple[int, ...] | None = None) -> None:
@@ -61,12 +73,17 @@ def train_on_normal(
 class AnomalyDetector(ABC):
     """Fit on normal images, then score images: higher = more anomalous.
 
-    Subclasses implement :meth:`_fit` and :meth:`_score`, and :meth:`_reconstruct` when
-    they rebuild images (for :meth:`residual_map`).
+    Subclasses implement :meth:`_fit` and :meth:`_score`, :meth:`_reconstruct` when they
+    rebuild images (for :meth:`residual_map`), and :meth:`_state` / :meth:`_load_state` for
+    :meth:`save`. Every constructor argument is kept as an attribute of the same name, so
+    :meth:`config` can give them back (except those in ``unsaved``).
     """
 
     name = "detector"
+    unsaved: ClassVar[tuple[str, ...]] = ()
     image_shape: tuple[int, ...] | None = None
+    threshold: float | None = None
+    false_alarm: float | None = None
 
     def fit(self, normal: torch.Tensor) -> Self:
         """Learn the normal data from ``normal`` images (N, C, H, W) in [0, 1]."""
@@ -92,6 +109,50 @@ class AnomalyDetector(ABC):
             maps.append((batch - rebuilt.to(batch)).abs().mean(1, keepdim=True).cpu())
         return torch.cat(maps)
 
+    def calibrate(self, normal: torch.Tensor, false_alarm: float = 0.05) -> float:
+        """Set :attr:`threshold` so that at most ``false_alarm`` of ``normal`` (held-out
+        normal images, not the training ones) score above it; returns it."""
+        from counterfeit.robust.anomaly.protocol import threshold_at_false_alarm
+
+        self.threshold = threshold_at_false_alarm(self.score(normal), false_alarm)
+        self.false_alarm = false_alarm
+        return self.threshold
+
+    def flag(self, images: torch.Tensor) -> torch.Tensor:
+        """Whether each image scores above :attr:`threshold` (a bool tensor of length N)."""
+        if self.threshold is None:
+            raise ConfigError(f"{self.name}.flag: call calibrate(normal_val_images) first.")
+        return self.score(images) > self.threshold
+
+    def config(self) -> dict[str, Any]:
+        """The constructor's arguments, read back from the attributes of the same name."""
+        parameters = inspect.signature(type(self).__init__).parameters
+        return {k: getattr(self, k) for k in list(parameters)[1:] if k not in self.unsaved}
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted detector (settings, image shape, threshold, learned state) to
+        ``path`` atomically; :func:`~counterfeit.robust.anomaly.load_detector` reads it."""
+        if self.image_shape is None:
+            raise ConfigError(f"{self.name}.save: call fit(normal_images) first.")
+        record = {
+            "format": DETECTOR_FORMAT,
+            "detector": self.name,
+            "config": self.config(),
+            "image_shape": list(self.image_shape),
+            "threshold": self.threshold,
+            "false_alarm": self.false_alarm,
+            "state": self._state(),
+        }
+        return save_atomic(record, path)
+
+    def restore(self, record: dict[str, Any], source: str) -> Self:
+        """Take a saved detector's image shape, threshold and learned state (``record`` as
+        :meth:`save` wrote it; ``source`` names it in errors)."""
+        self.image_shape = tuple(record["image_shape"])
+        self.threshold, self.false_alarm = record["threshold"], record["false_alarm"]
+        self._load_state(record["state"], source)
+        return self
+
     def _check_fitted(self, images: torch.Tensor, what: str) -> None:
         if self.image_shape is None:
             raise ConfigError(f"{self.name}.{what}: call fit(normal_images) first.")
@@ -108,3 +169,33 @@ class AnomalyDetector(ABC):
             f"{self.name} does not rebuild images, so it has no residual map; use a "
             "reconstruction detector (autoencoder, pca, a GAN detector)."
         )
+
+    @abstractmethod
+    def _state(self) -> dict[str, Any]:
+        """The learned state (tensors and plain values) that :meth:`_load_state` takes."""
+
+    @abstractmethod
+    def _load_state(self, state: dict[str, Any], source: str) -> None: ...
+
+
+class NetworkDetector(AnomalyDetector):
+    """A detector whose learned state is one network, :attr:`model`, that :meth:`_build`
+    makes (untrained) for an image shape; ``device`` is where it runs."""
+
+    model: torch.nn.Module | None = None
+    device: str = "cpu"
+
+    @abstractmethod
+    def _build(self, image_shape: tuple[int, ...]) -> None:
+        """Set :attr:`model` to an untrained network for images of ``image_shape``."""
+
+    def _state(self) -> dict[str, Any]:
+        assert self.model is not None
+        return {"weights": self.model.state_dict()}
+
+    def _load_state(self, state: dict[str, Any], source: str) -> None:
+        assert self.image_shape is not None
+        self._build(self.image_shape)
+        assert self.model is not None
+        load_module_state(self.model, state["weights"], source)
+        self.model.to(self.device).eval()

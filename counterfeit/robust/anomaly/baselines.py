@@ -9,6 +9,8 @@ MNIST one-class protocol. The convolutional autoencoder, the lectures' foil, is 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
@@ -41,7 +43,8 @@ class PCAReconstruction(AnomalyDetector):
                 f"got {components!r}."
             )
         self.components = components
-        self.pca: PCA | None = None
+        self.mean: torch.Tensor | None = None  # (pixels,) float64
+        self.basis: torch.Tensor | None = None  # (components, pixels) float64, orthonormal rows
 
     def _fit(self, normal: torch.Tensor) -> None:
         n_features = normal[0].numel()
@@ -50,15 +53,23 @@ class PCAReconstruction(AnomalyDetector):
                 f"pca: {self.components} components from {len(normal)} images of "
                 f"{n_features} pixels; use at most {min(len(normal), n_features)}."
             )
-        self.pca = PCA(n_components=self.components, svd_solver="full").fit(_flat(normal))
+        pca = PCA(n_components=self.components, svd_solver="full").fit(_flat(normal))
+        self.mean, self.basis = torch.from_numpy(pca.mean_), torch.from_numpy(pca.components_)
 
     def _reconstruct(self, images: torch.Tensor) -> torch.Tensor:
-        assert self.pca is not None
-        rebuilt = self.pca.inverse_transform(self.pca.transform(_flat(images)))
-        return torch.from_numpy(rebuilt).float().reshape(images.shape).clamp(0, 1)
+        assert self.mean is not None and self.basis is not None
+        centred = torch.from_numpy(_flat(images)) - self.mean
+        rebuilt = centred @ self.basis.T @ self.basis + self.mean
+        return rebuilt.float().reshape(images.shape).clamp(0, 1)
 
     def _score(self, images: torch.Tensor) -> torch.Tensor:
         return (images - self._reconstruct(images)).pow(2).flatten(1).mean(1)
+
+    def _state(self) -> dict[str, Any]:
+        return {"mean": self.mean, "basis": self.basis}
+
+    def _load_state(self, state: dict[str, Any], source: str) -> None:
+        self.mean, self.basis = state["mean"], state["basis"]
 
 
 class KNNDistance(AnomalyDetector):
@@ -72,12 +83,14 @@ class KNNDistance(AnomalyDetector):
     """
 
     name = "knn"
+    unsaved = ("features",)
 
     def __init__(self, k: int = 5, features: nn.Module | None = None) -> None:
         if k < 1:
             raise ConfigError(f"knn: k must be >= 1, got {k}.")
         self.k = k
         self.features = features
+        self.bank: np.ndarray | None = None  # the normal images' embeddings
         self.index: NearestNeighbors | None = None
 
     @torch.no_grad()
@@ -91,11 +104,25 @@ class KNNDistance(AnomalyDetector):
     def _fit(self, normal: torch.Tensor) -> None:
         if len(normal) < self.k:
             raise ConfigError(f"knn: k={self.k} neighbours, but only {len(normal)} normal images.")
-        self.index = NearestNeighbors(n_neighbors=self.k).fit(
-            np.concatenate([self._embed(b) for b in normal.split(256)])
-        )
+        self._index(np.concatenate([self._embed(b) for b in normal.split(256)]))
+
+    def _index(self, bank: np.ndarray) -> None:
+        self.bank = bank
+        self.index = NearestNeighbors(n_neighbors=self.k).fit(bank)
 
     def _score(self, images: torch.Tensor) -> torch.Tensor:
         assert self.index is not None
         distances, _ = self.index.kneighbors(self._embed(images))
         return torch.from_numpy(distances.mean(1)).float()
+
+    def _state(self) -> dict[str, Any]:
+        if self.features is not None:
+            raise ConfigError(
+                "knn: a detector on a feature extractor cannot be saved (the extractor is "
+                "not part of the file); save a knn on pixels, or refit with the extractor."
+            )
+        assert self.bank is not None
+        return {"bank": torch.from_numpy(self.bank)}
+
+    def _load_state(self, state: dict[str, Any], source: str) -> None:
+        self._index(state["bank"].numpy())

@@ -29,7 +29,7 @@ from counterfeit.gan.models.dcgan import DCGAN
 from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANEncoder
 from counterfeit.gan.runtime import module_device
 from counterfeit.robust.anomaly.anogan import crop_from, gan_size, pad_to
-from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
+from counterfeit.robust.anomaly.base import NetworkDetector, train_on_normal
 from counterfeit.robust.batches import split_batch
 
 
@@ -77,7 +77,7 @@ def _width(critic: DCGANDiscriminator) -> int:
     return critic.net[0][0].out_channels
 
 
-class FAnoGAN(AnomalyDetector):
+class FAnoGAN(NetworkDetector):
     """f-AnoGAN: WGAN-GP on normal images, then the izi_f encoder; scored in one pass.
 
     Args:
@@ -105,13 +105,12 @@ class FAnoGAN(AnomalyDetector):
         self.kappa, self.seed, self.device = kappa, seed, device
         self.model: IziEncoder | None = None
 
-    def _fit(self, normal: torch.Tensor) -> None:
-        channels, height, width = normal.shape[1:]
-        size = gan_size(height, width)
-        padded = pad_to(normal, size)
+    def _gan(self, image_shape: tuple[int, ...]) -> DCGAN:
+        """The untrained WGAN-GP for ``image_shape``, from the detector's seed."""
+        channels, height, width = image_shape
         torch.manual_seed(self.seed)
-        gan = DCGAN(
-            size,
+        return DCGAN(
+            gan_size(height, width),
             channels,
             self.latent_dim,
             self.width,
@@ -120,10 +119,17 @@ class FAnoGAN(AnomalyDetector):
             ema_decay=None,
             seed=self.seed,
         )
+
+    def _build(self, image_shape: tuple[int, ...]) -> None:
+        self.model = IziEncoder(self._gan(image_shape), self.kappa)
+
+    def _fit(self, normal: torch.Tensor) -> None:
+        gan = self._gan(tuple(normal.shape[1:]))
+        padded = pad_to(normal, gan.generator.image_size)
         gan = train_on_normal(
             gan, padded, self.gan_steps, self.batch_size, self.seed, self.device, "WGAN-GP"
         )
-        self.model = IziEncoder(gan, self.kappa)
+        self.model = IziEncoder(gan, self.kappa)  # built after the GAN trains (its seed state)
         train_on_normal(
             self.model, padded, self.encoder_steps, self.batch_size, self.seed, self.device, "izi_f"
         )

@@ -27,7 +27,7 @@ from counterfeit.gan.nets.blocks import init_normal_
 from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANEncoder, DCGANGenerator
 from counterfeit.gan.runtime import module_device
 from counterfeit.robust.anomaly.anogan import crop_from, gan_size, pad_to
-from counterfeit.robust.anomaly.base import AnomalyDetector, train_on_normal
+from counterfeit.robust.anomaly.base import NetworkDetector, train_on_normal
 from counterfeit.robust.batches import split_batch
 
 D_RESET_BELOW = 1e-5
@@ -116,7 +116,7 @@ class GANomalyNet(TrainingMethod):
         return {"d_loss": d_loss.detach(), **{k: v.detach() for k, v in terms.items()}}
 
 
-class GANomaly(AnomalyDetector):
+class GANomaly(NetworkDetector):
     """GANomaly as a detector: train :class:`GANomalyNet` on the normal images; score by the
     latent distance ``mean (G_E(x) - E(G(x)))^2``.
 
@@ -141,14 +141,17 @@ class GANomaly(AnomalyDetector):
         self.steps, self.batch_size, self.seed, self.device = steps, batch_size, seed, device
         self.model: GANomalyNet | None = None
 
-    def _fit(self, normal: torch.Tensor) -> None:
-        channels, height, width = normal.shape[1:]
-        size = gan_size(height, width)
+    def _build(self, image_shape: tuple[int, ...]) -> None:
+        channels, height, width = image_shape
         torch.manual_seed(self.seed)
-        self.model = GANomalyNet(size, channels, self.latent_dim, self.width)
+        self.model = GANomalyNet(gan_size(height, width), channels, self.latent_dim, self.width)
+
+    def _fit(self, normal: torch.Tensor) -> None:
+        self._build(tuple(normal.shape[1:]))
+        assert self.model is not None
         train_on_normal(
             self.model,
-            pad_to(normal, size),
+            pad_to(normal, self.model.encoder.image_size),
             self.steps,
             self.batch_size,
             self.seed,
