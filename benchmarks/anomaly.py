@@ -28,7 +28,6 @@ from counterfeit.robust.anomaly import (
     DETECTORS,
     AnomalyDetector,
     build_detector,
-    detector_settings,
     evaluate_protocol,
 )
 
@@ -37,10 +36,7 @@ RECIPE = Path(__file__).parents[1] / "counterfeit/recipes/builtin/mnist-anomaly.
 
 def make_detector(method: str, seed: int, device: str, budget: dict) -> AnomalyDetector:
     """``method`` with the recipe's budget; the neural ones also take the seed and device."""
-    kwargs = dict(budget.get(method, {}))
-    if "seed" in detector_settings(method):
-        kwargs.update(seed=seed, device=device)
-    return build_detector(method, **kwargs)
+    return build_detector(method, seed, device, **budget.get(method, {}))
 
 
 def load_mnist(root: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:

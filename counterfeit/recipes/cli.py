@@ -16,6 +16,9 @@
                     [--trust-pickle] [--out DIR] ...
     counterfeit patch --model PATH --target CLASS --data NAME_OR_DIR [--area 0.2] [--shape circle]
                     [--steps 500] [--areas 0.05,0.1,0.2,0.3] [--normalize MEAN,STD] [--out DIR] ...
+    counterfeit anomaly fit --data NAME_OR_DIR --normal CLASS --method f-anogan --out DIR
+                    [--set key=value ...] [--false-alarm 0.05]
+    counterfeit anomaly score --checkpoint DIR/detector.pt IMAGES... [--out DIR]
 
 Errors a user can cause are printed as one clear message (exit status 2); anything
 else is an internal error, summed up in one line with the traceback in a log file (exit
@@ -32,6 +35,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from counterfeit.recipes import preflight
+from counterfeit.recipes.anomaly_cli import add_anomaly_command
 from counterfeit.recipes.boundary import INTERRUPTED, run_command
 from counterfeit.recipes.tracking_cli import add_tracking_command
 
@@ -171,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     robustness.set_defaults(handler=_robustness)
     _add_patch_command(commands)
     _add_sweep_command(commands)
+    add_anomaly_command(commands)
     add_tracking_command(commands)
     return parser
 

@@ -194,9 +194,26 @@ def load_image_folder(
         raise DataError(
             f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {root} or its class sub-folders."
         )
+    arrays, kept = read_image_files(files, size, channels, skip_unreadable)
+    return ImageTensors.from_numpy(
+        np.stack(arrays),
+        np.array([labels[i] for i in kept]) if class_dirs else None,
+        f"folder:{root.name}",
+    )
+
+
+def read_image_files(
+    files: list[Path], size: int, channels: int = 3, skip_unreadable: bool = False
+) -> tuple[list[np.ndarray], list[int]]:
+    """``files`` read as ``size`` x ``size`` uint8 arrays (``channels`` 1: grey, 3: RGB),
+    with the indices of the files that were read.
+
+    A file that is not a readable image is an error naming it; with ``skip_unreadable`` it
+    is left out with a warning that names it instead.
+    """
     mode = "RGB" if channels == 3 else "L"
     arrays, kept, unreadable = [], [], []
-    for file, label in zip(files, labels or [-1] * len(files)):
+    for index, file in enumerate(files):
         try:
             with Image.open(file) as image:
                 resized = image.convert(mode).resize((size, size), Image.BILINEAR)
@@ -209,16 +226,14 @@ def load_image_folder(
             unreadable.append(file)
             continue
         arrays.append(np.asarray(resized))
-        kept.append(label)
+        kept.append(index)
     if unreadable:
         names = ", ".join(str(f) for f in unreadable[:5])
         more = f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
-        warnings.warn(f"skipped {len(unreadable)} unreadable image(s): {names}{more}", stacklevel=2)
+        warnings.warn(f"skipped {len(unreadable)} unreadable image(s): {names}{more}", stacklevel=3)
     if not arrays:
-        raise DataError(f"none of the {len(files)} images in {root} could be read.")
-    return ImageTensors.from_numpy(
-        np.stack(arrays), np.array(kept) if class_dirs else None, f"folder:{root.name}"
-    )
+        raise DataError(f"none of the {len(files)} images could be read.")
+    return arrays, kept
 
 
 def _read_rgb(path: Path) -> np.ndarray:

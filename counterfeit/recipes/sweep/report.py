@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from counterfeit.recipes.markdown import markdown_table
 from counterfeit.recipes.sweep.plan import numeric_values
 
 STATE_FILE = "sweep.json"
@@ -54,13 +55,13 @@ def write_markdown(out: Path, record: Mapping[str, Any], headline: str | None) -
         if not group["metrics"]:
             lines.append("No finished member.")
             continue
-        lines += _table(
+        lines += markdown_table(
             ["metric", "n", "mean", "sd", "median", "min", "max", "95% CI"],
             [[name, *_stat_cells(s)] for name, s in group["metrics"].items()],
         )
         if group["paired"]:
             lines += ["", "Paired differences (same seed, a - b):", ""]
-            lines += _table(
+            lines += markdown_table(
                 ["difference", "n", "mean", "sd", "median", "min", "max", "95% CI"],
                 [[f"{p['a']} - {p['b']}: {p['metric']}", *_stat_cells(p)] for p in group["paired"]],
             )
@@ -69,7 +70,7 @@ def write_markdown(out: Path, record: Mapping[str, Any], headline: str | None) -
 
         lines += ["", "## Label-free selection", "", selection_markdown(record["selection"])]
     lines += ["", "## Members", ""]
-    lines += _table(
+    lines += markdown_table(
         ["member", "status", "exit", "wall s", headline or "headline", "error (last line)"],
         [
             [
@@ -233,9 +234,3 @@ def _number(value: float | None) -> str:
     if value is None:
         return ""
     return f"{value:.4f}" if abs(value) < 1000 else f"{value:.4g}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return out

@@ -31,6 +31,7 @@ TASKS: dict[str, str] = {
     "patch": "counterfeit.recipes.tasks.patch:PatchTask",
     "advgan": "counterfeit.recipes.tasks.advgan:AdvGANTask",
     "srgan": "counterfeit.recipes.tasks.srgan:SRGANTask",
+    "anomaly": "counterfeit.recipes.tasks.anomaly:AnomalyTask",
 }
 
 

@@ -28,6 +28,7 @@ from counterfeit.robust.anomaly.baselines import KNNDistance, PCAReconstruction
 from counterfeit.robust.anomaly.fanogan import FAnoGAN, IziEncoder
 from counterfeit.robust.anomaly.ganomaly import GANomaly, GANomalyNet
 from counterfeit.robust.anomaly.plots import (
+    auroc_grid_figure,
     roc_figure,
     score_histogram_figure,
     top_anomalies_figure,
@@ -35,8 +36,10 @@ from counterfeit.robust.anomaly.plots import (
 from counterfeit.robust.anomaly.protocol import (
     ClassResult,
     ProtocolReport,
+    Round,
     detection_scores,
     evaluate_protocol,
+    evaluate_round,
     threshold_at_false_alarm,
 )
 from counterfeit.robust.anomaly.registry import (
@@ -61,11 +64,14 @@ __all__ = [
     "NetworkDetector",
     "PCAReconstruction",
     "ProtocolReport",
+    "Round",
+    "auroc_grid_figure",
     "build_detector",
     "check_images",
     "detection_scores",
     "detector_settings",
     "evaluate_protocol",
+    "evaluate_round",
     "load_detector",
     "roc_figure",
     "score_histogram_figure",

@@ -80,6 +80,7 @@ class AnomalyDetector(ABC):
     """
 
     name = "detector"
+    reconstructs: ClassVar[bool] = True  # rebuilds images, so has a residual map
     unsaved: ClassVar[tuple[str, ...]] = ()
     image_shape: tuple[int, ...] | None = None
     threshold: float | None = None

@@ -83,6 +83,7 @@ class KNNDistance(AnomalyDetector):
     """
 
     name = "knn"
+    reconstructs = False
     unsaved = ("features",)
 
     def __init__(self, k: int = 5, features: nn.Module | None = None) -> None:

@@ -83,6 +83,9 @@ class FAnoGAN(NetworkDetector):
     Args:
         width, latent_dim: the WGAN-GP's DCGAN nets.
         gan_steps, encoder_steps, batch_size: the two training stages.
+        gan_loss: the first stage's loss: ``wgan-gp`` (the paper), or another DCGAN loss
+            (``non-saturating`` trains G on every step instead of every fifth, the CPU
+            budget's choice; the critic keeps its LayerNorm either way).
         kappa: weight of the feature residual (1 in the paper).
         seed, device: of both stages.
     """
@@ -96,13 +99,14 @@ class FAnoGAN(NetworkDetector):
         gan_steps: int = 5000,
         encoder_steps: int = 2000,
         batch_size: int = 64,
+        gan_loss: str = "wgan-gp",
         kappa: float = 1.0,
         seed: int = 0,
         device: str = "cpu",
     ) -> None:
         self.width, self.latent_dim = width, latent_dim
         self.gan_steps, self.encoder_steps, self.batch_size = gan_steps, encoder_steps, batch_size
-        self.kappa, self.seed, self.device = kappa, seed, device
+        self.gan_loss, self.kappa, self.seed, self.device = gan_loss, kappa, seed, device
         self.model: IziEncoder | None = None
 
     def _gan(self, image_shape: tuple[int, ...]) -> DCGAN:
@@ -114,7 +118,7 @@ class FAnoGAN(NetworkDetector):
             channels,
             self.latent_dim,
             self.width,
-            loss="wgan-gp",
+            loss=self.gan_loss,
             d_norm="layer",
             ema_decay=None,
             seed=self.seed,
@@ -127,7 +131,7 @@ class FAnoGAN(NetworkDetector):
         gan = self._gan(tuple(normal.shape[1:]))
         padded = pad_to(normal, gan.generator.image_size)
         gan = train_on_normal(
-            gan, padded, self.gan_steps, self.batch_size, self.seed, self.device, "WGAN-GP"
+            gan, padded, self.gan_steps, self.batch_size, self.seed, self.device, self.gan_loss
         )
         self.model = IziEncoder(gan, self.kappa)  # built after the GAN trains (its seed state)
         train_on_normal(

@@ -1,5 +1,6 @@
 """Figures of an anomaly detector: ROC curves, score histograms (normal against anomalous,
-with the deployment threshold), and the highest-scored images beside their residual maps.
+with the deployment threshold), the highest-scored images beside their residual maps, and
+AUROC per class of several detectors as a heat map.
 """
 
 from __future__ import annotations
@@ -64,5 +65,25 @@ def top_anomalies_figure(
     axes[1, 0].text(
         -0.15, 0.5, "residual", rotation=90, va="center", transform=axes[1, 0].transAxes
     )
+    fig.tight_layout()
+    return fig
+
+
+def auroc_grid_figure(grid: Mapping[str, Mapping[int, float]]) -> plt.Figure:
+    """A heat map of AUROC, ``method -> {class: AUROC}``: methods as rows, classes as
+    columns, each cell's value written in it, and each method's mean in its row label."""
+    methods = list(grid)
+    classes = sorted({c for row in grid.values() for c in row})
+    values = np.array([[grid[m].get(c, np.nan) for c in classes] for m in methods])
+    fig, ax = plt.subplots(figsize=(0.6 * len(classes) + 2.4, 0.45 * len(methods) + 1.2))
+    image = ax.imshow(values, cmap="viridis", vmin=0.5, vmax=1.0, aspect="auto")
+    for (row, column), value in np.ndenumerate(values):
+        colour = "black" if value > 0.8 else "white"
+        ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(range(len(classes)), [str(c) for c in classes])
+    labels = [f"{m} ({np.nanmean(values[i]):.3f})" for i, m in enumerate(methods)]
+    ax.set_yticks(range(len(methods)), labels)
+    ax.set(xlabel="class")
+    fig.colorbar(image, ax=ax, label="AUROC")
     fig.tight_layout()
     return fig

@@ -96,6 +96,67 @@ def _normal_mask(labels: torch.Tensor, target: int, protocol: Protocol) -> torch
     return labels == target if protocol == "one-class" else labels != target
 
 
+@dataclass
+class Round:
+    """One fitted round: its result, the fitted (and calibrated) detector, its test scores."""
+
+    result: ClassResult
+    detector: AnomalyDetector
+    scores: torch.Tensor
+    normal_test: torch.Tensor  # bool, per test image
+
+
+def evaluate_round(
+    make_detector: Callable[[], AnomalyDetector],
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor],
+    target: int,
+    protocol: Protocol = "one-class",
+    validation_fraction: float = 0.1,
+    false_alarm: float = 0.05,
+    seed: int = 0,
+) -> Round:
+    """One round of ``protocol`` for class ``target`` (see :func:`evaluate_protocol`)."""
+    if protocol not in ("one-class", "leave-one-out"):
+        raise ConfigError(f"unknown protocol '{protocol}'; choose one-class or leave-one-out.")
+    if not 0 < validation_fraction < 1:
+        raise ConfigError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
+    train_images, train_labels = train
+    test_images, test_labels = test
+    normal = train_images[_normal_mask(train_labels, target, protocol)]
+    order = torch.randperm(len(normal), generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, round(validation_fraction * len(normal)))
+    if len(normal) - n_val < 2:
+        raise DataError(
+            f"class {target}: {len(normal)} normal training images; need at least "
+            f"{n_val + 2} (some are held out for the threshold)."
+        )
+    fit_images, val_images = normal[order[n_val:]], normal[order[:n_val]]
+    detector = make_detector()
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    detector.fit(fit_images)
+    fitted = time.perf_counter()
+    scores = detector.score(test_images)
+    scored = time.perf_counter()
+    threshold = detector.calibrate(val_images, false_alarm)
+    normal_test = _normal_mask(test_labels, target, protocol)
+    metrics = detection_scores(scores[normal_test], scores[~normal_test])
+    result = ClassResult(
+        target=target,
+        threshold=threshold,
+        detection_rate=float((scores[~normal_test] > threshold).float().mean()),
+        false_alarm_rate=float((scores[normal_test] > threshold).float().mean()),
+        n_train=len(fit_images),
+        n_normal_test=int(normal_test.sum()),
+        n_anomaly_test=int((~normal_test).sum()),
+        fit_seconds=round(fitted - started, 2),
+        score_ms_per_image=round(1000 * (scored - fitted) / len(test_images), 3),
+        **metrics,
+    )
+    return Round(result, detector, scores, normal_test)
+
+
 def evaluate_protocol(
     make_detector: Callable[[], AnomalyDetector],
     train: tuple[torch.Tensor, torch.Tensor],
@@ -112,49 +173,15 @@ def evaluate_protocol(
     a ``validation_fraction`` held out to set the threshold at ``false_alarm``, then scores
     the test set. ``train`` and ``test`` are ``(images, labels)``.
     """
-    if protocol not in ("one-class", "leave-one-out"):
-        raise ConfigError(f"unknown protocol '{protocol}'; choose one-class or leave-one-out.")
-    if not 0 < validation_fraction < 1:
-        raise ConfigError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
-    train_images, train_labels = train
-    test_images, test_labels = test
-    classes = sorted(int(c) for c in test_labels.unique()) if classes is None else list(classes)
-    report: ProtocolReport | None = None
-    for target in classes:
-        normal = train_images[_normal_mask(train_labels, target, protocol)]
-        order = torch.randperm(len(normal), generator=torch.Generator().manual_seed(seed))
-        n_val = max(1, round(validation_fraction * len(normal)))
-        if len(normal) - n_val < 2:
-            raise DataError(
-                f"class {target}: {len(normal)} normal training images; need at least "
-                f"{n_val + 2} (some are held out for the threshold)."
-            )
-        fit_images, val_images = normal[order[n_val:]], normal[order[:n_val]]
-        detector = make_detector()
-        report = report or ProtocolReport(protocol, detector.name)
-        torch.manual_seed(seed)
-        started = time.perf_counter()
-        detector.fit(fit_images)
-        fitted = time.perf_counter()
-        scores = detector.score(test_images)
-        scored = time.perf_counter()
-        threshold = threshold_at_false_alarm(detector.score(val_images), false_alarm)
-        normal_test = _normal_mask(test_labels, target, protocol)
-        metrics = detection_scores(scores[normal_test], scores[~normal_test])
-        report.rounds.append(
-            ClassResult(
-                target=target,
-                threshold=threshold,
-                detection_rate=float((scores[~normal_test] > threshold).float().mean()),
-                false_alarm_rate=float((scores[normal_test] > threshold).float().mean()),
-                n_train=len(fit_images),
-                n_normal_test=int(normal_test.sum()),
-                n_anomaly_test=int((~normal_test).sum()),
-                fit_seconds=round(fitted - started, 2),
-                score_ms_per_image=round(1000 * (scored - fitted) / len(test_images), 3),
-                **metrics,
-            )
-        )
-    if report is None:
+    classes = sorted(int(c) for c in test[1].unique()) if classes is None else list(classes)
+    if not classes:
         raise ConfigError("no classes to evaluate.")
+    report: ProtocolReport | None = None
+    for target in classes:  # one fitted detector in memory at a time
+        done = evaluate_round(
+            make_detector, train, test, target, protocol, validation_fraction, false_alarm, seed
+        )
+        report = report or ProtocolReport(protocol, done.detector.name)
+        report.rounds.append(done.result)
+    assert report is not None
     return report

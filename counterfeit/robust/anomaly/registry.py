@@ -30,8 +30,11 @@ def detector_settings(name: str) -> list[str]:
     return list(inspect.signature(DETECTORS[name].__init__).parameters)[1:]
 
 
-def build_detector(name: str, **settings: Any) -> AnomalyDetector:
-    """An unfitted detector ``name`` (see :data:`DETECTORS`) with ``settings``.
+def build_detector(
+    name: str, seed: int | None = None, device: str | None = None, **settings: Any
+) -> AnomalyDetector:
+    """An unfitted detector ``name`` (see :data:`DETECTORS`) with ``settings``; ``seed`` and
+    ``device`` go to the detectors that train a network (unless ``settings`` name them).
 
     Raises:
         ConfigError: an unknown name or setting, named with the ones there are.
@@ -44,6 +47,9 @@ def build_detector(name: str, **settings: Any) -> AnomalyDetector:
             f"{name} has no setting {', '.join(map(repr, unknown))}; it takes "
             f"{', '.join(detector_settings(name))}."
         )
+    if "seed" in detector_settings(name):
+        defaults = {"seed": seed, "device": device}
+        settings = {**{k: v for k, v in defaults.items() if v is not None}, **settings}
     return DETECTORS[name](**settings)
 
 
