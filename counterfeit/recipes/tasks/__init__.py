@@ -32,6 +32,7 @@ TASKS: dict[str, str] = {
     "advgan": "counterfeit.recipes.tasks.advgan:AdvGANTask",
     "srgan": "counterfeit.recipes.tasks.srgan:SRGANTask",
     "anomaly": "counterfeit.recipes.tasks.anomaly:AnomalyTask",
+    "ood": "counterfeit.recipes.tasks.ood:OODTask",
 }
 
 

@@ -31,6 +31,7 @@ from counterfeit.robust.anomaly.plots import (
     auroc_grid_figure,
     roc_figure,
     score_histogram_figure,
+    shift_auroc_figure,
     top_anomalies_figure,
 )
 from counterfeit.robust.anomaly.protocol import (
@@ -75,6 +76,7 @@ __all__ = [
     "load_detector",
     "roc_figure",
     "score_histogram_figure",
+    "shift_auroc_figure",
     "threshold_at_false_alarm",
     "top_anomalies_figure",
 ]

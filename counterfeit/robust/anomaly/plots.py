@@ -87,3 +87,23 @@ def auroc_grid_figure(grid: Mapping[str, Mapping[int, float]]) -> plt.Figure:
     fig.colorbar(image, ax=ax, label="AUROC")
     fig.tight_layout()
     return fig
+
+
+def shift_auroc_figure(auroc: Mapping[str, Mapping[str, float]]) -> plt.Figure:
+    """Horizontal bars of AUROC, ``detector -> {shift: AUROC}``: one group per shift (shifted
+    inputs against clean ones), one bar per detector, chance (0.5) dashed."""
+    detectors = list(auroc)
+    shifts = list(dict.fromkeys(k for table in auroc.values() for k in table))
+    height = 0.8 / max(1, len(detectors))
+    fig, ax = plt.subplots(figsize=(6, 0.32 * len(shifts) * max(1, len(detectors)) ** 0.5 + 1.2))
+    rows = np.arange(len(shifts))
+    for i, detector in enumerate(detectors):
+        values = [auroc[detector].get(shift, np.nan) for shift in shifts]
+        ax.barh(rows + (i - (len(detectors) - 1) / 2) * height, values, height, label=detector)
+    ax.axvline(0.5, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_yticks(rows, shifts)
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1), xlabel="AUROC, shifted vs clean test images")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
