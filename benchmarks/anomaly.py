@@ -128,16 +128,32 @@ def summarize(out: Path) -> None:
     records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
     for method in sorted({r["method"] for r in records}):
         mine = [r for r in records if r["method"] == method]
-        per_seed = {
-            seed: np.mean([r["auroc"] for r in mine if r["seed"] == seed])
-            for seed in sorted({r["seed"] for r in mine})
+        rounds = {
+            seed: [r for r in mine if r["seed"] == seed] for seed in {r["seed"] for r in mine}
         }
-        digits = {r["target"]: r["auroc"] for r in mine if r["seed"] == min(per_seed)}
+        complete = max(len(found) for found in rounds.values())
+        partial = sorted(seed for seed, found in rounds.items() if len(found) < complete)
+        per_seed = {
+            seed: np.mean([r["auroc"] for r in found])
+            for seed, found in sorted(rounds.items())
+            if len(found) == complete  # a seed still running is left out of the mean
+        }
+        digits = {r["target"]: r["auroc"] for r in rounds[min(per_seed)]}
         values = list(per_seed.values())
         sd = np.std(values, ddof=1) if len(values) > 1 else float("nan")
+        timed = [r for r in mine if "fit_seconds" in r]
+        speed = (
+            f"; fit {np.mean([r['fit_seconds'] for r in timed]):.0f} s per digit, scoring "
+            f"{np.mean([r['score_ms_per_image'] for r in timed]):.2f} ms per image"
+            if timed
+            else ""
+        )
         print(
-            f"{method}: mean AUROC {np.mean(values):.3f} +- {sd:.3f} over {len(values)} seed(s); "
+            f"{method}: mean AUROC over {complete} digits {np.mean(values):.3f} +- {sd:.3f} "
+            f"over {len(values)} seed(s); "
             + " ".join(f"{d}:{a:.3f}" for d, a in sorted(digits.items()))
+            + speed
+            + (f" (seeds {partial} unfinished, left out)" if partial else "")
         )
 
 
