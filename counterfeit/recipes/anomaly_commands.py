@@ -33,6 +33,7 @@ from counterfeit.robust.anomaly import (
     AnomalyDetector,
     build_detector,
     detection_scores,
+    hold_out,
     load_detector,
 )
 from counterfeit.robust.anomaly.plots import score_histogram_figure, top_anomalies_figure
@@ -110,11 +111,8 @@ def run_anomaly_fit(
     else:
         labels, keep = [], torch.ones(len(train), dtype=torch.bool)
     images = train.images[keep].float().div(255)
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
-    n_val = max(1, round(validation_fraction * len(images)))
-    if len(images) - n_val < 2:
-        raise DataError(f"{len(images)} normal images in {data}; need at least {n_val + 2}.")
-    fit_images, val_images = images[order[n_val:]], images[order[:n_val]]
+    fit_images, val_images = hold_out(images, validation_fraction, seed, data)
+    n_val = len(val_images)
     print(f"fitting {method} on {len(fit_images)} normal images of {data} ({n_val} held out)")
     started = time.perf_counter()
     torch.manual_seed(seed)

@@ -27,7 +27,12 @@ from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.markdown import markdown_table
 from counterfeit.recipes.schema import AttackData, AttackedModelConfig, RecipeBase, StrictModel
 from counterfeit.recipes.tasks.common.attacks import AttackedModelTask, correct
-from counterfeit.robust.anomaly import AnomalyDetector, build_detector, detection_scores
+from counterfeit.robust.anomaly import (
+    AnomalyDetector,
+    build_detector,
+    detection_scores,
+    hold_out,
+)
 from counterfeit.robust.attacks import fgsm, pgd
 from counterfeit.robust.corruptions import corrupt, resolve_corruptions
 from counterfeit.robust.patch import AdversarialPatch
@@ -182,13 +187,12 @@ class OODTask(AttackedModelTask):
         """``method`` fitted on the classifier's training images, calibrated on held-out ones."""
         r, ctx = self.recipe, self.ctx
         images = self.train_set.images.float().div(255)
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(r.seed))
-        n_val = max(1, round(r.evaluation.validation_fraction * len(images)))
+        fit_images, held_out = hold_out(images, r.evaluation.validation_fraction, r.seed)
         settings = r.detectors.get(method, {})
         detector = build_detector(method, r.seed, str(ctx.device), **settings)
         torch.manual_seed(r.seed)
-        detector.fit(images[order[n_val:]])
-        detector.calibrate(images[order[:n_val]], r.evaluation.false_alarm)
+        detector.fit(fit_images)
+        detector.calibrate(held_out, r.evaluation.false_alarm)
         path = detector.save(ctx.out / "detectors" / f"{method}.pt")
         ctx.log_file(path, "detectors")
         return detector

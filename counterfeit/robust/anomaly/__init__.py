@@ -41,6 +41,7 @@ from counterfeit.robust.anomaly.protocol import (
     detection_scores,
     evaluate_protocol,
     evaluate_round,
+    hold_out,
     threshold_at_false_alarm,
 )
 from counterfeit.robust.anomaly.registry import (
@@ -73,6 +74,7 @@ __all__ = [
     "detector_settings",
     "evaluate_protocol",
     "evaluate_round",
+    "hold_out",
     "load_detector",
     "roc_figure",
     "score_histogram_figure",

@@ -52,6 +52,23 @@ def threshold_at_false_alarm(normal_scores: torch.Tensor, false_alarm: float = 0
     return float(np.quantile(normal_scores.double().numpy(), 1 - false_alarm, method="higher"))
 
 
+def hold_out(
+    normal: torch.Tensor, fraction: float, seed: int = 0, what: str = "normal images"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(fit, held_out)``: a random ``fraction`` of ``normal`` (at least one image) held out
+    to set the threshold, the rest to fit on; the same ``seed`` gives the same split."""
+    if not 0 < fraction < 1:
+        raise ConfigError(f"the held-out fraction must be in (0, 1), got {fraction}.")
+    order = torch.randperm(len(normal), generator=torch.Generator().manual_seed(seed))
+    n_held_out = max(1, round(fraction * len(normal)))
+    if len(normal) - n_held_out < 2:
+        raise DataError(
+            f"{what}: {len(normal)} normal images; need at least {n_held_out + 2} (some are "
+            "held out for the threshold)."
+        )
+    return normal[order[n_held_out:]], normal[order[:n_held_out]]
+
+
 @dataclass
 class ClassResult:
     """One round of a protocol: ``target`` is the normal class (one-class) or the anomalous
@@ -119,19 +136,10 @@ def evaluate_round(
     """One round of ``protocol`` for class ``target`` (see :func:`evaluate_protocol`)."""
     if protocol not in ("one-class", "leave-one-out"):
         raise ConfigError(f"unknown protocol '{protocol}'; choose one-class or leave-one-out.")
-    if not 0 < validation_fraction < 1:
-        raise ConfigError(f"validation_fraction must be in (0, 1), got {validation_fraction}.")
     train_images, train_labels = train
     test_images, test_labels = test
     normal = train_images[_normal_mask(train_labels, target, protocol)]
-    order = torch.randperm(len(normal), generator=torch.Generator().manual_seed(seed))
-    n_val = max(1, round(validation_fraction * len(normal)))
-    if len(normal) - n_val < 2:
-        raise DataError(
-            f"class {target}: {len(normal)} normal training images; need at least "
-            f"{n_val + 2} (some are held out for the threshold)."
-        )
-    fit_images, val_images = normal[order[n_val:]], normal[order[:n_val]]
+    fit_images, val_images = hold_out(normal, validation_fraction, seed, f"class {target}")
     detector = make_detector()
     torch.manual_seed(seed)
     started = time.perf_counter()
