@@ -23,7 +23,12 @@ deployed (``counterfeit anomaly fit`` / ``score`` do this from the command line)
 
 from counterfeit.robust.anomaly.anogan import AnoGAN
 from counterfeit.robust.anomaly.autoencoder import AutoencoderDetector, ConvAutoencoder
-from counterfeit.robust.anomaly.base import AnomalyDetector, NetworkDetector, check_images
+from counterfeit.robust.anomaly.base import (
+    AnomalyDetector,
+    NetworkDetector,
+    check_images,
+    threshold_at_false_alarm,
+)
 from counterfeit.robust.anomaly.baselines import KNNDistance, PCAReconstruction
 from counterfeit.robust.anomaly.fanogan import FAnoGAN, IziEncoder
 from counterfeit.robust.anomaly.ganomaly import GANomaly, GANomalyNet
@@ -42,7 +47,6 @@ from counterfeit.robust.anomaly.protocol import (
     evaluate_protocol,
     evaluate_round,
     hold_out,
-    threshold_at_false_alarm,
 )
 from counterfeit.robust.anomaly.registry import (
     DETECTORS,

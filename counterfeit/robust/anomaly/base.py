@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import numpy as np
 import torch
 
 from counterfeit.gan.checkpoint import load_module_state, save_atomic
@@ -70,6 +71,16 @@ def train_on_normal(
     return method.eval()
 
 
+def threshold_at_false_alarm(normal_scores: torch.Tensor, false_alarm: float = 0.05) -> float:
+    """The score above which at most ``false_alarm`` of ``normal_scores`` (held-out normal
+    images, not the training ones) would be flagged."""
+    if not 0 < false_alarm < 1:
+        raise ConfigError(f"false_alarm must be in (0, 1), got {false_alarm}.")
+    if len(normal_scores) == 0:
+        raise DataError("the threshold needs held-out normal images; got none.")
+    return float(np.quantile(normal_scores.double().numpy(), 1 - false_alarm, method="higher"))
+
+
 class AnomalyDetector(ABC):
     """Fit on normal images, then score images: higher = more anomalous.
 
@@ -113,8 +124,6 @@ class AnomalyDetector(ABC):
     def calibrate(self, normal: torch.Tensor, false_alarm: float = 0.05) -> float:
         """Set :attr:`threshold` so that at most ``false_alarm`` of ``normal`` (held-out
         normal images, not the training ones) score above it; returns it."""
-        from counterfeit.robust.anomaly.protocol import threshold_at_false_alarm
-
         self.threshold = threshold_at_false_alarm(self.score(normal), false_alarm)
         self.false_alarm = false_alarm
         return self.threshold

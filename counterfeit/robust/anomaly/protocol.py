@@ -42,16 +42,6 @@ def detection_scores(normal_scores: torch.Tensor, anomaly_scores: torch.Tensor) 
     }
 
 
-def threshold_at_false_alarm(normal_scores: torch.Tensor, false_alarm: float = 0.05) -> float:
-    """The score above which at most ``false_alarm`` of ``normal_scores`` (held-out normal
-    images, not the training ones) would be flagged."""
-    if not 0 < false_alarm < 1:
-        raise ConfigError(f"false_alarm must be in (0, 1), got {false_alarm}.")
-    if len(normal_scores) == 0:
-        raise DataError("the threshold needs held-out normal images; got none.")
-    return float(np.quantile(normal_scores.double().numpy(), 1 - false_alarm, method="higher"))
-
-
 def hold_out(
     normal: torch.Tensor, fraction: float, seed: int = 0, what: str = "normal images"
 ) -> tuple[torch.Tensor, torch.Tensor]:
