@@ -95,7 +95,7 @@ def shift_auroc_figure(auroc: Mapping[str, Mapping[str, float]]) -> plt.Figure:
     detectors = list(auroc)
     shifts = list(dict.fromkeys(k for table in auroc.values() for k in table))
     height = 0.8 / max(1, len(detectors))
-    fig, ax = plt.subplots(figsize=(6, 0.32 * len(shifts) * max(1, len(detectors)) ** 0.5 + 1.2))
+    fig, ax = plt.subplots(figsize=(6, 0.2 * len(shifts) * max(1, len(detectors)) ** 0.5 + 1.2))
     rows = np.arange(len(shifts))
     for i, detector in enumerate(detectors):
         values = [auroc[detector].get(shift, np.nan) for shift in shifts]
@@ -104,6 +104,6 @@ def shift_auroc_figure(auroc: Mapping[str, Mapping[str, float]]) -> plt.Figure:
     ax.set_yticks(rows, shifts)
     ax.invert_yaxis()
     ax.set(xlim=(0, 1), xlabel="AUROC, shifted vs clean test images")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(detectors))
     fig.tight_layout()
     return fig
