@@ -30,6 +30,27 @@ def sample_latent(
     return z.to(device)
 
 
+def truncated_normal(
+    n: int,
+    dim: int,
+    threshold: float,
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(n, dim) standard normal values, each one drawn again until ``|z| <= threshold``: the
+    truncation trick (Brock et al., ICLR 2019, Sec. 3.1). Smaller thresholds trade variety for
+    fidelity."""
+    if threshold <= 0:
+        raise ConfigError(f"the truncation threshold must be > 0, got {threshold}.")
+    where = generator.device if generator is not None else device
+    z = torch.randn(n, dim, generator=generator, device=where)
+    outside = z.abs() > threshold
+    while outside.any():
+        z[outside] = torch.randn(int(outside.sum()), generator=generator, device=where)
+        outside = z.abs() > threshold
+    return z.to(device)
+
+
 def random_labels(
     n: int, num_classes: int, device: torch.device | str, generator: torch.Generator | None = None
 ) -> torch.Tensor:
