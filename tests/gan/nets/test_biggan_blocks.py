@@ -1,11 +1,14 @@
 """BigGAN's building blocks against hand computations: spectral norm, self-attention,
 conditional BatchNorm, the projection head, orthogonal regularisation, truncation."""
 
+import pytest
 import torch
 from torch import nn
 
+from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.models._common import truncated_normal
 from counterfeit.gan.nets.attention import SelfAttention
+from counterfeit.gan.nets.biggan import BigGANDiscriminator, BigGANGenerator
 from counterfeit.gan.nets.conditional import ConditionalBatchNorm2d, ProjectionHead
 from counterfeit.gan.nets.spectral import orthogonal_regularization, spectral_norm
 
@@ -88,3 +91,27 @@ def test_truncation_resamples_values_outside_the_threshold():
     # resampled, not clipped: no pile-up at the threshold, and the spread of N(0,1) on [-0.5, 0.5]
     assert float((z.abs() > 0.49).float().mean()) < 0.05
     assert 0.27 < float(z.std()) < 0.30  # sd of a standard normal truncated to [-0.5, 0.5]: 0.287
+
+
+def test_biggan_nets_shapes_hierarchical_latents_and_projection():
+    torch.manual_seed(0)
+    g = BigGANGenerator(32, 1, num_classes=10, latent_dim=32, width=4, attention=16)
+    d = BigGANDiscriminator(32, 1, num_classes=10, width=4, attention=16)
+    z, y = torch.randn(3, 32), torch.tensor([1, 2, 3])
+    x = g(z, y).detach()
+    assert x.shape == (3, 1, 32, 32) and float(x.min()) >= 0 and float(x.max()) <= 1
+    assert g.attention is not None and g.attention.channels == 16
+    # every chunk of z reaches the image: the input chunk and one per block (hierarchical)
+    for chunk in range(4):
+        moved = z.clone()
+        moved[:, chunk * 8 : (chunk + 1) * 8] += 1
+        assert not torch.allclose(g(moved, y), x), f"z chunk {chunk} changes nothing"
+    # the label enters D only through the projection: the logit gap is <e_a - e_b, h>
+    h = d.features(x)
+    gap = d(x, torch.tensor([4, 4, 4])) - d(x, torch.tensor([7, 7, 7]))
+    embedding = d.head.embedding.weight
+    torch.testing.assert_close(gap, h @ (embedding[4] - embedding[7]))
+    with pytest.raises(ConfigError, match="multiple of 4"):
+        BigGANGenerator(32, 1, latent_dim=30)
+    with pytest.raises(ConfigError, match="32, 64, 128"):
+        BigGANDiscriminator(28, 1)
