@@ -133,6 +133,25 @@ def _dcgan() -> TrainingMethod:
     )
 
 
+def _biggan() -> TrainingMethod:
+    from counterfeit.gan.models import BigGAN
+
+    return BigGAN(
+        32,
+        1,
+        num_classes=3,
+        latent_dim=16,
+        width=2,
+        shared_dim=4,
+        attention=32,
+        g_lr=1e-4,
+        d_steps=1,
+        ema_decay=0.9,
+        n_fixed=6,
+        seed=3,
+    )
+
+
 def _infogan() -> TrainingMethod:
     from counterfeit.gan.models import InfoGAN
 
@@ -262,6 +281,16 @@ CASES: dict[str, Case] = {
         lambda: (_rand(2, 3, 16, 16), _rand(2, 3, 16, 16, seed=2)),
         lambda m: (m.translate(X16), m.translate_back(X16), m.semantic(X16)),
         {"discriminator_layers": 2, "semantic_weight": 0.5, "num_classes": 4},
+    ),
+    "BigGAN": Case(
+        _biggan,
+        lambda: (_rand(4, 1, 32, 32), _labels(4, 3)),
+        lambda m: (
+            m.fixed_samples(),
+            m.fixed_samples(ema=False),
+            m.discriminator(_rand(3, 1, 32, 32, seed=2), _labels(3, 3)),
+        ),
+        {"num_classes": 3, "attention": 32, "d_steps": 1, "n_fixed": 6},
     ),
     "DCGAN": Case(
         _dcgan,

@@ -1,8 +1,9 @@
 """GANs as :class:`gan.TrainingMethod` subclasses, one file per model.
 
-from counterfeit.gan.models import DCGAN, InfoGAN, CycleGAN
+from counterfeit.gan.models import DCGAN, InfoGAN, CycleGAN, BigGAN
 """
 
+from counterfeit.gan.models.biggan import BigGAN
 from counterfeit.gan.models.cyclegan import CycleGAN
 from counterfeit.gan.models.dcgan import DCGAN, PAPER_OPTIMIZERS, OptimizerDefaults
 from counterfeit.gan.models.infogan import InfoGAN
@@ -13,6 +14,7 @@ __all__ = [
     "DCGAN",
     "PAPER_OPTIMIZERS",
     "SRGAN",
+    "BigGAN",
     "CycleGAN",
     "InfoGAN",
     "OptimizerDefaults",
