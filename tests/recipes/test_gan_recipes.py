@@ -115,3 +115,23 @@ def test_infogan_recipe_reports_cluster_accuracy(tmp_path):
     plots = {p.name for p in (tmp_path / "info" / "plots").iterdir()}
     assert {"traversal_categorical0.png", "traversal_continuous0.png", "samples.png"} <= plots
     assert 1.0 <= metrics["is-digits"] <= 10.0
+
+
+def test_biggan_recipe_reports_class_accuracy_and_draws_each_class(tmp_path, mlflow_uri):
+    overrides = [
+        *TINY,
+        "model={width: 2, latent_dim: 16, shared_dim: 8}",
+        "evaluation.n_per_class=6",
+    ]
+    summary = run_recipe(load_recipe("mnist-biggan", overrides), out=tmp_path / "run")
+    accuracy = summary["class_accuracy"]
+    assert len(accuracy["per_class"]) == 10
+    assert accuracy["overall"] == pytest.approx(sum(accuracy["per_class"]) / 10)
+    assert summary["metrics"]["class_accuracy/3"] == accuracy["per_class"][3]
+    assert summary["metrics"]["fid-digits/n_fake"] == 60
+    plots = {p.name for p in (tmp_path / "run" / "plots").iterdir()}
+    assert {"samples.png", "truncated.png", "random_samples.png"} <= plots
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "biggan.ckpt")
+    assert state["step"] == 6 and state["method_init"]["d_steps"] == 2
+    run = MlflowClient(tracking_uri=mlflow_uri).get_run(summary["mlflow"]["run_id"])
+    assert run.data.metrics["class_accuracy"] == pytest.approx(accuracy["overall"])

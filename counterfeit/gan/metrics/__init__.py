@@ -13,7 +13,9 @@
   al. 2018) and IS (Salimans et al. 2016), each a :class:`Score` with the number of real
   and generated images it used;
 * :mod:`.clustering`: :func:`cluster_accuracy`, unsupervised cluster labels against
-  classes (Hungarian matching), as InfoGAN's categorical code.
+  classes (Hungarian matching), as InfoGAN's categorical code;
+* :mod:`.conditional`: :func:`class_accuracy`, whether a class-conditional generator draws
+  the class asked for.
 """
 
 from counterfeit.gan.metrics.base import FeatureExtractor
@@ -24,6 +26,7 @@ from counterfeit.gan.metrics.cache import (
     load_digits_classifier,
 )
 from counterfeit.gan.metrics.clustering import cluster_accuracy
+from counterfeit.gan.metrics.conditional import class_accuracy
 from counterfeit.gan.metrics.digits import DigitsFeatures
 from counterfeit.gan.metrics.digits_net import (
     DIGITS_SIZE,
@@ -67,6 +70,7 @@ __all__ = [
     "Score",
     "build_extractor",
     "cache_dir",
+    "class_accuracy",
     "cluster_accuracy",
     "feature_extractor_names",
     "find_inception_weights",

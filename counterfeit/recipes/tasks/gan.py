@@ -1,4 +1,5 @@
-"""The ``dcgan`` and ``infogan`` tasks: train a GAN, draw grids, score it with FID-digits.
+"""The ``dcgan``, ``infogan`` and ``biggan`` tasks: train a GAN, draw grids, score it with
+FID-digits.
 
 Both train through :class:`gan.Trainer` on one image domain (by default the
 embedded real MNIST digits), write sample grids while training
@@ -8,7 +9,9 @@ the chosen feature extractor, with their sample counts, beside the
 real-vs-real floor (training images scored the same way) — and write
 ``OUT/plots/*.png`` and the checkpoint. ``infogan`` also reports how well
 its first categorical code clusters the test images by class (Hungarian
-matching), when the domain has labels.
+matching), when the domain has labels. ``biggan`` (class-conditional) also reports
+how often the digits classifier reads its images as the class asked for, overall
+and per class, and draws a grid at ``evaluation.truncation``.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from counterfeit.gan.metrics import (
     MetricName,
     Score,
     build_extractor,
+    class_accuracy,
     cluster_accuracy,
     generate_images,
     scores_to_dict,
     scores_to_metrics,
 )
-from counterfeit.gan.models import DCGAN, InfoGAN
+from counterfeit.gan.models import DCGAN, BigGAN, InfoGAN
 from counterfeit.gan.plots import curves_figure, save_image_grid
 from counterfeit.gan.train import TrainResult
 from counterfeit.recipes.context import RunContext, TaskOutput
@@ -135,6 +139,28 @@ class InfoGANModelConfig(StrictModel):
     )
 
 
+class BigGANModelConfig(StrictModel):
+    """BigGAN settings; defaults are the paper's (see gan.models.biggan)."""
+
+    latent_dim: int = Field(128, gt=0, description="a multiple of the G blocks + 1")
+    width: int = Field(64, gt=0, description="the channel multiplier ch")
+    shared_dim: int = Field(128, gt=0)
+    attention: int | None = Field(16, description="the self-attention resolution; null: none")
+    g_lr: float = Field(5e-5, gt=0)
+    d_lr: float = Field(2e-4, gt=0)
+    betas: tuple[float, float] = (0.0, 0.999)
+    d_steps: int = Field(2, gt=0)
+    ortho_beta: float = Field(1e-4, ge=0)
+    ema_decay: float | None = Field(0.9999, ge=0, lt=1)
+
+
+class BigGANEvaluation(GANEvaluation):
+    """GANEvaluation, and how class fidelity is read."""
+
+    n_per_class: int = Field(100, gt=0, description="images per class for class accuracy")
+    truncation: float = Field(0.5, gt=0, description="of the truncated sample grid")
+
+
 class DCGANRecipe(RecipeBase):
     """Train a DCGAN (any loss of gan.losses), draw grids, score it."""
 
@@ -153,6 +179,16 @@ class InfoGANRecipe(RecipeBase):
     model: InfoGANModelConfig = InfoGANModelConfig()
     train: TrainConfig
     evaluation: GANEvaluation = GANEvaluation()
+
+
+class BigGANRecipe(RecipeBase):
+    """Train a class-conditional BigGAN, draw grids per class, score it and its classes."""
+
+    task: Literal["biggan"]
+    data: GANData = GANData(pad=2)
+    model: BigGANModelConfig = BigGANModelConfig()
+    train: TrainConfig
+    evaluation: BigGANEvaluation = BigGANEvaluation()
 
 
 def pad_images(dataset: ImageTensors, pad: int) -> ImageTensors:
@@ -199,7 +235,17 @@ def build_infogan(recipe: InfoGANRecipe) -> InfoGAN:
 
 def grids(method: TrainingMethod) -> dict[str, tuple]:
     """The sample grids a method shows: fixed-noise samples and interpolations (DCGAN),
-    fixed-noise samples and one traversal per code (InfoGAN)."""
+    fixed-noise samples and one traversal per code (InfoGAN), fixed-noise samples with the
+    classes in turn and the same at truncation 0.5 (BigGAN)."""
+    if isinstance(method, BigGAN):
+        k = method.num_classes
+        return {
+            "samples": (lambda m: m.fixed_samples(), k),
+            "truncated": (
+                lambda m: m.sample(len(m.fixed_labels), m.fixed_labels, 0.5, _fixed_noise()),
+                k,
+            ),
+        }
     if isinstance(method, InfoGAN):
         out = {
             "samples": (lambda m: m.generate(m.fixed_noise, m.fixed_codes, m.fixed_continuous), 10)
@@ -345,6 +391,51 @@ class InfoGANTask(GANTask):
 
     def build_gan(self) -> InfoGAN:
         return build_infogan(self.recipe)
+
+
+class BigGANTask(GANTask):
+    """A class-conditional BigGAN with FID-digits and class accuracy."""
+
+    schema = BigGANRecipe
+
+    def build_gan(self) -> BigGAN:
+        r, classes = self.recipe, self.train_set.num_classes
+        if classes < 2:
+            raise ConfigError(f"BigGAN needs a labelled domain; '{r.data.domain.name}' has none.")
+        return BigGAN(
+            image_size=r.data.model_size,
+            channels=r.data.channels,
+            num_classes=classes,
+            seed=r.seed,
+            **r.model.model_dump(),
+        )
+
+    def report(self, results: dict[str, TrainResult]) -> TaskOutput:
+        """The GAN report, and the share of each class's images read as that class."""
+        output = super().report(results)
+        method, ev = self.methods[self.recipe.task], self.recipe.evaluation
+        extractor = build_extractor("digits").to(self.ctx.device)
+        overall, per_class = class_accuracy(
+            lambda labels, g: method.sample(len(labels), labels, generator=g),
+            extractor,
+            method.num_classes,
+            ev.n_per_class,
+            ev.batch_size,
+            self.recipe.seed,
+        )
+        output.metrics["class_accuracy"] = overall
+        output.metrics.update({f"class_accuracy/{c}": a for c, a in enumerate(per_class)})
+        output.details["class_accuracy"] = {"overall": overall, "per_class": per_class}
+        worst = min(range(len(per_class)), key=per_class.__getitem__)
+        output.table.append(
+            ("class accuracy (digits classifier)", f"{overall:.4f}", "",
+             f"worst class {worst}: {per_class[worst]:.2f}")
+        )  # fmt: skip
+        return output
+
+
+def _fixed_noise() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
 
 
 def _sample_fn(method: TrainingMethod, ema: bool = True):
