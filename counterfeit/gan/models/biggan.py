@@ -156,7 +156,8 @@ class BigGAN(TrainingMethod):
         with ctx.autocast():
             with torch.no_grad():
                 fake = g(torch.randn(n, self.latent_dim, device=device), fake_labels)
-            d_real, d_fake = d(real, labels), d(fake, fake_labels)
+            logits = d(torch.cat([real, fake]), torch.cat([labels, fake_labels]))
+            d_real, d_fake = logits[:n], logits[n:]  # one D pass, as the authors' loop
             d_loss = self.loss.d(d_real, d_fake)
         opt_d.zero_grad(set_to_none=True)
         ctx.backward(d_loss)
