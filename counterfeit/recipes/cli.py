@@ -19,6 +19,7 @@
     counterfeit anomaly fit --data NAME_OR_DIR --normal CLASS --method f-anogan --out DIR
                     [--set key=value ...] [--false-alarm 0.05]
     counterfeit anomaly score --checkpoint DIR/detector.pt IMAGES... [--out DIR]
+    counterfeit sample --checkpoint CKPT [--class 7] [--n 64] [--truncation 0.7] [--out grid.png]
 
 Errors a user can cause are printed as one clear message (exit status 2); anything
 else is an internal error, summed up in one line with the traceback in a log file (exit
@@ -37,6 +38,7 @@ from pathlib import Path
 from counterfeit.recipes import preflight
 from counterfeit.recipes.anomaly_cli import add_anomaly_command
 from counterfeit.recipes.boundary import INTERRUPTED, run_command
+from counterfeit.recipes.sample_cli import add_sample_command
 from counterfeit.recipes.tracking_cli import add_tracking_command
 
 
@@ -176,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_patch_command(commands)
     _add_sweep_command(commands)
     add_anomaly_command(commands)
+    add_sample_command(commands)
     add_tracking_command(commands)
     return parser
 

@@ -237,6 +237,13 @@ CATALOGUE = [
          ("srgan.ckpt is not a saved anomaly detector", "SRGAN")),
     Case("anomaly-score-text-checkpoint", "anomaly score --checkpoint {text} {png} --out={out}",
          ("text.pt is not a checkpoint",)),
+    # -- sample: generator checkpoints --------------------------------------------------------
+    Case("sample-missing-checkpoint", "sample --checkpoint {dir}/gone.ckpt --out={out}/g.png",
+         ("checkpoint not found", "gone.ckpt"), fast=True),
+    Case("sample-wrong-kind", "sample --checkpoint {srgan} --out={out}/g.png",
+         ("srgan.ckpt holds a 'SRGAN' checkpoint", "BigGAN")),
+    Case("sample-no-images", "sample --checkpoint {srgan} --n 0 --out={out}/g.png",
+         ("--n must be >= 1",)),
     Case("transfer-missing-checkpoint",
          "transfer --checkpoint {dir}/gone.ckpt --poses {dir} --out={out}/v.gif",
          ("checkpoint not found",), fast=True),

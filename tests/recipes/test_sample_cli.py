@@ -1,0 +1,41 @@
+"""``counterfeit sample``: a grid from a trained generator, of the class asked for."""
+
+import json
+
+import torch
+from PIL import Image
+
+from counterfeit.gan import Trainer, TrainerConfig
+from counterfeit.gan.data import ImageTensors, InfiniteLoader
+from counterfeit.gan.models import DCGAN, BigGAN
+from tests.cli_process import run_cli
+
+
+def trained(method, tmp_path, name):
+    """``method`` after two steps on random labelled 32 px images, checkpointed."""
+    pixels = torch.randint(0, 256, (32, 1, 32, 32), dtype=torch.uint8)
+    data = InfiniteLoader(ImageTensors(pixels, torch.arange(32) % 10, "noise"), 8, seed=0)
+    path = tmp_path / f"{name}.ckpt"
+    config = TrainerConfig(max_steps=2, progress=False, checkpoint_every=2)
+    Trainer(method, data, config, checkpoint_path=path).fit()
+    return path
+
+
+def test_sample_draws_the_class_asked_for_and_refuses_what_does_not_apply(tmp_path):
+    torch.manual_seed(0)
+    biggan = trained(BigGAN(32, 1, latent_dim=16, width=2, shared_dim=8), tmp_path, "biggan")
+    out = tmp_path / "sevens.png"
+    result = run_cli(
+        "sample", "--checkpoint", str(biggan), "--class", "7", "--n", "9",
+        "--truncation", "0.7", "--out", str(out),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (3 * 34 + 2, 3 * 34 + 2)  # 3 x 3 grid of 32 px, padding 2
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["class"] == 7 and record["truncation"] == 0.7 and record["method"] == "BigGAN"
+
+    dcgan = trained(DCGAN(32, 1, latent_dim=8, width=4), tmp_path, "dcgan")
+    result = run_cli("sample", "--checkpoint", str(dcgan), "--truncation", "0.5", "--out", str(out))
+    assert result.returncode == 2 and "--truncation is BigGAN's" in result.stderr
+    result = run_cli("sample", "--checkpoint", str(dcgan), "--class", "3", "--out", str(out))
+    assert result.returncode == 2 and "class-conditional" in result.stderr
