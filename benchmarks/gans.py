@@ -40,7 +40,8 @@ from counterfeit.gan.metrics import DigitsFeatures, GenerativeScores, generate_i
 from counterfeit.gan.models import DCGAN
 from counterfeit.recipes import load_recipe, run_recipe
 from counterfeit.recipes.sweep import sweep
-from counterfeit.recipes.tasks.gan import build_dcgan, build_infogan, pad_images
+from counterfeit.recipes.tasks.common.generation import pad_images
+from counterfeit.recipes.tasks.gan import build_dcgan, build_infogan
 
 PAPER_CLUSTER_ACCURACY = 0.95
 

@@ -186,3 +186,20 @@ def test_cluster_accuracy_uses_the_best_matching():
     assert cluster_accuracy(torch.tensor([2, 2, 0, 1, 1, 1, 1]), labels) == pytest.approx(6 / 7)
     with pytest.raises(DataError, match="as many"):
         cluster_accuracy(torch.tensor([0, 1]), labels)
+
+
+def test_precision_recall_separate_realism_from_coverage():
+    from counterfeit.gan.metrics import precision_recall
+
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randn(400, 2, generator=generator)
+    same = torch.randn(400, 2, generator=generator)
+    precision, recall = precision_recall(real, same)
+    assert precision > 0.9 and recall > 0.9
+    collapsed = 0.1 * torch.randn(400, 2, generator=generator)  # one mode of the real data
+    precision, recall = precision_recall(real, collapsed)
+    assert precision > 0.95 and recall < 0.3
+    off = torch.randn(400, 2, generator=generator) + 10  # unrealistic samples
+    assert precision_recall(real, off)[0] == 0
+    with pytest.raises(DataError, match="more than 3"):
+        precision_recall(real, off[:3])

@@ -8,7 +8,8 @@ from mlflow import MlflowClient
 from counterfeit.gan.checkpoint import load_checkpoint
 from counterfeit.gan.errors import ConfigError
 from counterfeit.recipes import load_recipe, run_recipe
-from counterfeit.recipes.tasks.gan import DCGANRecipe, InfoGANRecipe, load_data
+from counterfeit.recipes.tasks.common.generation import load_data
+from counterfeit.recipes.tasks.gan import DCGANRecipe, InfoGANRecipe
 
 TINY = [
     "train.steps=6",
@@ -129,6 +130,9 @@ def test_biggan_recipe_reports_class_accuracy_and_draws_each_class(tmp_path, mlf
     assert accuracy["overall"] == pytest.approx(sum(accuracy["per_class"]) / 10)
     assert summary["metrics"]["class_accuracy/3"] == accuracy["per_class"][3]
     assert summary["metrics"]["fid-digits/n_fake"] == 60
+    assert (
+        0 <= summary["metrics"]["precision-digits"] <= 1 and "recall-digits" in summary["metrics"]
+    )
     plots = {p.name for p in (tmp_path / "run" / "plots").iterdir()}
     assert {"samples.png", "truncated.png", "random_samples.png"} <= plots
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "biggan.ckpt")

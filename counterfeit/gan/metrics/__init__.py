@@ -15,7 +15,9 @@
 * :mod:`.clustering`: :func:`cluster_accuracy`, unsupervised cluster labels against
   classes (Hungarian matching), as InfoGAN's categorical code;
 * :mod:`.conditional`: :func:`class_accuracy`, whether a class-conditional generator draws
-  the class asked for.
+  the class asked for;
+* :mod:`.precision_recall`: :func:`precision_recall` (Kynkäänniemi et al. 2019), realism and
+  coverage apart: mode collapse shows as low recall.
 """
 
 from counterfeit.gan.metrics.base import FeatureExtractor
@@ -39,6 +41,7 @@ from counterfeit.gan.metrics.inception import (
     InceptionFeatures,
     find_inception_weights,
 )
+from counterfeit.gan.metrics.precision_recall import precision_recall
 from counterfeit.gan.metrics.registry import (
     FEATURE_EXTRACTORS,
     build_extractor,
@@ -77,6 +80,7 @@ __all__ = [
     "generate_images",
     "get_feature_extractor",
     "load_digits_classifier",
+    "precision_recall",
     "register_feature_extractor",
     "scores_to_dict",
     "scores_to_metrics",

@@ -26,7 +26,7 @@ TASKS: dict[str, str] = {
     "pose2video": "counterfeit.recipes.tasks.pose2video:Pose2VideoTask",
     "dcgan": "counterfeit.recipes.tasks.gan:DCGANTask",
     "infogan": "counterfeit.recipes.tasks.gan:InfoGANTask",
-    "biggan": "counterfeit.recipes.tasks.gan:BigGANTask",
+    "biggan": "counterfeit.recipes.tasks.biggan:BigGANTask",
     "robust-train": "counterfeit.recipes.tasks.robust_train:RobustTrainTask",
     "robustness": "counterfeit.recipes.tasks.robustness:RobustnessTask",
     "patch": "counterfeit.recipes.tasks.patch:PatchTask",
