@@ -44,7 +44,7 @@ def load_mnist(root: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
     splits = []
     for split in ("train", "test"):
         domain = build_domain(DomainSpec(name="mnist", root=root), split, 28, 1)
-        splits.append((domain.images.float().div(255), domain.labels))
+        splits.append(domain.as_floats())
     return tuple(splits)
 
 

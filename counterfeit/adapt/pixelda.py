@@ -40,7 +40,7 @@ from torch import nn
 
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.losses import minimax_d, non_saturating_g
-from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.nets.pixelda import (
     PixelDADiscriminator,
     PixelDAGenerator,
@@ -241,8 +241,7 @@ class PixelDA(TrainingMethod):
         ctx.optimizer_step(opt_d)
 
         # G step: fool D, stay classifiable (and, optionally, keep the foreground's shape).
-        self._freeze(True)
-        try:
+        with frozen(self.discriminator, self.task):
             with ctx.autocast():
                 fake = self.generator(xs, self.generator.sample_noise(n, xs.device))
                 style = non_saturating_g(self.discriminator(fake).float())
@@ -258,8 +257,6 @@ class PixelDA(TrainingMethod):
             opt_g.zero_grad(set_to_none=True)
             ctx.backward(g_loss)
             ctx.optimizer_step(opt_g)
-        finally:
-            self._freeze(False)
         return {
             "loss/d": d_loss.detach(),
             "loss/g": g_loss.detach(),
@@ -270,12 +267,6 @@ class PixelDA(TrainingMethod):
             "acc/adapted": (adapted_logits.argmax(1) == ys).float().mean(),
             **metrics,
         }
-
-    def _freeze(self, frozen: bool) -> None:
-        """Stop (or restart) gradients into D and T while G updates."""
-        for module in (self.discriminator, self.task):
-            for p in module.parameters():
-                p.requires_grad_(not frozen)
 
     def _check(self, x: torch.Tensor, shape: tuple, name: str) -> None:
         if tuple(x.shape[1:]) != shape:

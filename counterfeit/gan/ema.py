@@ -62,3 +62,9 @@ class EMA(nn.Module):
     def forward(self, *args, **kwargs):
         """Run the averaged copy."""
         return self.module(*args, **kwargs)
+
+
+def sampling_network(network: nn.Module, average: EMA | None, use_average: bool) -> nn.Module:
+    """The network to sample from: the weight average when asked for and kept, else the last
+    iterate."""
+    return average.module if use_average and average is not None else network

@@ -22,7 +22,7 @@ import contextlib
 import copy
 import inspect
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -114,6 +114,22 @@ class TrainingMethod(nn.Module):
     def train_step(self, batch: Any, ctx: StepContext) -> Metrics:
         """One optimisation step on ``batch``; return scalar metrics (tensors or floats)."""
         raise NotImplementedError
+
+
+@contextlib.contextmanager
+def frozen(*modules: Any) -> Iterator[None]:
+    """Switch off ``requires_grad`` of the modules' parameters for a block, restoring each
+    parameter's own flag after it: D during G's step, the attacked model during an attack.
+    Anything that is not an ``nn.Module`` (None, a plain function) is passed over."""
+    params = [p for m in modules if isinstance(m, nn.Module) for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
 
 
 def _plain(value: Any, name: str) -> Any:

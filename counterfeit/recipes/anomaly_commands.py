@@ -25,7 +25,12 @@ import torch
 from PIL import Image
 
 from counterfeit.gan.data.domains import DOMAINS, DomainSpec, build_domain
-from counterfeit.gan.data.files import IMAGE_SUFFIXES, load_image_folder, read_image_files
+from counterfeit.gan.data.files import (
+    IMAGE_SUFFIXES,
+    find_images,
+    load_image_folder,
+    read_image_files,
+)
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.runtime import resolve_device
@@ -110,7 +115,7 @@ def run_anomaly_fit(
         raise ConfigError(f"{data} has classes: name the normal one(s) with --normal.")
     else:
         labels, keep = [], torch.ones(len(train), dtype=torch.bool)
-    images = train.images[keep].float().div(255)
+    images = train.as_floats()[0][keep]
     fit_images, val_images = hold_out(images, validation_fraction, seed, data)
     n_val = len(val_images)
     print(f"fitting {method} on {len(fit_images)} normal images of {data} ({n_val} held out)")
@@ -118,7 +123,8 @@ def run_anomaly_fit(
     torch.manual_seed(seed)
     detector.fit(fit_images)
     fit_seconds = time.perf_counter() - started
-    threshold = detector.calibrate(val_images, false_alarm)
+    normal_scores, anomaly_scores = detector.score(val_images), None
+    threshold = detector.calibrate_on_scores(normal_scores, false_alarm)
     out = Path(out)
     path = detector.save(out / "detector.pt")
     record: dict[str, Any] = {
@@ -133,9 +139,8 @@ def run_anomaly_fit(
         "fit_seconds": round(fit_seconds, 2),
         "detector": str(path),
     }
-    normal_scores, anomaly_scores = detector.score(val_images), None
     if test is not None and labels:
-        test_scores = detector.score(test.images.float().div(255))
+        test_scores = detector.score(test.as_floats()[0])
         is_normal = torch.isin(test.labels, torch.tensor(labels))
         normal_scores, anomaly_scores = test_scores[is_normal], test_scores[~is_normal]
         record["test"] = detection_scores(normal_scores, anomaly_scores)
@@ -171,9 +176,7 @@ def image_files(inputs: list[str]) -> list[Path]:
     for given in inputs:
         path = Path(given).expanduser()
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-            )
+            found = find_images(path, recursive=True)
             if not found:
                 raise DataError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
             files += found
@@ -198,7 +201,7 @@ def run_anomaly_score(
     files = image_files(images)
     arrays, kept = read_image_files(files, size, channels, skip_unreadable)
     files = [files[i] for i in kept]
-    batch = ImageTensors.from_numpy(np.stack(arrays), None, "images").images.float().div(255)
+    batch = ImageTensors.from_numpy(np.stack(arrays), None, "images").as_floats()[0]
     scores = detector.score(batch)
     flagged = scores > detector.threshold if detector.threshold is not None else None
     out = Path(out)

@@ -38,8 +38,6 @@ Deviations from the paper:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -48,7 +46,7 @@ from torch import nn
 
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.losses import LOSSES, clip_weights_, get_loss, gradient_penalty
-from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.nets.blocks import conv_block, output_features
 from counterfeit.gan.nets.pixelda import ResidualBlock
 from counterfeit.gan.runtime import model_mode
@@ -256,7 +254,7 @@ class AdvGAN(TrainingMethod):
         model = self.model
         if isinstance(model, nn.Module):
             _follow(model, x.device)
-        with model_mode(model, False), _frozen(model):
+        with model_mode(model, False), frozen(model):
             if labels is None or bool((labels < 0).any()):
                 with torch.no_grad():
                     labels = model(x).argmax(1)
@@ -325,20 +323,6 @@ class AdvGANAttack(Attack):
     def describe(self) -> str:
         target = "" if self.advgan.target is None else f", target={self.advgan.target}"
         return f"AdvGAN(eps={self.advgan.eps:g}{target})"
-
-
-@contextlib.contextmanager
-def _frozen(model: Any) -> Iterator[None]:
-    """Switch off ``requires_grad`` of ``model``'s parameters for a block (restored after)."""
-    params = list(model.parameters()) if isinstance(model, nn.Module) else []
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, flag in zip(params, flags):
-            p.requires_grad_(flag)
 
 
 def _follow(model: nn.Module, device: torch.device) -> None:

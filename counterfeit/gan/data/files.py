@@ -162,6 +162,19 @@ def load_svhn(data_root: str | Path | None, split: str, download: bool = False) 
     return ImageTensors(torch.from_numpy(ds.data), torch.from_numpy(ds.labels), f"svhn/{split}")  # type: ignore[attr-defined]
 
 
+def find_images(folder: Path, recursive: bool = False) -> list[Path]:
+    """The image files (by suffix, :data:`IMAGE_SUFFIXES`) in ``folder``, sorted; with
+    ``recursive`` also those in its sub-folders. Hidden files are left out."""
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        path
+        for path in candidates
+        if path.suffix.lower() in IMAGE_SUFFIXES
+        and not path.name.startswith(".")
+        and path.is_file()
+    )
+
+
 def load_image_folder(
     path: str | Path, size: int, channels: int = 3, skip_unreadable: bool = False
 ) -> ImageTensors:
@@ -184,12 +197,11 @@ def load_image_folder(
         numeric = all(d.name.isdigit() for d in class_dirs)
         for index, class_dir in enumerate(class_dirs):
             label = int(class_dir.name) if numeric else index
-            for file in sorted(class_dir.iterdir()):
-                if file.suffix.lower() in IMAGE_SUFFIXES:
-                    files.append(file)
-                    labels.append(label)
+            found = find_images(class_dir)
+            files += found
+            labels += [label] * len(found)
     else:
-        files = sorted(f for f in root.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = find_images(root)
     if not files:
         raise DataError(
             f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {root} or its class sub-folders."

@@ -26,7 +26,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from counterfeit.gan.data.embedded import mnist_small
-from counterfeit.gan.data.files import IMAGE_SUFFIXES
+from counterfeit.gan.data.files import IMAGE_SUFFIXES, find_images
 from counterfeit.gan.data.tensors import UNLABELED
 from counterfeit.gan.errors import ConfigError, DataError
 
@@ -170,9 +170,7 @@ def _images_by_stem(folder: Path, side: str, root: Path) -> dict[str, Path]:
             f"{root}/B/NAME.png with matching names."
         )
     files: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
-            continue
+    for path in find_images(folder):
         if path.stem in files:
             raise DataError(
                 f"{folder} holds two images named '{path.stem}' ({files[path.stem].name}, "

@@ -78,6 +78,10 @@ class ImageTensors(Dataset):
         """Images (float32 in [0, 1]) and labels for a tensor of indices."""
         return self.images[indices].float().div_(255.0), self.labels[indices]
 
+    def as_floats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every image as float32 in [0, 1], with the labels: the whole set as one batch."""
+        return self.images.float().div_(255.0), self.labels
+
     @property
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image."""

@@ -26,10 +26,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from counterfeit.gan.ema import EMA
+from counterfeit.gan.ema import EMA, sampling_network
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import get_loss
-from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.models._common import random_labels, split_batch, truncated_normal
 from counterfeit.gan.nets.biggan import BigGANDiscriminator, BigGANGenerator
 from counterfeit.gan.nets.spectral import orthogonal_regularization
@@ -102,7 +102,7 @@ class BigGAN(TrainingMethod):
 
     def sampler(self, ema: bool = True) -> nn.Module:
         """The generator used for samples: the weight average when ``ema`` and kept."""
-        return self.g_ema.module if ema and self.g_ema is not None else self.generator
+        return sampling_network(self.generator, self.g_ema, ema)
 
     def sample(
         self,
@@ -165,8 +165,7 @@ class BigGAN(TrainingMethod):
         metrics = {"d_loss": d_loss.detach(), "d_real": d_real.detach().mean()}
         metrics["d_fake"] = d_fake.detach().mean()
         if (ctx.step + 1) % self.d_steps == 0:
-            d.requires_grad_(False)
-            try:
+            with frozen(d):
                 classes = random_labels(n, self.num_classes, device)
                 with ctx.autocast():
                     fake = g(torch.randn(n, self.latent_dim, device=device), classes)
@@ -174,8 +173,6 @@ class BigGAN(TrainingMethod):
                 opt_g.zero_grad(set_to_none=True)
                 ctx.backward(g_loss)
                 ctx.optimizer_step(opt_g)
-            finally:
-                d.requires_grad_(True)
             if self.g_ema is not None:
                 self.g_ema.update(g)
             self.last_g_loss.copy_(g_loss.detach())

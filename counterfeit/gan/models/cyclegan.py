@@ -59,7 +59,7 @@ from torch import nn
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.image_pool import ImagePool
 from counterfeit.gan.losses import get_loss
-from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.nets.backbones import digits_classifier
 from counterfeit.gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
 from counterfeit.gan.nets.resnet_generator import ResnetGenerator, resnet_blocks_for
@@ -341,9 +341,7 @@ class CycleGAN(TrainingMethod):
         metrics: dict[str, torch.Tensor] = {}
 
         # G step: D_A and D_B frozen.
-        self.d_a.requires_grad_(False)
-        self.d_b.requires_grad_(False)
-        try:
+        with frozen(self.d_a, self.d_b):
             with ctx.autocast():
                 fake_b = self.g_ab(a)
                 rec_a = self.g_ba(fake_b)
@@ -366,9 +364,6 @@ class CycleGAN(TrainingMethod):
             opt_g.zero_grad(set_to_none=True)
             ctx.backward(g_loss)
             ctx.optimizer_step(opt_g)
-        finally:
-            self.d_a.requires_grad_(True)
-            self.d_b.requires_grad_(True)
 
         # D step: each D on real images and on generated ones from its pool, halved.
         pooled_b = self.pool_b.query(fake_b.float())

@@ -29,10 +29,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from counterfeit.gan.ema import EMA
+from counterfeit.gan.ema import EMA, sampling_network
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import LOSSES, clip_weights_, get_loss, gradient_penalty
-from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.models._common import random_labels, sample_latent, split_batch
 from counterfeit.gan.nets.blocks import NormKind
 from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -144,7 +144,7 @@ class DCGAN(TrainingMethod):
 
     def sampler(self, ema: bool = True) -> nn.Module:
         """The generator used for samples: the weight average when ``ema`` and kept."""
-        return self.g_ema.module if ema and self.g_ema is not None else self.generator
+        return sampling_network(self.generator, self.g_ema, ema)
 
     def generate(
         self, z: torch.Tensor, labels: torch.Tensor | None = None, ema: bool = True
@@ -219,15 +219,12 @@ class DCGAN(TrainingMethod):
         if self.clip_value:
             clip_weights_(d, self.clip_value)
         if (ctx.step + 1) % self.n_critic == 0:
-            d.requires_grad_(False)
-            try:
+            with frozen(d):
                 with ctx.autocast():
                     g_loss = self.loss.g(d(fake, labels))
                 opt_g.zero_grad(set_to_none=True)
                 ctx.backward(g_loss)
                 ctx.optimizer_step(opt_g)
-            finally:
-                d.requires_grad_(True)
             if self.g_ema is not None:
                 self.g_ema.update(g)
             self.last_g_loss.copy_(g_loss.detach())

@@ -36,10 +36,10 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from counterfeit.gan.ema import EMA
+from counterfeit.gan.ema import EMA, sampling_network
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import minimax_d, non_saturating_g
-from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.models._common import random_labels, sample_latent, split_batch
 from counterfeit.gan.nets.infogan import LEAK, InfoGANDiscriminator, InfoGANGenerator
 from counterfeit.gan.runtime import model_mode
@@ -177,7 +177,7 @@ class InfoGAN(TrainingMethod):
 
     def sampler(self, ema: bool = True) -> torch.nn.Module:
         """The generator used for samples: the weight average when ``ema`` and kept."""
-        return self.g_ema.module if ema and self.g_ema is not None else self.generator
+        return sampling_network(self.generator, self.g_ema, ema)
 
     def generate(
         self, noise: torch.Tensor, codes: torch.Tensor, cont: torch.Tensor, ema: bool = True
@@ -266,8 +266,7 @@ class InfoGAN(TrainingMethod):
         opt_d.zero_grad(set_to_none=True)
         ctx.backward(gan_d + info_d)
         ctx.optimizer_step(opt_d)
-        d.requires_grad_(False)
-        try:
+        with frozen(d):
             with ctx.autocast():
                 if not reuse:  # the authors' trainer: a fresh draw for the G step
                     noise, codes, cont = self.sample_codes(real.shape[0], device=real.device)
@@ -278,8 +277,6 @@ class InfoGAN(TrainingMethod):
             opt_g.zero_grad(set_to_none=True)
             ctx.backward(gan_g + info_g)
             ctx.optimizer_step(opt_g)
-        finally:
-            d.requires_grad_(True)
         if self.g_ema is not None:
             self.g_ema.update(g)
         if self.q_ema is not None:

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import get_loss
-from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.nets.blocks import NormKind
 from counterfeit.gan.nets.patchgan import PatchGANDiscriminator, patchgan_layers_for
 from counterfeit.gan.nets.unet import UNetGenerator
@@ -233,8 +233,7 @@ class Pix2Pix(TrainingMethod):
                 d_real=d_real.detach().mean(),
                 d_fake=d_fake.detach().mean(),
             )
-            d.requires_grad_(False)
-        try:
+        with frozen(d):
             with ctx.autocast():
                 l1 = F.l1_loss(fake_b, real_b)
                 if d is not None:
@@ -245,9 +244,6 @@ class Pix2Pix(TrainingMethod):
             opt_g.zero_grad(set_to_none=True)
             ctx.backward(g_loss)
             ctx.optimizer_step(opt_g)
-        finally:
-            if d is not None:
-                d.requires_grad_(True)
         if d is not None:
             metrics["g_gan"] = g_gan.detach()
         # L1 in [0, 1] pixel units (half the [-1, 1] value the loss uses).

@@ -53,7 +53,7 @@ from torch import nn
 from counterfeit.gan.data.pose import face_size_for
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.losses import get_loss
-from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.nets.patchgan import (
     MultiscalePatchGAN,
     feature_matching_loss,
@@ -303,8 +303,7 @@ class Pose2Video(TrainingMethod):
             ctx.backward(d_loss)
             ctx.optimizer_step(opt_d)
             metrics["d_loss"] = d_loss.detach()
-            d.requires_grad_(False)
-        try:
+        with frozen(d):
             with ctx.autocast():
                 l1 = F.l1_loss(g1, y1) + (F.l1_loss(g0, y0) if g0 is not None else 0)
                 g_loss = self.l1_weight * l1
@@ -317,9 +316,6 @@ class Pose2Video(TrainingMethod):
             opt_g.zero_grad(set_to_none=True)
             ctx.backward(g_loss)
             ctx.optimizer_step(opt_g)
-        finally:
-            if d is not None:
-                d.requires_grad_(True)
         if d is not None:
             metrics.update(g_gan=g_gan.detach(), g_fm=fm.detach())
         # L1 in [0, 1] pixel units, per generated frame.
@@ -355,8 +351,7 @@ class Pose2Video(TrainingMethod):
         opt_d.zero_grad(set_to_none=True)
         ctx.backward(d_loss)
         ctx.optimizer_step(opt_d)
-        d_f.requires_grad_(False)
-        try:
+        with frozen(d_f):
             with ctx.autocast():
                 fake = d_f(torch.cat([x_f, better], 1))
                 l1 = F.l1_loss(better, real_f)
@@ -364,6 +359,4 @@ class Pose2Video(TrainingMethod):
             opt_g.zero_grad(set_to_none=True)
             ctx.backward(g_loss)
             ctx.optimizer_step(opt_g)
-        finally:
-            d_f.requires_grad_(True)
         return {"face_d_loss": d_loss.detach(), "face_l1": l1.detach() / 2}

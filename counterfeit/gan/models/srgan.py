@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from counterfeit.gan.data.photos import bicubic_upsample, check_images, downsample
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import get_loss
-from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.models._common import split_batch
 from counterfeit.gan.nets.srgan import (
     SRGANDiscriminator,
@@ -219,8 +219,7 @@ class SRGAN(TrainingMethod):
         opt_d.zero_grad(set_to_none=True)
         ctx.backward(d_loss)
         ctx.optimizer_step(opt_d)
-        d.requires_grad_(False)
-        try:
+        with frozen(d):
             with ctx.autocast():
                 content = F.mse_loss(signed.float(), target) if vgg is None else vgg(sr, hr)
                 adv = self.adversarial.g(d(sr))
@@ -228,8 +227,6 @@ class SRGAN(TrainingMethod):
             opt_g.zero_grad(set_to_none=True)
             ctx.backward(g_loss)
             ctx.optimizer_step(opt_g)
-        finally:
-            d.requires_grad_(True)
         return {
             "content": content.detach(),
             "g_adv": adv.detach(),

@@ -93,7 +93,7 @@ class AnomalyTask(Task):
         for method in dict.fromkeys([*r.methods, *r.detectors]):  # settings of unused ones too
             self.make(method)
         self.train_set, self.test_set = (
-            as_float(build_domain(r.data.dataset, split, r.data.image_size, r.data.channels))
+            build_domain(r.data.dataset, split, r.data.image_size, r.data.channels).as_floats()
             for split in ("train", "test")
         )
         present = sorted(int(c) for c in self.test_set[1].unique())
@@ -207,11 +207,6 @@ class AnomalyTask(Task):
                     f"{method}_top_anomalies_class_{target}",
                 )
         ctx.save_figure(roc_figure(split), f"roc_class_{target}")
-
-
-def as_float(data: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """A domain's uint8 images as floats in [0, 1], with its labels."""
-    return data.images.float().div(255), data.labels
 
 
 def mean(rounds: list[ClassResult], key: str) -> float:

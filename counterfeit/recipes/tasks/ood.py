@@ -100,14 +100,16 @@ class OODTask(AttackedModelTask):
         flagged: dict[str, dict[str, float]] = {}
         for method in r.methods:
             detector = self.detector(method)
-            clean = detector.score(x)
-            auroc[method], flagged[method] = {}, {}
-            for name, (images, _) in shifts.items():
-                scores = detector.score(images)
-                assert detector.threshold is not None
-                flagged[method][name] = float((scores > detector.threshold).float().mean())
-                if name != "clean":
-                    auroc[method][name] = detection_scores(clean, scores)["auroc"]
+            scores = {name: detector.score(images) for name, (images, _) in shifts.items()}
+            assert detector.threshold is not None
+            flagged[method] = {
+                name: float((s > detector.threshold).float().mean()) for name, s in scores.items()
+            }
+            auroc[method] = {
+                name: detection_scores(scores["clean"], s)["auroc"]
+                for name, s in scores.items()
+                if name != "clean"
+            }
             ctx.print(f"{method}: " + ", ".join(f"{k} {v:.3f}" for k, v in auroc[method].items()))
         self.figures(shifts, auroc)
         header = ["shift", "classifier accuracy"]
@@ -186,7 +188,7 @@ class OODTask(AttackedModelTask):
     def detector(self, method: str) -> AnomalyDetector:
         """``method`` fitted on the classifier's training images, calibrated on held-out ones."""
         r, ctx = self.recipe, self.ctx
-        images = self.train_set.images.float().div(255)
+        images = self.train_set.as_floats()[0]
         fit_images, held_out = hold_out(images, r.evaluation.validation_fraction, r.seed)
         settings = r.detectors.get(method, {})
         detector = build_detector(method, r.seed, str(ctx.device), **settings)

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from counterfeit.gan.errors import ShapeError
+from counterfeit.gan.method import frozen
 from counterfeit.gan.models.dcgan import DCGAN
 from counterfeit.gan.nets.dcgan import SIZES
 from counterfeit.gan.runtime import module_device
@@ -117,8 +118,6 @@ class AnoGAN(NetworkDetector):
         z = torch.rand(len(x), self.latent_dim, generator=seed, device=device) * 2 - 1
         z.requires_grad_(True)
         optimizer = torch.optim.Adam([z], lr=self.search_lr)
-        generator.requires_grad_(False)
-        critic.requires_grad_(False)
         with torch.no_grad():
             target_features = critic.features(x)
 
@@ -129,7 +128,7 @@ class AnoGAN(NetworkDetector):
             return (1 - self.lam) * residual + self.lam * discrimination, fake
 
         history = []
-        try:
+        with frozen(generator, critic):
             with torch.enable_grad():
                 for _ in range(self.search_steps):
                     loss, _ = loss_of(z)
@@ -141,9 +140,6 @@ class AnoGAN(NetworkDetector):
                         z.clamp_(-1, 1)
             loss, fake = loss_of(z.detach())
             history.append(float(loss.mean()))
-        finally:
-            generator.requires_grad_(True)
-            critic.requires_grad_(True)
         return loss.cpu(), crop_from(fake, self.image_shape[-1]).cpu(), history
 
     def _score(self, images: torch.Tensor) -> torch.Tensor:

@@ -124,7 +124,11 @@ class AnomalyDetector(ABC):
     def calibrate(self, normal: torch.Tensor, false_alarm: float = 0.05) -> float:
         """Set :attr:`threshold` so that at most ``false_alarm`` of ``normal`` (held-out
         normal images, not the training ones) score above it; returns it."""
-        self.threshold = threshold_at_false_alarm(self.score(normal), false_alarm)
+        return self.calibrate_on_scores(self.score(normal), false_alarm)
+
+    def calibrate_on_scores(self, normal_scores: torch.Tensor, false_alarm: float = 0.05) -> float:
+        """:meth:`calibrate` from the held-out normal images' scores, when they are at hand."""
+        self.threshold = threshold_at_false_alarm(normal_scores, false_alarm)
         self.false_alarm = false_alarm
         return self.threshold
 

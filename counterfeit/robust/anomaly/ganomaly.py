@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from counterfeit.gan.method import StepContext, TrainingMethod
+from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.nets.blocks import init_normal_
 from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANEncoder, DCGANGenerator
 from counterfeit.gan.runtime import module_device
@@ -93,16 +93,13 @@ class GANomalyNet(TrainingMethod):
         images, _ = split_batch(batch)
         opt_g, opt_d = ctx.optimizers["g"], ctx.optimizers["d"]
         d = self.discriminator
-        d.requires_grad_(False)
-        try:
+        with frozen(d):
             with ctx.autocast():
                 rebuilt, z, z_hat = self(images)
                 terms = self.generator_losses(images, rebuilt, z, z_hat)
             opt_g.zero_grad(set_to_none=True)
             ctx.backward(terms["g_loss"])
             ctx.optimizer_step(opt_g)
-        finally:
-            d.requires_grad_(True)
         with ctx.autocast():
             real, fake = d(images), d(rebuilt.detach())
             d_loss = F.binary_cross_entropy_with_logits(
