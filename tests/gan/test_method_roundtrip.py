@@ -152,6 +152,24 @@ def _biggan() -> TrainingMethod:
     )
 
 
+def _progan() -> TrainingMethod:
+    from counterfeit.gan.models import ProGAN
+
+    return ProGAN(
+        16,
+        1,
+        latent_dim=8,
+        fmap_base=16,
+        fmap_max=4,
+        fade_images=4,
+        stable_images=4,
+        lr=2e-3,
+        ema_decay=0.9,
+        n_fixed=5,
+        seed=3,
+    )
+
+
 def _infogan() -> TrainingMethod:
     from counterfeit.gan.models import InfoGAN
 
@@ -291,6 +309,17 @@ CASES: dict[str, Case] = {
             m.discriminator(_rand(3, 1, 32, 32, seed=2), _labels(3, 3)),
         ),
         {"num_classes": 3, "attention": 32, "d_steps": 1, "n_fixed": 6},
+    ),
+    "ProGAN": Case(  # two steps of 4 images: in the middle of the 8 px fade-in
+        _progan,
+        lambda: _rand(4, 1, 16, 16),
+        lambda m: (
+            m.fixed_samples(),
+            m.fixed_samples(ema=False),
+            m.discriminator(_rand(3, 1, 8, 8, seed=2), 1, 0.5),
+            m.images_seen,
+        ),
+        {"fade_images": 4, "stable_images": 4, "n_fixed": 5, "lr": 2e-3},
     ),
     "DCGAN": Case(
         _dcgan,

@@ -1,6 +1,6 @@
 """GANs as :class:`gan.TrainingMethod` subclasses, one file per model.
 
-from counterfeit.gan.models import DCGAN, InfoGAN, CycleGAN, BigGAN
+from counterfeit.gan.models import DCGAN, InfoGAN, CycleGAN, BigGAN, ProGAN
 """
 
 from counterfeit.gan.models.biggan import BigGAN
@@ -8,6 +8,7 @@ from counterfeit.gan.models.cyclegan import CycleGAN
 from counterfeit.gan.models.dcgan import DCGAN, PAPER_OPTIMIZERS, OptimizerDefaults
 from counterfeit.gan.models.infogan import InfoGAN
 from counterfeit.gan.models.pix2pix import Pix2Pix
+from counterfeit.gan.models.progan import ProGAN
 from counterfeit.gan.models.srgan import SRGAN
 
 __all__ = [
@@ -19,4 +20,5 @@ __all__ = [
     "InfoGAN",
     "OptimizerDefaults",
     "Pix2Pix",
+    "ProGAN",
 ]
