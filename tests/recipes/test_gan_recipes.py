@@ -118,6 +118,38 @@ def test_infogan_recipe_reports_cluster_accuracy(tmp_path):
     assert 1.0 <= metrics["is-digits"] <= 10.0
 
 
+def test_progan_recipe_grows_to_full_size_with_a_grid_per_phase(tmp_path, mlflow_uri):
+    overrides = [
+        *TINY,
+        "train.steps=9",
+        "evaluation.samples_every=null",
+        "model={latent_dim: 8, fmap_base: 16, fmap_max: 4, fade_images: 16, stable_images: 16}",
+    ]
+    summary = run_recipe(load_recipe("mnist-progan", overrides), out=tmp_path / "run")
+    assert summary["growth"] == {
+        "final_size": 32,
+        "final_alpha": 1.0,
+        "images_seen": 144,
+        "images_to_full_size": 112,
+    }
+    grids = sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())
+    assert grids == [
+        "phase0_4px_stable.png",
+        "phase1_8px_fade.png",
+        "phase2_8px_stable.png",
+        "phase3_16px_fade.png",
+        "phase4_16px_stable.png",
+        "phase5_32px_fade.png",
+        "phase6_32px_stable.png",
+    ]
+    assert summary["metrics"]["fid-digits/n_fake"] == 60
+    run = MlflowClient(tracking_uri=mlflow_uri).get_run(summary["mlflow"]["run_id"])
+    logged = {a.path for a in MlflowClient(mlflow_uri).list_artifacts(run.info.run_id, "samples")}
+    assert "samples/phase3_16px_fade.png" in logged
+    with pytest.raises(ConfigError, match=r"raise train\.steps to at least 7"):
+        run_recipe(load_recipe("mnist-progan", [*overrides, "train.steps=4"]), out=tmp_path / "x")
+
+
 def test_biggan_recipe_reports_class_accuracy_and_draws_each_class(tmp_path, mlflow_uri):
     overrides = [
         *TINY,

@@ -21,19 +21,23 @@ size grows, to fit GPU memory).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from counterfeit.gan.callbacks import Callback
 from counterfeit.gan.ema import EMA, sampling_network
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import gradient_penalty
 from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.models._common import split_batch
 from counterfeit.gan.nets.progan import ProGANDiscriminator, ProGANGenerator
+from counterfeit.gan.plots import save_image_grid
+from counterfeit.gan.runtime import model_mode
 
 
 @dataclass(frozen=True)
@@ -143,10 +147,13 @@ class ProGAN(TrainingMethod):
         """The generator used for samples: the weight average when ``ema`` and kept."""
         return sampling_network(self.generator, self.g_ema, ema)
 
-    def generate(self, z: torch.Tensor, ema: bool = True, full_size: bool = True) -> torch.Tensor:
-        """Images in [0, 1] from ``z`` at the current phase; ``full_size`` upsamples them
-        (nearest) to ``image_size``, so scores compare like with like at every phase."""
-        phase = self.phase()
+    def generate(
+        self, z: torch.Tensor, ema: bool = True, full_size: bool = True, phase: Phase | None = None
+    ) -> torch.Tensor:
+        """Images in [0, 1] from ``z`` at ``phase`` (None: the current one); ``full_size``
+        upsamples them (nearest) to ``image_size``, so scores compare like with like at every
+        phase."""
+        phase = self.phase() if phase is None else phase
         images = self.sampler(ema)(z, phase.level, phase.alpha).add(1).div(2).clamp(0, 1)
         if full_size and phase.size < self.image_size:
             images = F.interpolate(images, size=self.image_size, mode="nearest")
@@ -161,9 +168,11 @@ class ProGAN(TrainingMethod):
         z = torch.randn(n, self.latent_dim, generator=generator, device=where).to(device)
         return self.generate(z, ema)
 
-    def fixed_samples(self, ema: bool = True, full_size: bool = False) -> torch.Tensor:
-        """Images from the fixed latents at the current phase's own size, for sample grids."""
-        return self.generate(self.fixed_z, ema, full_size)
+    def fixed_samples(
+        self, ema: bool = True, full_size: bool = False, phase: Phase | None = None
+    ) -> torch.Tensor:
+        """Images from the fixed latents at the phase's own size, for sample grids."""
+        return self.generate(self.fixed_z, ema, full_size, phase)
 
     # -- training ----------------------------------------------------------------
 
@@ -234,3 +243,47 @@ class ProGAN(TrainingMethod):
             "level": torch.tensor(float(level)),
             "alpha": torch.tensor(alpha),
         }
+
+
+class PhaseGridCallback(Callback):
+    """A grid of the fixed latents' images at the end of every growth phase, at that phase's
+    own size (``phase{index}_{size}px_{fade|stable}.png`` in ``out_dir`` and the tracker's
+    ``samples/``), and one at the end of training. Checks the phase after every step."""
+
+    every = 1
+
+    def __init__(self, out_dir: str | Path | None = None, tracker: Any = None) -> None:
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.tracker = tracker
+        self.last: Phase | None = None
+        self.written: list[Path] = []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last": None if self.last is None else astuple(self.last)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.last = None if state.get("last") is None else Phase(*state["last"])
+
+    def on_step(self, trainer: Any, step: int) -> None:
+        method = trainer.method
+        assert isinstance(method, ProGAN)
+        now, before = method.phase(), self.last or method.phase(0)
+        if now.index != before.index:
+            self._write(method, before)
+        self.last = now
+
+    def on_end(self, trainer: Any) -> None:
+        method = trainer.method
+        assert isinstance(method, ProGAN)
+        self._write(method, method.phase())
+
+    def _write(self, method: ProGAN, phase: Phase) -> None:
+        kind = "fade" if phase.index % 2 else "stable"
+        name = f"phase{phase.index}_{phase.size}px_{kind}.png"
+        with model_mode(method, False), torch.no_grad():
+            images = method.fixed_samples(phase=phase).float().cpu()
+        nrow = max(1, int(len(images) ** 0.5))
+        if self.out_dir is not None:
+            self.written.append(save_image_grid(images, self.out_dir / name, nrow))
+        if self.tracker is not None:
+            self.tracker.log_image_grid(images, name, "samples", nrow)

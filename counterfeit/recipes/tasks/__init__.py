@@ -27,6 +27,7 @@ TASKS: dict[str, str] = {
     "dcgan": "counterfeit.recipes.tasks.gan:DCGANTask",
     "infogan": "counterfeit.recipes.tasks.gan:InfoGANTask",
     "biggan": "counterfeit.recipes.tasks.biggan:BigGANTask",
+    "progan": "counterfeit.recipes.tasks.progan:ProGANTask",
     "robust-train": "counterfeit.recipes.tasks.robust_train:RobustTrainTask",
     "robustness": "counterfeit.recipes.tasks.robustness:RobustnessTask",
     "patch": "counterfeit.recipes.tasks.patch:PatchTask",
