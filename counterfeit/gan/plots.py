@@ -169,3 +169,21 @@ def validator_scatter_figure(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def truncation_figure(curve: Mapping[str, Mapping[str, float]]) -> plt.Figure:
+    """The truncation curve (Brock et al. 2019, Fig. 4): each score against the threshold
+    psi, one panel per score; the untruncated value (key ``none``) as a dashed line."""
+    thresholds = [k for k in curve if k != "none"]
+    metrics = list(next(iter(curve.values())))
+    figure, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        ax.plot([float(k) for k in thresholds], [curve[k][metric] for k in thresholds], "o-")
+        if "none" in curve:
+            ax.axhline(curve["none"][metric], color="grey", ls="--", label="no truncation")
+            ax.legend(fontsize=7)
+        ax.set_xlabel("truncation psi")
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure

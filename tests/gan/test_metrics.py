@@ -203,3 +203,35 @@ def test_precision_recall_separate_realism_from_coverage():
     assert precision_recall(real, off)[0] == 0
     with pytest.raises(DataError, match="more than 3"):
         precision_recall(real, off[:3])
+
+
+def test_conditional_scores_reward_the_class_asked_for_and_its_variety(digits):
+    from counterfeit.gan.metrics import conditional_scores
+
+    extractor, _, _ = digits
+    train, test = mnist_small("train"), mnist_small("test")
+    pool, pool_labels = train.get_batch(torch.arange(len(train)))
+    real, real_labels = test.get_batch(torch.arange(len(test)))
+
+    def drawer(shift: int, one_image: bool):
+        def sample(classes: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+            picks = []
+            for c in classes.tolist():
+                of_class = torch.nonzero(pool_labels == (c + shift) % 10).flatten()
+                j = 0 if one_image else int(torch.randint(len(of_class), (1,), generator=generator))
+                picks.append(of_class[j])
+            return pool[torch.stack(picks)]
+
+        return sample
+
+    faithful = conditional_scores(drawer(0, False), extractor, real, real_labels, 10, 40, 200)
+    wrong = conditional_scores(drawer(1, False), extractor, real, real_labels, 10, 40, 200)
+    collapsed = conditional_scores(drawer(0, True), extractor, real, real_labels, 10, 40, 200)
+    assert faithful.accuracy > 0.9 > 0.1 > wrong.accuracy
+    assert len(faithful.per_class_fid) == 10 and faithful.n_real_per_class[0] > 50
+    # a class drawn as one repeated digit reads right but scores worse within its class
+    assert collapsed.accuracy > 0.8
+    assert faithful.intra_fid < collapsed.intra_fid and faithful.intra_fid < wrong.intra_fid
+    with pytest.raises(DataError, match=r"at least 2 real images of every class; \[9\]"):
+        keep = real_labels != 9
+        conditional_scores(drawer(0, False), extractor, real[keep], real_labels[keep], 10, 4)

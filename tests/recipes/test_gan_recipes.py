@@ -73,6 +73,8 @@ def test_dcgan_recipe_end_to_end(tmp_path, mlflow_uri):
     assert metrics["fid-digits/n_real"] == 80 and metrics["real_floor/fid-digits/n_real"] == 80
     assert metrics["real_floor/fid-digits"] < metrics["fid-digits"]  # 6 steps are not digits yet
     assert summary["steps"] == 6 and summary["generator"].startswith("weight average")
+    assert 0 <= metrics["precision-digits"] <= 1 and 0 <= metrics["recall-digits"] <= 1
+    assert "class_accuracy" not in metrics  # unconditional: no class to read
     plots = {p.name for p in (out / "plots").iterdir()}
     assert {
         "samples.png",
@@ -94,6 +96,22 @@ def test_dcgan_recipe_end_to_end(tmp_path, mlflow_uri):
     assert client.get_run(run_id).data.metrics["fid-digits/n_fake"] == 60
     history = client.get_metric_history(run_id, "eval/fid-digits")
     assert [h.step for h in history] == [3]
+
+
+def test_conditional_dcgan_is_judged_per_class(tmp_path):
+    overrides = [*TINY, "model={width: 8, conditional: true}", "evaluation.n_per_class=5"]
+    overrides.append("tracking.enabled=false")
+    summary = run_recipe(load_recipe("mnist-dcgan", overrides), out=tmp_path / "run")
+    accuracy, intra = summary["class_accuracy"], summary["intra_fid_digits"]
+    assert len(accuracy["per_class"]) == 10 and len(intra["per_class"]) == 10
+    # 5 images per class: every per-class accuracy is a multiple of 1/5
+    assert all(abs(a * 5 - round(a * 5)) < 1e-6 for a in accuracy["per_class"])
+    assert summary["metrics"]["intra-fid-digits/3"] == intra["per_class"][3]
+    assert intra["n_real_per_class"] == [
+        int((load_data(load_recipe("mnist-dcgan", overrides).recipe.data)[1].take(80, seed=0)
+             .labels == c).sum())
+        for c in range(10)
+    ]  # fmt: skip
 
 
 def test_infogan_recipe_reports_cluster_accuracy(tmp_path):
@@ -155,8 +173,17 @@ def test_biggan_recipe_reports_class_accuracy_and_draws_each_class(tmp_path, mlf
         *TINY,
         "model={width: 2, latent_dim: 16, shared_dim: 8}",
         "evaluation.n_per_class=6",
+        "evaluation.truncation_curve=[1.0, 0.5]",
     ]
     summary = run_recipe(load_recipe("mnist-biggan", overrides), out=tmp_path / "run")
+    curve = summary["truncation_curve"]
+    assert list(curve) == ["0.5", "1", "none"]
+    assert curve["0.5"]["fid-digits"] == summary["metrics"]["truncation/0.5/fid-digits"]
+    assert curve["0.5"]["fid-digits"] != curve["none"]["fid-digits"]
+    assert {"precision-digits", "recall-digits", "is-digits"} <= set(curve["1"])
+    intra = summary["intra_fid_digits"]
+    assert len(intra["per_class"]) == 10 and intra["n_fake_per_class"] == 6
+    assert summary["metrics"]["intra-fid-digits"] == pytest.approx(sum(intra["per_class"]) / 10)
     accuracy = summary["class_accuracy"]
     assert len(accuracy["per_class"]) == 10
     assert accuracy["overall"] == pytest.approx(sum(accuracy["per_class"]) / 10)
@@ -166,7 +193,7 @@ def test_biggan_recipe_reports_class_accuracy_and_draws_each_class(tmp_path, mlf
         0 <= summary["metrics"]["precision-digits"] <= 1 and "recall-digits" in summary["metrics"]
     )
     plots = {p.name for p in (tmp_path / "run" / "plots").iterdir()}
-    assert {"samples.png", "truncated.png", "random_samples.png"} <= plots
+    assert {"samples.png", "truncated.png", "random_samples.png", "truncation_curve.png"} <= plots
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "biggan.ckpt")
     assert state["step"] == 6 and state["method_init"]["d_steps"] == 2
     run = MlflowClient(tracking_uri=mlflow_uri).get_run(summary["mlflow"]["run_id"])

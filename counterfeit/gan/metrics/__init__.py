@@ -14,8 +14,8 @@
   and generated images it used;
 * :mod:`.clustering`: :func:`cluster_accuracy`, unsupervised cluster labels against
   classes (Hungarian matching), as InfoGAN's categorical code;
-* :mod:`.conditional`: :func:`class_accuracy`, whether a class-conditional generator draws
-  the class asked for;
+* :mod:`.conditional`: :func:`conditional_scores`, whether a class-conditional generator
+  draws the class asked for (class accuracy) and how well (intra-class FID);
 * :mod:`.precision_recall`: :func:`precision_recall` (Kynkäänniemi et al. 2019), realism and
   coverage apart: mode collapse shows as low recall.
 """
@@ -28,7 +28,7 @@ from counterfeit.gan.metrics.cache import (
     load_digits_classifier,
 )
 from counterfeit.gan.metrics.clustering import cluster_accuracy
-from counterfeit.gan.metrics.conditional import class_accuracy
+from counterfeit.gan.metrics.conditional import ConditionalScores, conditional_scores
 from counterfeit.gan.metrics.digits import DigitsFeatures
 from counterfeit.gan.metrics.digits_net import (
     DIGITS_SIZE,
@@ -64,6 +64,7 @@ __all__ = [
     "DIGITS_SIZE",
     "FEATURE_EXTRACTORS",
     "TORCHVISION_INCEPTION",
+    "ConditionalScores",
     "DigitsClassifier",
     "DigitsFeatures",
     "FeatureExtractor",
@@ -73,8 +74,8 @@ __all__ = [
     "Score",
     "build_extractor",
     "cache_dir",
-    "class_accuracy",
     "cluster_accuracy",
+    "conditional_scores",
     "feature_extractor_names",
     "find_inception_weights",
     "generate_images",

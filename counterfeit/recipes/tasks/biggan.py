@@ -1,8 +1,9 @@
 """The ``biggan`` task (recipe ``mnist-biggan``): a class-conditional BigGAN (Brock et al.,
 ICLR 2019) trained and scored like the other GANs (:class:`~counterfeit.recipes.tasks.
-common.generation.GANTask`), and judged as a conditional one: how often the digits
-classifier reads its images as the class asked for (overall and per class), precision and
-recall in that classifier's feature space, and a grid at ``evaluation.truncation``.
+common.generation.GANTask`: FID-digits, precision and recall, and as a conditional GAN the
+class accuracy and intra-class FID), with a grid at ``evaluation.truncation`` and the
+truncation curve: FID / IS / precision / recall at each threshold of
+``evaluation.truncation_curve``.
 """
 
 from __future__ import annotations
@@ -14,20 +15,15 @@ from pydantic import Field
 
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.method import TrainingMethod
-from counterfeit.gan.metrics import (
-    build_extractor,
-    class_accuracy,
-    generate_images,
-    precision_recall,
-)
+from counterfeit.gan.metrics import generate_images, precision_recall
 from counterfeit.gan.models import BigGAN
+from counterfeit.gan.plots import truncation_figure
 from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
 from counterfeit.recipes.tasks.common.generation import (
     GANData,
     GANEvaluation,
     GANTask,
-    sample_fn,
 )
 
 
@@ -47,10 +43,13 @@ class BigGANModelConfig(StrictModel):
 
 
 class BigGANEvaluation(GANEvaluation):
-    """GANEvaluation, and how class fidelity is read."""
+    """GANEvaluation, and the truncation trick's grid and curve."""
 
-    n_per_class: int = Field(100, gt=0, description="images per class for class accuracy")
     truncation: float = Field(0.5, gt=0, description="of the truncated sample grid")
+    truncation_curve: list[float] = Field(
+        default_factory=lambda: [0.25, 0.5, 0.75, 1.0, 1.5, 2.0],
+        description="thresholds scored for the truncation curve; []: none",
+    )
 
 
 class BigGANRecipe(RecipeBase):
@@ -98,37 +97,26 @@ class BigGANTask(GANTask):
         }
 
     def extend_report(self, method: TrainingMethod, output: TaskOutput) -> None:
-        """The share of each class's images read as that class; precision and recall
-        (Kynkäänniemi et al. 2019) in the digits classifier's feature space."""
-        assert isinstance(method, BigGAN)
-        ev = self.recipe.evaluation
-        extractor = build_extractor("digits").to(self.ctx.device)
-        overall, per_class = class_accuracy(
-            lambda labels, g: method.sample(len(labels), labels, generator=g),
-            extractor,
-            method.num_classes,
-            ev.n_per_class,
-            ev.batch_size,
-            self.recipe.seed,
-        )
-        with torch.no_grad():
-            fake = generate_images(sample_fn(method), ev.n_samples, ev.batch_size, self.recipe.seed)
-            real = self.real_test.get_batch(torch.arange(len(self.real_test)))[0]
-            features = [
-                torch.cat([extractor(b.to(self.ctx.device)).cpu() for b in x.split(ev.batch_size)])
-                for x in (real, fake)
-            ]
-        precision, recall = precision_recall(*features)
-        output.metrics.update({"precision-digits": precision, "recall-digits": recall})
-        output.table.append(
-            ("precision / recall (k = 3)", f"{precision:.4f} / {recall:.4f}", "",
-             f"{len(fake)} / {len(real)}")
-        )  # fmt: skip
-        output.metrics["class_accuracy"] = overall
-        output.metrics.update({f"class_accuracy/{c}": a for c, a in enumerate(per_class)})
-        output.details["class_accuracy"] = {"overall": overall, "per_class": per_class}
-        worst = min(range(len(per_class)), key=per_class.__getitem__)
-        output.table.append(
-            ("class accuracy (digits classifier)", f"{overall:.4f}", "",
-             f"worst class {worst}: {per_class[worst]:.2f}")
-        )  # fmt: skip
+        """The truncation curve (Brock et al. 2019, Fig. 4): each threshold's scores and
+        precision / recall, beside the untruncated ones, as a table and a figure."""
+        assert isinstance(method, BigGAN) and self.scorer is not None
+        ev, scorer = self.recipe.evaluation, self.scorer
+        if not ev.truncation_curve:
+            return
+        suffix = f"-{scorer.extractor.name}" if scorer.extractor.name else ""
+        curve: dict[str, dict[str, float]] = {}
+        for psi in [*sorted(ev.truncation_curve), None]:
+            with torch.no_grad():
+                fake = generate_images(
+                    lambda n, g, t=psi: method.sample(n, truncation=t, generator=g),
+                    ev.n_samples, ev.batch_size, self.recipe.seed,
+                )  # fmt: skip
+                values = {s.metric: s.value for s in scorer(fake)}
+                features = scorer.extractor.extract(fake, ev.batch_size)[0]
+            precision, recall = precision_recall(scorer.real_features, features)
+            values |= {f"precision{suffix}": precision, f"recall{suffix}": recall}
+            key = "none" if psi is None else f"{psi:g}"
+            curve[key] = values
+            output.metrics.update({f"truncation/{key}/{k}": v for k, v in values.items()})
+        output.details["truncation_curve"] = curve
+        self.ctx.save_figure(truncation_figure(curve), "truncation_curve")

@@ -28,7 +28,9 @@ from counterfeit.gan.metrics import (
     MetricName,
     Score,
     build_extractor,
+    conditional_scores,
     generate_images,
+    precision_recall,
     scores_to_dict,
     scores_to_metrics,
 )
@@ -77,6 +79,9 @@ class GANEvaluation(StrictModel):
     kid_subset_size: int = Field(500, ge=2)
     samples_every: int | None = Field(500, gt=0, description="steps between sample grids")
     batch_size: int = Field(500, gt=0)
+    n_per_class: int = Field(
+        100, ge=2, description="a conditional GAN's images per class (class accuracy, intra-FID)"
+    )
 
     @model_validator(mode="after")
     def _kid_fits(self) -> GANEvaluation:
@@ -215,8 +220,66 @@ class GANTask(Task):
             table.append((s.label, f"{s.value:.4g}", f"{f.value:.4g}", counts(s)))
         self.plots(method, result, fake)
         output = TaskOutput(metrics, details, table)
+        self.coverage(fake, output)
+        if getattr(method, "num_classes", 0) and self.real_test.has_labels:
+            self.class_fidelity(method, output)
         self.extend_report(method, output)
         return output
+
+    def coverage(self, fake: torch.Tensor, output: TaskOutput) -> None:
+        """Precision and recall (Kynkäänniemi et al. 2019, k = 3) of the generated images in
+        the evaluation extractor's feature space: realism and coverage apart."""
+        assert self.scorer is not None
+        extractor = self.scorer.extractor
+        suffix = f"-{extractor.name}" if extractor.name else ""
+        real = self.scorer.real_features
+        precision, recall = precision_recall(real, extractor.extract(fake)[0])
+        output.metrics.update({f"precision{suffix}": precision, f"recall{suffix}": recall})
+        output.table.append(
+            ("precision / recall (k = 3)", f"{precision:.4f} / {recall:.4f}", "",
+             f"{len(fake)} / {len(real)}")
+        )  # fmt: skip
+
+    def class_fidelity(self, method: TrainingMethod, output: TaskOutput) -> None:
+        """A class-conditional GAN: the share of each class's images the digits classifier
+        reads as that class, and the intra-class FID-digits (each class against its real
+        test images)."""
+        ev, seed = self.recipe.evaluation, self.recipe.seed
+        extractor = build_extractor("digits").to(self.ctx.device)
+        real, labels = self.real_test.get_batch(torch.arange(len(self.real_test)))
+        scores = conditional_scores(
+            lambda classes, g: method.sample(len(classes), classes, generator=g),
+            extractor, real, labels, method.num_classes, ev.n_per_class, ev.batch_size, seed,
+        )  # fmt: skip
+        output.metrics["class_accuracy"] = scores.accuracy
+        output.metrics.update(
+            {f"class_accuracy/{c}": a for c, a in enumerate(scores.per_class_accuracy)}
+        )
+        output.metrics["intra-fid-digits"] = scores.intra_fid
+        output.metrics.update(
+            {f"intra-fid-digits/{c}": v for c, v in enumerate(scores.per_class_fid)}
+        )
+        output.details["class_accuracy"] = {
+            "overall": scores.accuracy,
+            "per_class": scores.per_class_accuracy,
+        }
+        output.details["intra_fid_digits"] = {
+            "mean": scores.intra_fid,
+            "per_class": scores.per_class_fid,
+            "n_fake_per_class": scores.n_fake_per_class,
+            "n_real_per_class": scores.n_real_per_class,
+        }
+        accuracy, fid = scores.per_class_accuracy, scores.per_class_fid
+        worst = min(range(len(accuracy)), key=accuracy.__getitem__)
+        output.table.append(
+            ("class accuracy (digits classifier)", f"{scores.accuracy:.4f}", "",
+             f"worst class {worst}: {accuracy[worst]:.2f}")
+        )  # fmt: skip
+        worst = max(range(len(fid)), key=fid.__getitem__)
+        output.table.append(
+            ("intra-class FID-digits (mean)", f"{scores.intra_fid:.4g}", "",
+             f"{scores.n_fake_per_class} per class; worst class {worst}: {fid[worst]:.4g}")
+        )  # fmt: skip
 
     def plots(self, method: TrainingMethod, result: TrainResult, fake: torch.Tensor) -> None:
         """The grids, 100 random samples, and the curve of each score while training."""
