@@ -34,8 +34,7 @@ from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.losses import LOSSES, clip_weights_, get_loss, gradient_penalty
 from counterfeit.gan.method import StepContext, TrainingMethod, frozen
 from counterfeit.gan.models._common import random_labels, sample_latent, split_batch
-from counterfeit.gan.nets.blocks import NormKind
-from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+from counterfeit.gan.nets.dcgan import DCGANDiscriminator, DCGANGenerator, DNormKind
 
 OptimizerKind = Literal["adam", "rmsprop"]
 
@@ -72,7 +71,8 @@ class DCGAN(TrainingMethod):
         width: G's last / D's first hidden width (128 gives the paper's 1024 at 4x4 for 64 px).
         num_classes: > 0 for the class-conditional variant.
         loss: a name in :data:`gan.losses.LOSSES`.
-        d_norm: D's normalisation: ``batch`` (the paper), ``layer`` or ``none``.
+        d_norm: D's normalisation: ``batch`` (the paper), ``layer``, ``none`` or ``spectral``
+            (SN-DCGAN, Miyato et al. 2018: spectral norm on every D convolution).
         latent: z's distribution, ``uniform`` on [-1, 1] (the paper) or ``normal``.
         optimizer, lr, betas, n_critic: None takes the loss's paper default
             (:data:`PAPER_OPTIMIZERS`).
@@ -92,7 +92,7 @@ class DCGAN(TrainingMethod):
         width: int = 128,
         num_classes: int = 0,
         loss: str = "non-saturating",
-        d_norm: NormKind = "batch",
+        d_norm: DNormKind = "batch",
         latent: Literal["uniform", "normal"] = "uniform",
         optimizer: OptimizerKind | None = None,
         lr: float | None = None,

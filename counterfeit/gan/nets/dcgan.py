@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +33,9 @@ from torch import nn
 
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.nets.blocks import NormKind, conv_block, init_normal_
+from counterfeit.gan.nets.spectral import spectral_norm
+
+DNormKind = Literal["batch", "layer", "none", "spectral"]
 
 SIZES = (16, 32, 64, 128, 256)
 
@@ -104,7 +108,10 @@ class DCGANDiscriminator(nn.Module):
     Args:
         image_size, channels, width, num_classes: as for :class:`DCGANGenerator`.
         norm: ``batch`` (the paper), ``layer`` (for WGAN-GP, whose penalty needs
-            per-sample gradients: Gulrajani et al. 2017, Sec. 4) or ``none``.
+            per-sample gradients: Gulrajani et al. 2017, Sec. 4), ``none``, or ``spectral``:
+            every convolution spectrally normalised and no other normalisation (SN-DCGAN,
+            Miyato et al., ICLR 2018, the "standard CNN" of their Table 3 uses the same
+            conv layout with SN in place of BatchNorm).
     """
 
     def __init__(
@@ -113,7 +120,7 @@ class DCGANDiscriminator(nn.Module):
         channels: int = 3,
         width: int = 128,
         num_classes: int = 0,
-        norm: NormKind = "batch",
+        norm: DNormKind = "batch",
     ) -> None:
         super().__init__()
         _check(channels, width, num_classes)
@@ -122,12 +129,17 @@ class DCGANDiscriminator(nn.Module):
         self.channels = channels
         self.num_classes = num_classes
         widths = [width * 2**i for i in range(levels)]
+        block_norm = "none" if norm == "spectral" else norm
         layers = [conv_block(channels + num_classes, widths[0], 4, 2, 1, "none", "lrelu")]
         for w_in, w_out in itertools.pairwise(widths):
-            layers.append(conv_block(w_in, w_out, 4, 2, 1, norm, "lrelu"))
+            layers.append(conv_block(w_in, w_out, 4, 2, 1, block_norm, "lrelu"))
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         init_normal_(self)
+        if norm == "spectral":
+            for module in list(self.modules()):
+                if isinstance(module, nn.Conv2d):
+                    spectral_norm(module)
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The last hidden layer's activations, flattened (N, D): the "intermediate layer f"

@@ -30,7 +30,7 @@ class DCGANModelConfig(StrictModel):
     latent_dim: int = Field(100, gt=0)
     width: int = Field(128, gt=0, description="128: the paper's 1024-channel 4x4 layer at 64 px")
     conditional: bool = False
-    d_norm: Literal["batch", "layer", "none"] = "batch"
+    d_norm: Literal["batch", "layer", "none", "spectral"] = "batch"
     latent: Literal["uniform", "normal"] = "uniform"
     optimizer: Literal["adam", "rmsprop"] | None = None
     lr: float | None = Field(None, gt=0)

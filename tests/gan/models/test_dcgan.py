@@ -115,6 +115,22 @@ def test_wgan_gp_reports_its_penalty():
     assert all(torch.isfinite(m["gp"]) and m["gp"] >= 0 for m in metrics)
 
 
+def test_sn_dcgan_normalises_every_d_convolution_to_unit_spectral_norm():
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(32, 1, 8, norm="spectral")
+    convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 4 and not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
+    for _ in range(30):  # the power iteration runs once per training forward pass
+        d(torch.rand(4, 1, 32, 32))
+    for conv in convs:
+        sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+        assert float(sigma) == pytest.approx(1.0, abs=0.02)
+    model = DCGAN(32, 1, width=8, loss="hinge", d_norm="spectral")
+    ctx = StepContext.single_process(model.configure_optimizers(), total_steps=1)
+    metrics = model.train_step((torch.rand(4, 1, 32, 32), torch.zeros(4)), ctx)
+    assert torch.isfinite(metrics["d_loss"]) and torch.isfinite(metrics["g_loss"])
+
+
 def test_conditional_variant_uses_the_label():
     torch.manual_seed(0)
     model = DCGAN(32, 1, width=8, num_classes=10).eval()
