@@ -5,7 +5,8 @@
 
 BigGAN draws the class asked for (``--class``; default: the classes in turn) from z
 truncated at ``--truncation`` (Brock et al. 2019, Sec. 3.1); a DCGAN checkpoint (conditional
-or not) and InfoGAN draw from their own prior. The weight-averaged generator is used when
+or not), InfoGAN and ProGAN (at the size its growth reached, upsampled to its full size) draw
+from their own prior. The weight-averaged generator is used when
 the checkpoint keeps one (``--last-iterate``: the trained one).
 """
 
@@ -26,9 +27,9 @@ from counterfeit.gan.runtime import resolve_device
 
 def samplers() -> dict[str, type[nn.Module]]:
     """Methods whose checkpoints ``sample`` reads, by class name."""
-    from counterfeit.gan.models import DCGAN, BigGAN, InfoGAN
+    from counterfeit.gan.models import DCGAN, BigGAN, InfoGAN, ProGAN
 
-    return {"BigGAN": BigGAN, "DCGAN": DCGAN, "InfoGAN": InfoGAN}
+    return {"BigGAN": BigGAN, "DCGAN": DCGAN, "InfoGAN": InfoGAN, "ProGAN": ProGAN}
 
 
 def run_sample(

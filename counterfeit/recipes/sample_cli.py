@@ -12,10 +12,10 @@ def add_sample_command(commands) -> None:
     """``counterfeit sample --checkpoint CKPT [--class K] [--n 64] [--truncation T] --out PNG``."""
     sample = commands.add_parser(
         "sample",
-        help="draw a grid of images from a trained BigGAN / DCGAN / InfoGAN checkpoint",
+        help="draw a grid of images from a trained BigGAN / DCGAN / InfoGAN / ProGAN checkpoint",
         description="Write --n images from a generator's checkpoint as one PNG grid (and a "
         "JSON beside it): BigGAN of --class (default: the classes in turn) from z truncated "
-        "at --truncation; DCGAN and InfoGAN from their priors.",
+        "at --truncation; DCGAN, InfoGAN and ProGAN from their priors.",
     )
     sample.add_argument(
         "--checkpoint", required=True, help="e.g. runs/mnist-biggan/checkpoints/biggan.ckpt"

@@ -7,7 +7,7 @@ from PIL import Image
 
 from counterfeit.gan import Trainer, TrainerConfig
 from counterfeit.gan.data import ImageTensors, InfiniteLoader
-from counterfeit.gan.models import DCGAN, BigGAN
+from counterfeit.gan.models import DCGAN, BigGAN, ProGAN
 from tests.cli_process import run_cli
 
 
@@ -39,3 +39,14 @@ def test_sample_draws_the_class_asked_for_and_refuses_what_does_not_apply(tmp_pa
     assert result.returncode == 2 and "--truncation is BigGAN's" in result.stderr
     result = run_cli("sample", "--checkpoint", str(dcgan), "--class", "3", "--out", str(out))
     assert result.returncode == 2 and "class-conditional" in result.stderr
+
+
+def test_sample_draws_a_progan_at_its_full_size_in_the_middle_of_its_growth(tmp_path):
+    torch.manual_seed(0)
+    growing = ProGAN(32, 1, 8, 16, 4, fade_images=8, stable_images=8)
+    checkpoint = trained(growing, tmp_path, "progan")  # 16 images: the 8 px fade-in begins
+    out = tmp_path / "grown.png"
+    result = run_cli("sample", "--checkpoint", str(checkpoint), "--n", "4", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (2 * 34 + 2, 2 * 34 + 2)  # 2 x 2 grid of 32 px
+    assert json.loads(out.with_suffix(".json").read_text())["method"] == "ProGAN"
