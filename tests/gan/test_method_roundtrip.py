@@ -170,6 +170,12 @@ def _progan() -> TrainingMethod:
     )
 
 
+def _counterfeit_detection() -> TrainingMethod:
+    from counterfeit.robust.counterfeits import CounterfeitDetection
+
+    return CounterfeitDetection("spectrum", 1, 8, lr=1e-3, augment=0.25, seed=2)
+
+
 def _infogan() -> TrainingMethod:
     from counterfeit.gan.models import InfoGAN
 
@@ -320,6 +326,12 @@ CASES: dict[str, Case] = {
             m.images_seen,
         ),
         {"fade_images": 4, "stable_images": 4, "n_fixed": 5, "lr": 2e-3},
+    ),
+    "CounterfeitDetection": Case(
+        _counterfeit_detection,
+        lambda: (_rand(4, 1, 8, 8), torch.tensor([0, 1, 0, 1])),
+        lambda m: (m(_rand(3, 1, 8, 8, seed=2)),),
+        {"kind": "spectrum", "image_size": 8, "augment": 0.25, "seed": 2},
     ),
     "DCGAN": Case(
         _dcgan,
