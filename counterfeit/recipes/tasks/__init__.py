@@ -35,6 +35,7 @@ TASKS: dict[str, str] = {
     "srgan": "counterfeit.recipes.tasks.srgan:SRGANTask",
     "anomaly": "counterfeit.recipes.tasks.anomaly:AnomalyTask",
     "ood": "counterfeit.recipes.tasks.ood:OODTask",
+    "detect": "counterfeit.recipes.tasks.detect:DetectTask",
 }
 
 

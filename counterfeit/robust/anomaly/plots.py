@@ -6,6 +6,7 @@ AUROC per class of several detectors as a heat map.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -69,11 +70,15 @@ def top_anomalies_figure(
     return fig
 
 
-def auroc_grid_figure(grid: Mapping[str, Mapping[int, float]]) -> plt.Figure:
-    """A heat map of AUROC, ``method -> {class: AUROC}``: methods as rows, classes as
-    columns, each cell's value written in it, and each method's mean in its row label."""
+def auroc_grid_figure(
+    grid: Mapping[str, Mapping[Any, float]], xlabel: str = "class", ylabel: str = ""
+) -> plt.Figure:
+    """A heat map of AUROC, ``row -> {column: AUROC}`` (e.g. method -> class): each cell's
+    value written in it, and each row's mean in its label. Numeric columns are sorted;
+    others keep their first-seen order."""
     methods = list(grid)
-    classes = sorted({c for row in grid.values() for c in row})
+    columns = list(dict.fromkeys(c for row in grid.values() for c in row))
+    classes = sorted(columns) if all(isinstance(c, int) for c in columns) else columns
     values = np.array([[grid[m].get(c, np.nan) for c in classes] for m in methods])
     fig, ax = plt.subplots(figsize=(0.6 * len(classes) + 2.4, 0.45 * len(methods) + 1.2))
     image = ax.imshow(values, cmap="viridis", vmin=0.5, vmax=1.0, aspect="auto")
@@ -83,7 +88,7 @@ def auroc_grid_figure(grid: Mapping[str, Mapping[int, float]]) -> plt.Figure:
     ax.set_xticks(range(len(classes)), [str(c) for c in classes])
     labels = [f"{m} ({np.nanmean(values[i]):.3f})" for i, m in enumerate(methods)]
     ax.set_yticks(range(len(methods)), labels)
-    ax.set(xlabel="class")
+    ax.set(xlabel=xlabel, ylabel=ylabel)
     fig.colorbar(image, ax=ax, label="AUROC")
     fig.tight_layout()
     return fig

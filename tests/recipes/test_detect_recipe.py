@@ -1,0 +1,78 @@
+"""The ``detect`` task end to end on tiny settings: a generator trained from its recipe and
+one read from a checkpoint, the generalisation matrix, degradations, the robustness report."""
+
+import json
+
+import pytest
+import torch
+
+from counterfeit.gan import Trainer, TrainerConfig
+from counterfeit.gan.data import ImageTensors, InfiniteLoader
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.models import DCGAN
+from counterfeit.recipes import load_recipe, run_recipe
+
+pytestmark = pytest.mark.slow
+
+TINY_GAN = "[train.steps=4, train.batch_size=16, model.width=4, train.eval_every=null, evaluation.samples_every=null, evaluation.n_samples=40, evaluation.n_real=40, evaluation.kid_subset_size=20]"
+
+
+def tiny(tmp_path, generators: str, *extra: str) -> list[str]:
+    return [
+        f"generators={generators}",
+        "detectors.kinds=[cnn, spectrum]",
+        "train.steps=8",
+        "train.batch_size=16",
+        "train.progress=false",
+        "train.checkpoint_every=8",
+        "evaluation={n_train: 64, n_validation: 16, n_test: 32, jpeg: [50], resize: [0.5], "
+        "blur: [1.0], attacks: [fgsm], eps: [0.03]}",
+        "tracking.enabled=false",
+        *extra,
+    ]
+
+
+def noise_dcgan(tmp_path) -> str:
+    torch.manual_seed(0)
+    pixels = torch.randint(0, 256, (32, 1, 32, 32), dtype=torch.uint8)
+    data = InfiniteLoader(ImageTensors(pixels, None, "noise"), 8, seed=0)
+    path = tmp_path / "noise.ckpt"
+    config = TrainerConfig(max_steps=2, progress=False, checkpoint_every=2)
+    Trainer(DCGAN(32, 1, latent_dim=8, width=4), data, config, checkpoint_path=path).fit()
+    return str(path)
+
+
+def test_detect_recipe_builds_the_matrix_from_a_recipe_and_a_checkpoint(tmp_path):
+    generators = (
+        f"[{{name: dcgan, recipe: mnist-dcgan, settings: {TINY_GAN}}}, "
+        f"{{name: noise, checkpoint: {noise_dcgan(tmp_path)}}}]"
+    )
+    out = tmp_path / "run"
+    summary = run_recipe(load_recipe("digits-detect", tiny(tmp_path, generators)), out=out)
+    for kind in ("cnn", "spectrum"):
+        matrix = summary[f"{kind}_matrix"]
+        assert set(matrix) == {"dcgan", "noise"} and set(matrix["dcgan"]) == {"dcgan", "noise"}
+        cell = matrix["noise"]["noise"]
+        assert 0 <= cell["auroc"] <= 1 and cell["accuracy"] == pytest.approx(
+            (cell["real_accuracy"] + cell["fake_accuracy"]) / 2
+        )
+        assert set(summary[f"{kind}_degraded"]) == {"clean", "jpeg_50", "resize_0.5", "blur_1"}
+        assert summary["metrics"][f"{kind}/dcgan/noise/auroc"] == matrix["dcgan"]["noise"]["auroc"]
+        assert (out / f"robustness-{kind}").is_dir()
+        assert (out / "plots" / f"{kind}_generalisation.png").exists()
+    # detectors of pure noise tell it from real digits
+    assert summary["cnn_matrix"]["noise"]["noise"]["auroc"] > 0.9
+    assert "| trained on | dcgan | noise |" in (out / "detect.md").read_text()
+    assert json.loads((out / "generators" / "dcgan" / "summary.json").read_text())["steps"] == 4
+    # a resumed run reuses the generator it trained
+    stamp = (out / "generators" / "dcgan" / "summary.json").stat().st_mtime
+    run_recipe(load_recipe("digits-detect", tiny(tmp_path, generators)), out=out, resume=True)
+    assert (out / "generators" / "dcgan" / "summary.json").stat().st_mtime == stamp
+
+
+def test_detect_recipe_errors_name_the_generator(tmp_path):
+    with pytest.raises(ConfigError, match="generator 'x' needs one of recipe or checkpoint"):
+        load_recipe("digits-detect", ["generators=[{name: x}]"])
+    twice = "[{name: a, recipe: mnist-dcgan}, {name: a, recipe: mnist-dcgan}]"
+    with pytest.raises(ConfigError, match="distinct names"):
+        run_recipe(load_recipe("digits-detect", tiny(tmp_path, twice)), out=tmp_path / "x")
