@@ -38,6 +38,7 @@ from pathlib import Path
 from counterfeit.recipes import preflight
 from counterfeit.recipes.anomaly_cli import add_anomaly_command
 from counterfeit.recipes.boundary import INTERRUPTED, run_command
+from counterfeit.recipes.detect_cli import add_detect_command
 from counterfeit.recipes.sample_cli import add_sample_command
 from counterfeit.recipes.tracking_cli import add_tracking_command
 
@@ -179,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep_command(commands)
     add_anomaly_command(commands)
     add_sample_command(commands)
+    add_detect_command(commands)
     add_tracking_command(commands)
     return parser
 

@@ -52,6 +52,8 @@ class CounterfeitDetection(TrainingMethod):
         self.kind, self.lr, self.betas = kind, lr, tuple(betas)
         self.net = build_detector_net(kind, channels, image_size)
         self.augment = BlurJpeg(augment, seed=seed)
+        # P(fake) above it reads as fake; set on validation images (choose_threshold)
+        self.register_buffer("threshold", torch.tensor(0.5))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(images)
