@@ -27,7 +27,6 @@ from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.runtime import resolve_device
 from counterfeit.recipes.anomaly_commands import image_files
-from counterfeit.recipes.tasks.detect import fit_size
 from counterfeit.robust.counterfeits import (
     CounterfeitDetection,
     choose_threshold,
@@ -51,25 +50,14 @@ def load_fakes(
     source: str, n: int, size: int, channels: int, seed: int, device: str
 ) -> torch.Tensor:
     """``n`` fakes in [0, 1] from a GAN checkpoint (drawn) or a folder (read, all of them)."""
-    from counterfeit.recipes.sample import samplers
+    from counterfeit.recipes.sample import draw_from_checkpoint
 
     path = Path(source).expanduser()
     if path.is_dir():
         return load_image_folder(path, size, channels).as_floats()[0]
     if not path.is_file():
         raise DataError(f"--fake {source}: no such checkpoint or folder.")
-    known = samplers()
-    method = load_method(path, known, f"--fake takes {', '.join(known)} checkpoints or folders.")
-    method = method.to(resolve_device(device))
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        images = torch.cat(
-            [method.sample(len(c), generator=generator).float().cpu()
-             for c in torch.arange(n).split(500)]
-        )  # fmt: skip
-    if images.shape[1] != channels:
-        raise DataError(f"--fake {source} draws {images.shape[1]}-channel images, not {channels}.")
-    return fit_size(images, size)
+    return draw_from_checkpoint(path, [n], size, channels, seed, device)[0]
 
 
 def _split(images: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

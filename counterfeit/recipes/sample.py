@@ -81,3 +81,44 @@ def run_sample(
     path.with_suffix(".json").write_text(json.dumps(record, indent=2))
     print(f"wrote {n} {name} samples to {path}")
     return path
+
+
+def fit_size(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Zero-pad (or centre-crop) square images to ``size``: a 28 px generator's digits sit
+    in a 32 px frame as real digits padded by 2 px do, and 32 px ones lose only padding."""
+    margin = size - images.shape[-1]
+    if margin >= 0:
+        return torch.nn.functional.pad(images, (margin // 2, margin - margin // 2) * 2)
+    start = -margin // 2
+    return images[..., start : start + size, start : start + size]
+
+
+def draw_from_checkpoint(
+    checkpoint: str | Path,
+    counts: list[int],
+    size: int,
+    channels: int,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> list[torch.Tensor]:
+    """Image sets in [0, 1] of ``counts`` images each, drawn (the weight average when kept)
+    from a generator's training checkpoint and fitted to ``size`` (:func:`fit_size`); set
+    ``i`` from a generator seeded ``seed * 1000 + i``."""
+    known = samplers()
+    model = load_method(checkpoint, known, f"a fake source is a {', '.join(known)} checkpoint.")
+    model = model.to(resolve_device(str(device)))
+    sets = []
+    for offset, n in enumerate(counts):
+        generator = torch.Generator().manual_seed(seed * 1000 + offset)
+        with torch.no_grad():
+            images = torch.cat(
+                [model.sample(len(c), generator=generator).float().cpu()
+                 for c in torch.arange(n).split(500)]
+            )  # fmt: skip
+        if images.shape[1] != channels:
+            raise ConfigError(
+                f"{checkpoint} draws {images.shape[1]}-channel images; the real ones have "
+                f"{channels}."
+            )
+        sets.append(fit_size(images, size))
+    return sets

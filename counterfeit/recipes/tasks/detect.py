@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from counterfeit.gan.checkpoint import load_method
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.train import TrainResult
@@ -94,16 +92,6 @@ class DetectRecipe(RecipeBase):
     evaluation: DetectEvaluation = DetectEvaluation()
 
 
-def fit_size(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Zero-pad (or centre-crop) square images to ``size``: a 28 px generator's digits sit
-    in a 32 px frame as the real digits padded by 2 px do."""
-    margin = size - images.shape[-1]
-    if margin >= 0:
-        return F.pad(images, (margin // 2, margin - margin // 2) * 2)
-    start = -margin // 2
-    return images[..., start : start + size, start : start + size]
-
-
 class DetectTask(Task):
     """Detectors of generated images, one per (kind, generator)."""
 
@@ -137,29 +125,15 @@ class DetectTask(Task):
         self, spec: GeneratorSpec, shape: tuple[int, int, int]
     ) -> dict[str, torch.Tensor]:
         """``spec``'s train / validation / test fakes at the real images' shape."""
-        from counterfeit.recipes.sample import samplers
+        from counterfeit.recipes.sample import draw_from_checkpoint
 
+        ev = self.recipe.evaluation
         checkpoint = spec.checkpoint or self.train_generator(spec)
-        method = load_method(checkpoint, samplers(), "detect needs a GAN's checkpoint.")
-        method = method.to(self.ctx.device)
-        ev, channels, size = self.recipe.evaluation, shape[0], shape[-1]
-        fakes = {}
-        for offset, (split, n) in enumerate(
-            (("train", ev.n_train), ("validation", ev.n_validation), ("test", ev.n_test))
-        ):
-            generator = torch.Generator().manual_seed(self.recipe.seed * 1000 + offset)
-            with torch.no_grad():
-                images = torch.cat(
-                    [method.sample(len(c), generator=generator).float().cpu()
-                     for c in torch.arange(n).split(500)]
-                )  # fmt: skip
-            if images.shape[1] != channels:
-                raise ConfigError(
-                    f"generator '{spec.name}' draws {images.shape[1]}-channel images; the real "
-                    f"data has {channels}."
-                )
-            fakes[split] = fit_size(images, size)
-        return fakes
+        counts = [ev.n_train, ev.n_validation, ev.n_test]
+        sets = draw_from_checkpoint(
+            checkpoint, counts, shape[-1], shape[0], self.recipe.seed, self.ctx.device
+        )
+        return dict(zip(("train", "validation", "test"), sets))
 
     def train_generator(self, spec: GeneratorSpec) -> Path:
         """Run ``spec.recipe`` into ``OUT/generators/NAME`` (kept: a resumed run reuses it)."""
