@@ -1,6 +1,6 @@
 """The quickstart notebooks run top to bottom (on tiny settings).
 
-All six run in one Jupyter kernel, one after the other, each after ``%reset -f``: a
+All of them run in one Jupyter kernel, one after the other, each after ``%reset -f``: a
 notebook finds none of the previous one's names (each must import and define what it
 uses), while the modules they share (torch, matplotlib, counterfeit) are imported once
 instead of six times.

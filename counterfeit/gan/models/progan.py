@@ -248,7 +248,8 @@ class ProGAN(TrainingMethod):
 class PhaseGridCallback(Callback):
     """A grid of the fixed latents' images at the end of every growth phase, at that phase's
     own size (``phase{index}_{size}px_{fade|stable}.png`` in ``out_dir`` and the tracker's
-    ``samples/``), and one at the end of training. Checks the phase after every step."""
+    ``samples/``, and in :attr:`grids` by that name), and one at the end of training.
+    Checks the phase after every step."""
 
     every = 1
 
@@ -257,6 +258,7 @@ class PhaseGridCallback(Callback):
         self.tracker = tracker
         self.last: Phase | None = None
         self.written: list[Path] = []
+        self.grids: dict[str, torch.Tensor] = {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"last": None if self.last is None else astuple(self.last)}
@@ -282,6 +284,7 @@ class PhaseGridCallback(Callback):
         name = f"phase{phase.index}_{phase.size}px_{kind}.png"
         with model_mode(method, False), torch.no_grad():
             images = method.fixed_samples(phase=phase).float().cpu()
+        self.grids[name.removesuffix(".png")] = images
         nrow = max(1, int(len(images) ** 0.5))
         if self.out_dir is not None:
             self.written.append(save_image_grid(images, self.out_dir / name, nrow))
