@@ -3,7 +3,7 @@
 All of them run in one Jupyter kernel, one after the other, each after ``%reset -f``: a
 notebook finds none of the previous one's names (each must import and define what it
 uses), while the modules they share (torch, matplotlib, counterfeit) are imported once
-instead of six times.
+instead of once per notebook.
 """
 
 import os
