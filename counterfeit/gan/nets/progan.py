@@ -113,6 +113,7 @@ def _conv(cin: int, cout: int, kernel: int = 3, norm: bool = False) -> list[nn.M
 
 
 def check_level(level: int, alpha: float, levels: int) -> None:
+    """A clear error for a level outside the network or a fade-in weight outside [0, 1]."""
     if not 0 <= level < levels or not 0.0 <= alpha <= 1.0:
         raise ConfigError(
             f"level must be in [0, {levels - 1}] and alpha in [0, 1]; got {level}, {alpha}."
