@@ -174,8 +174,16 @@ def test_biggan_recipe_reports_class_accuracy_and_draws_each_class(tmp_path, mlf
         "model={width: 2, latent_dim: 16, shared_dim: 8}",
         "evaluation.n_per_class=6",
         "evaluation.truncation_curve=[1.0, 0.5]",
+        "baseline={width: 4, conditional: true, loss: hinge}",
     ]
     summary = run_recipe(load_recipe("mnist-biggan", overrides), out=tmp_path / "run")
+    # the conditional DCGAN baseline: the same images seen, judged the same way
+    base = summary["baseline"]
+    assert base["model"] == "conditional DCGAN" and base["steps"] == summary["steps"] == 6
+    assert len(base["class_accuracy"]["per_class"]) == 10
+    assert summary["metrics"]["baseline/fid-digits/n_fake"] == 60
+    assert summary["metrics"]["baseline/fid-digits"] != summary["metrics"]["fid-digits"]
+    assert "baseline/truncation/0.5/fid-digits" not in summary["metrics"]  # BigGAN's only
     curve = summary["truncation_curve"]
     assert list(curve) == ["0.5", "1", "none"]
     assert curve["0.5"]["fid-digits"] == summary["metrics"]["truncation/0.5/fid-digits"]
@@ -194,6 +202,7 @@ def test_biggan_recipe_reports_class_accuracy_and_draws_each_class(tmp_path, mlf
     )
     plots = {p.name for p in (tmp_path / "run" / "plots").iterdir()}
     assert {"samples.png", "truncated.png", "random_samples.png", "truncation_curve.png"} <= plots
+    assert {"dcgan-baseline_samples.png", "dcgan-baseline_random_samples.png"} <= plots
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "biggan.ckpt")
     assert state["step"] == 6 and state["method_init"]["d_steps"] == 2
     run = MlflowClient(tracking_uri=mlflow_uri).get_run(summary["mlflow"]["run_id"])

@@ -21,6 +21,7 @@ from counterfeit.gan.plots import truncation_figure
 from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
 from counterfeit.recipes.tasks.common.generation import (
+    DCGANModelConfig,
     GANData,
     GANEvaluation,
     GANTask,
@@ -60,6 +61,9 @@ class BigGANRecipe(RecipeBase):
     model: BigGANModelConfig = BigGANModelConfig()
     train: TrainConfig
     evaluation: BigGANEvaluation = BigGANEvaluation()
+    baseline: DCGANModelConfig | None = Field(
+        None, description="a DCGAN trained beside it on the same real images; null: none"
+    )
 
 
 class BigGANTask(GANTask):

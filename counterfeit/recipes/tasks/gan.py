@@ -14,31 +14,17 @@ from pydantic import Field
 
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError
-from counterfeit.gan.losses import LossName
 from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.metrics import cluster_accuracy
 from counterfeit.gan.models import DCGAN, InfoGAN
 from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
-from counterfeit.recipes.tasks.common.generation import GANData, GANEvaluation, GANTask
-
-
-class DCGANModelConfig(StrictModel):
-    """DCGAN settings; None takes the loss's paper default (see gan.models.dcgan)."""
-
-    loss: LossName = "non-saturating"
-    latent_dim: int = Field(100, gt=0)
-    width: int = Field(128, gt=0, description="128: the paper's 1024-channel 4x4 layer at 64 px")
-    conditional: bool = False
-    d_norm: Literal["batch", "layer", "none", "spectral"] = "batch"
-    latent: Literal["uniform", "normal"] = "uniform"
-    optimizer: Literal["adam", "rmsprop"] | None = None
-    lr: float | None = Field(None, gt=0)
-    betas: tuple[float, float] | None = None
-    n_critic: int | None = Field(None, gt=0)
-    clip_value: float | None = Field(None, gt=0)
-    gp_weight: float | None = Field(None, ge=0)
-    ema_decay: float | None = Field(0.999, ge=0, lt=1)
+from counterfeit.recipes.tasks.common.generation import (
+    DCGANModelConfig,
+    GANData,
+    GANEvaluation,
+    GANTask,
+)
 
 
 class InfoGANModelConfig(StrictModel):

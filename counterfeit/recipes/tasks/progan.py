@@ -17,7 +17,12 @@ from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.models.progan import PhaseGridCallback, ProGAN
 from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
-from counterfeit.recipes.tasks.common.generation import GANData, GANEvaluation, GANTask
+from counterfeit.recipes.tasks.common.generation import (
+    DCGANModelConfig,
+    GANData,
+    GANEvaluation,
+    GANTask,
+)
 
 
 class ProGANModelConfig(StrictModel):
@@ -46,6 +51,9 @@ class ProGANRecipe(RecipeBase):
     model: ProGANModelConfig = ProGANModelConfig()
     train: TrainConfig
     evaluation: GANEvaluation = GANEvaluation()
+    baseline: DCGANModelConfig | None = Field(
+        None, description="a DCGAN trained beside it on the same real images; null: none"
+    )
 
 
 class ProGANTask(GANTask):

@@ -22,6 +22,8 @@ from counterfeit.gan.callbacks import Callback, EvalCallback, SampleGridCallback
 from counterfeit.gan.data.domains import DomainSpec, build_domain
 from counterfeit.gan.data.loaders import InfiniteLoader
 from counterfeit.gan.data.tensors import ImageTensors
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.losses import LossName
 from counterfeit.gan.method import TrainingMethod
 from counterfeit.gan.metrics import (
     GenerativeScores,
@@ -34,11 +36,14 @@ from counterfeit.gan.metrics import (
     scores_to_dict,
     scores_to_metrics,
 )
+from counterfeit.gan.models import DCGAN
 from counterfeit.gan.plots import curves_figure, save_image_grid
 from counterfeit.gan.train import TrainResult
 from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import StrictModel
 from counterfeit.recipes.tasks.base import Task
+
+BASELINE = "dcgan-baseline"
 
 
 class GANData(StrictModel):
@@ -93,6 +98,24 @@ class GANEvaluation(StrictModel):
         return self
 
 
+class DCGANModelConfig(StrictModel):
+    """DCGAN settings; None takes the loss's paper default (see gan.models.dcgan)."""
+
+    loss: LossName = "non-saturating"
+    latent_dim: int = Field(100, gt=0)
+    width: int = Field(128, gt=0, description="128: the paper's 1024-channel 4x4 layer at 64 px")
+    conditional: bool = False
+    d_norm: Literal["batch", "layer", "none", "spectral"] = "batch"
+    latent: Literal["uniform", "normal"] = "uniform"
+    optimizer: Literal["adam", "rmsprop"] | None = None
+    lr: float | None = Field(None, gt=0)
+    betas: tuple[float, float] | None = None
+    n_critic: int | None = Field(None, gt=0)
+    clip_value: float | None = Field(None, gt=0)
+    gp_weight: float | None = Field(None, ge=0)
+    ema_decay: float | None = Field(0.999, ge=0, lt=1)
+
+
 def pad_images(dataset: ImageTensors, pad: int) -> ImageTensors:
     """``dataset`` with ``pad`` zero pixels added on every side (labels kept)."""
     if pad == 0:
@@ -131,12 +154,28 @@ class GANTask(Task):
         )
 
     def method_names(self) -> list[str]:
-        return [self.recipe.task]
+        """The recipe's GAN, then the DCGAN baseline when the recipe names one."""
+        baseline = getattr(self.recipe, "baseline", None) is not None
+        return [self.recipe.task, *([BASELINE] if baseline else [])]
 
     def build(self, name: str) -> TrainingMethod:
-        method = self.build_gan()
-        self.scorer = self._scorer() if self.ctx.dist.is_main else None
-        return method
+        if not hasattr(self, "scorer"):
+            self.scorer = self._scorer() if self.ctx.dist.is_main else None
+        return self.build_baseline() if name == BASELINE else self.build_gan()
+
+    def build_baseline(self) -> DCGAN:
+        """The recipe's ``baseline``: a DCGAN (conditional when it says so) trained on the same
+        real images as the GAN (same steps and batch size)."""
+        r, config = self.recipe, self.recipe.baseline
+        classes = self.train_set.num_classes if config.conditional else 0
+        if config.conditional and classes < 2:
+            raise ConfigError(
+                f"a conditional baseline needs a labelled domain; '{r.data.domain.name}' has none."
+            )
+        return DCGAN(
+            image_size=r.data.model_size, channels=r.data.channels, num_classes=classes,
+            seed=r.seed, **config.model_dump(exclude={"conditional"}),
+        )  # fmt: skip
 
     def build_gan(self) -> TrainingMethod:
         """The recipe's GAN."""
@@ -178,8 +217,10 @@ class GANTask(Task):
         callbacks: list[Callback] = []
         if ev.samples_every is not None:
             samples = self.ctx.out / "samples"
+            grids = GANTask.grids(self, method) if name == BASELINE else self.grids(method)
+            prefixed = {f"{name}_{k}" if name == BASELINE else k: v for k, v in grids.items()}
             callbacks.append(
-                SampleGridCallback(self.grids(method), ev.samples_every, samples, self.ctx.tracker)
+                SampleGridCallback(prefixed, ev.samples_every, samples, self.ctx.tracker)
             )
         scorer = self.scorer
         if t.eval_every and scorer is not None:
@@ -192,12 +233,24 @@ class GANTask(Task):
         return callbacks
 
     def report(self, results: dict[str, TrainResult]) -> TaskOutput:
-        """Scores of the generator beside the real-vs-real floor; grids and curves."""
+        """Scores of the generator beside the real-vs-real floor (and of the DCGAN baseline,
+        rows and metrics prefixed ``baseline``); grids and curves."""
+        task = self.recipe.task
+        output = self.evaluate(task, results[task])
+        self.extend_report(self.methods[task], output)
+        if BASELINE in results:
+            base = self.evaluate(BASELINE, results[BASELINE])
+            kind = "conditional DCGAN" if self.recipe.baseline.conditional else "DCGAN"
+            output.metrics.update({f"baseline/{k}": v for k, v in base.metrics.items()})
+            output.details["baseline"] = {"model": kind, **base.details}
+            output.table += [(f"baseline ({kind}): {row[0]}", *row[1:]) for row in base.table[1:]]
+        return output
+
+    def evaluate(self, name: str, result: TrainResult) -> TaskOutput:
+        """One trained generator's scores, coverage, class fidelity and plots."""
         ctx, recipe, scorer = self.ctx, self.recipe, self.scorer
-        train = self.train_set
-        method = self.methods[recipe.task]
-        result = results[recipe.task]
-        ev = recipe.evaluation
+        assert scorer is not None
+        train, method, ev = self.train_set, self.methods[name], recipe.evaluation
         method.eval()
         n = ev.n_samples
         with torch.no_grad():
@@ -211,19 +264,18 @@ class GANTask(Task):
         details: dict = {
             "scores": scores_to_dict(scores),
             "real_vs_real_floor": scores_to_dict(floor),
-            **ctx.train_record(recipe.task, result),
+            **ctx.train_record(name, result),
             "generator": "weight average (EMA)" if method.g_ema is not None else "last iterate",
             "history": [{"step": step, "values": values} for step, values in result.evaluations],
         }
         table = [("score", "generator", "real vs real", "images (generated / real)")]
         for s, f in zip(scores, floor):
             table.append((s.label, f"{s.value:.4g}", f"{f.value:.4g}", counts(s)))
-        self.plots(method, result, fake)
+        self.plots(name, method, result, fake)
         output = TaskOutput(metrics, details, table)
         self.coverage(fake, output)
         if getattr(method, "num_classes", 0) and self.real_test.has_labels:
             self.class_fidelity(method, output)
-        self.extend_report(method, output)
         return output
 
     def coverage(self, fake: torch.Tensor, output: TaskOutput) -> None:
@@ -281,16 +333,23 @@ class GANTask(Task):
              f"{scores.n_fake_per_class} per class; worst class {worst}: {fid[worst]:.4g}")
         )  # fmt: skip
 
-    def plots(self, method: TrainingMethod, result: TrainResult, fake: torch.Tensor) -> None:
-        """The grids, 100 random samples, and the curve of each score while training."""
+    def plots(
+        self, name: str, method: TrainingMethod, result: TrainResult, fake: torch.Tensor
+    ) -> None:
+        """The grids, 100 random samples, and the curve of each score while training (the
+        baseline's files prefixed ``dcgan-baseline_``)."""
         ctx = self.ctx
+        prefix = f"{name}_" if name == BASELINE else ""
+        grids = GANTask.grids(self, method) if name == BASELINE else self.grids(method)
         with torch.no_grad():
-            for name, (fn, nrow) in self.grids(method).items():
+            for grid, (fn, nrow) in grids.items():
                 path = save_image_grid(
-                    fn(method).float().cpu(), ctx.out / "plots" / f"{name}.png", nrow
+                    fn(method).float().cpu(), ctx.out / "plots" / f"{prefix}{grid}.png", nrow
                 )
                 ctx.log_file(path, "plots")
-            path = save_image_grid(fake[:100], ctx.out / "plots" / "random_samples.png", 10)
+            path = save_image_grid(
+                fake[:100], ctx.out / "plots" / f"{prefix}random_samples.png", 10
+            )
             ctx.log_file(path, "plots")
         curves: dict[str, list[tuple[int, float]]] = {}
         for step, values in result.evaluations:
@@ -298,7 +357,9 @@ class GANTask(Task):
                 curves.setdefault(key.removeprefix("eval/"), []).append((step, value))
         for metric, points in curves.items():
             title = f"{metric} of the generator during training"
-            ctx.save_figure(curves_figure({metric: points}, title, metric), f"curve_{metric}")
+            ctx.save_figure(
+                curves_figure({metric: points}, title, metric), f"{prefix}curve_{metric}"
+            )
 
 
 def sample_fn(method: TrainingMethod, ema: bool = True):
