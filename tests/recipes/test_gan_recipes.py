@@ -142,8 +142,11 @@ def test_progan_recipe_grows_to_full_size_with_a_grid_per_phase(tmp_path, mlflow
         "train.steps=9",
         "evaluation.samples_every=null",
         "model={latent_dim: 8, fmap_base: 16, fmap_max: 4, fade_images: 16, stable_images: 16}",
+        "baseline={width: 4}",
     ]
     summary = run_recipe(load_recipe("mnist-progan", overrides), out=tmp_path / "run")
+    assert summary["baseline"]["model"] == "DCGAN" and summary["baseline"]["steps"] == 9
+    assert "baseline/precision-digits" in summary["metrics"]
     assert summary["growth"] == {
         "final_size": 32,
         "final_alpha": 1.0,

@@ -18,6 +18,7 @@ from counterfeit.gan.models.progan import PhaseGridCallback, ProGAN
 from counterfeit.recipes.context import TaskOutput
 from counterfeit.recipes.schema import RecipeBase, StrictModel, TrainConfig
 from counterfeit.recipes.tasks.common.generation import (
+    BASELINE,
     DCGANModelConfig,
     GANData,
     GANEvaluation,
@@ -84,10 +85,10 @@ class ProGANTask(GANTask):
         return {"samples": (lambda m: m.fixed_samples(), 8)}
 
     def callbacks(self, name: str, method: TrainingMethod, data: Any) -> list[Callback]:
-        return [
-            *super().callbacks(name, method, data),
-            PhaseGridCallback(self.ctx.out / "samples", self.ctx.tracker),
-        ]
+        callbacks = super().callbacks(name, method, data)
+        if name == BASELINE:
+            return callbacks
+        return [*callbacks, PhaseGridCallback(self.ctx.out / "samples", self.ctx.tracker)]
 
     def extend_report(self, method: TrainingMethod, output: TaskOutput) -> None:
         """Where the growth stood at the end, and the schedule it followed."""
