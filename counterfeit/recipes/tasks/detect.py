@@ -97,6 +97,7 @@ class DetectTask(Task):
 
     schema = DetectRecipe
     independent = True
+    main_only = True  # it trains its generators in nested runs: no data parallelism
 
     def check(self) -> None:
         super().check()
