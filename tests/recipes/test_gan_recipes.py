@@ -208,5 +208,12 @@ def test_biggan_recipe_reports_class_accuracy_and_draws_each_class(tmp_path, mlf
     assert {"dcgan-baseline_samples.png", "dcgan-baseline_random_samples.png"} <= plots
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "biggan.ckpt")
     assert state["step"] == 6 and state["method_init"]["d_steps"] == 2
-    run = MlflowClient(tracking_uri=mlflow_uri).get_run(summary["mlflow"]["run_id"])
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run = client.get_run(summary["mlflow"]["run_id"])
     assert run.data.metrics["class_accuracy"] == pytest.approx(accuracy["overall"])
+    # the baseline's curves are its own, not mixed into BigGAN's
+    run_id = summary["mlflow"]["run_id"]
+    assert [h.step for h in client.get_metric_history(run_id, "eval/fid-digits")] == [3]
+    assert [
+        h.step for h in client.get_metric_history(run_id, "dcgan-baseline/eval/fid-digits")
+    ] == [3]

@@ -40,7 +40,7 @@ class Task:
     Class attributes:
         schema: the recipe model this task runs.
         main_only: the whole task runs on rank 0 (other ranks return at once).
-        scoped: metrics go to MLflow under ``NAME/`` (False: unprefixed).
+        scoped: metrics go to MLflow under ``NAME/`` (False: unprefixed; see :meth:`scoped_name`).
         model_files: dotted recipe keys of the saved models the task loads, checked by
             :meth:`check`.
         independent: the methods are compared side by side and need nothing from each
@@ -108,6 +108,10 @@ class Task:
         """The recipe block whose length and cadence ``name`` trains by."""
         return self.recipe.train
 
+    def scoped_name(self, name: str) -> bool:
+        """Whether ``name``'s training metrics go to MLflow under ``NAME/`` (:attr:`scoped`)."""
+        return self.scoped
+
     def seed(self, name: str) -> None:
         """Seed the process before ``name`` is built: every method starts alike."""
         seed_everything(self.recipe.seed)
@@ -147,7 +151,7 @@ class Task:
             name,
             train=self.train_config(name),
             callbacks=callbacks,
-            scoped=self.scoped,
+            scoped=self.scoped_name(name),
         )
         result = trainer.fit(resume=self.ctx.resumes(name))
         if result.stopped_early:

@@ -177,6 +177,10 @@ class GANTask(Task):
             seed=r.seed, **config.model_dump(exclude={"conditional"}),
         )  # fmt: skip
 
+    def scoped_name(self, name: str) -> bool:
+        """The GAN's metrics unprefixed, the baseline's under ``dcgan-baseline/``."""
+        return name == BASELINE
+
     def build_gan(self) -> TrainingMethod:
         """The recipe's GAN."""
         raise NotImplementedError
