@@ -20,19 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
 from counterfeit.gan.data.domains import DOMAINS, DomainSpec, build_domain
-from counterfeit.gan.data.files import (
-    IMAGE_SUFFIXES,
-    find_images,
-    load_image_folder,
-    read_image_files,
-)
+from counterfeit.gan.data.files import load_image_folder, read_image_batch
 from counterfeit.gan.data.tensors import ImageTensors
-from counterfeit.gan.errors import ConfigError, DataError
+from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.runtime import resolve_device
 from counterfeit.robust.anomaly import (
     AnomalyDetector,
@@ -170,23 +164,6 @@ def save_histogram(
     plt.close(figure)
 
 
-def image_files(inputs: list[str]) -> list[Path]:
-    """Image files, and every image under the given folders (recursively, sorted)."""
-    files: list[Path] = []
-    for given in inputs:
-        path = Path(given).expanduser()
-        if path.is_dir():
-            found = find_images(path, recursive=True)
-            if not found:
-                raise DataError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise DataError(f"image not found: {path}")
-    return files
-
-
 def run_anomaly_score(
     checkpoint: str | Path,
     images: list[str],
@@ -198,10 +175,7 @@ def run_anomaly_score(
     detector = load_detector(checkpoint, device=str(resolve_device(device)))
     assert detector.image_shape is not None
     channels, size = detector.image_shape[0], detector.image_shape[-1]
-    files = image_files(images)
-    arrays, kept = read_image_files(files, size, channels, skip_unreadable)
-    files = [files[i] for i in kept]
-    batch = ImageTensors.from_numpy(np.stack(arrays), None, "images").as_floats()[0]
+    files, batch = read_image_batch(images, size, channels, skip_unreadable)
     scores = detector.score(batch)
     flagged = scores > detector.threshold if detector.threshold is not None else None
     out = Path(out)

@@ -15,18 +15,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from counterfeit.gan import Trainer, TrainerConfig
 from counterfeit.gan.checkpoint import load_method, save_atomic
 from counterfeit.gan.data import InfiniteLoader
 from counterfeit.gan.data.domains import DOMAINS, DomainSpec, build_domain
-from counterfeit.gan.data.files import load_image_folder, read_image_files
+from counterfeit.gan.data.files import load_image_folder, read_image_batch
 from counterfeit.gan.data.tensors import ImageTensors
 from counterfeit.gan.errors import ConfigError, DataError
 from counterfeit.gan.runtime import resolve_device
-from counterfeit.recipes.anomaly_commands import image_files
 from counterfeit.robust.counterfeits import (
     CounterfeitDetection,
     choose_threshold,
@@ -151,10 +149,7 @@ def run_detect_score(
     ).to(resolve_device(device))
     assert isinstance(detector, CounterfeitDetection)
     channels, size = detector.net.shape[0], detector.net.shape[-1]
-    files = image_files(images)
-    arrays, kept = read_image_files(files, size, channels, skip_unreadable)
-    files = [files[i] for i in kept]
-    batch = ImageTensors.from_numpy(np.stack(arrays), None, "images").as_floats()[0]
+    files, batch = read_image_batch(images, size, channels, skip_unreadable)
     scores = fake_probability(detector.net, batch)
     threshold = float(detector.threshold)
     out = Path(out)

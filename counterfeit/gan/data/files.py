@@ -254,3 +254,31 @@ def _read_rgb(path: Path) -> np.ndarray:
             return np.asarray(image.convert("RGB"))
     except OSError as exc:
         raise DataError(f"cannot read image {path}: {exc}") from None
+
+
+def collect_image_files(inputs: list[str | Path]) -> list[Path]:
+    """Image files, and every image under the given folders (recursively, sorted)."""
+    files: list[Path] = []
+    for given in inputs:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            found = find_images(path, recursive=True)
+            if not found:
+                raise DataError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"image not found: {path}")
+    return files
+
+
+def read_image_batch(
+    inputs: list[str | Path], size: int, channels: int, skip_unreadable: bool = False
+) -> tuple[list[Path], torch.Tensor]:
+    """The image files given and under the given folders (:func:`collect_image_files`),
+    read as one float batch in [0, 1] of ``size`` x ``size``, with the files that were read."""
+    files = collect_image_files(inputs)
+    arrays, kept = read_image_files(files, size, channels, skip_unreadable)
+    batch = ImageTensors.from_numpy(np.stack(arrays), None, "images").as_floats()[0]
+    return [files[i] for i in kept], batch
