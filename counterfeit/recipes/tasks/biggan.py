@@ -15,7 +15,7 @@ from pydantic import Field
 
 from counterfeit.gan.errors import ConfigError
 from counterfeit.gan.method import TrainingMethod
-from counterfeit.gan.metrics import generate_images, precision_recall
+from counterfeit.gan.metrics import generate_images
 from counterfeit.gan.models import BigGAN
 from counterfeit.gan.plots import truncation_figure
 from counterfeit.recipes.context import TaskOutput
@@ -103,11 +103,10 @@ class BigGANTask(GANTask):
     def extend_report(self, method: TrainingMethod, output: TaskOutput) -> None:
         """The truncation curve (Brock et al. 2019, Fig. 4): each threshold's scores and
         precision / recall, beside the untruncated ones, as a table and a figure."""
-        assert isinstance(method, BigGAN) and self.scorer is not None
-        ev, scorer = self.recipe.evaluation, self.scorer
+        assert isinstance(method, BigGAN)
+        ev = self.recipe.evaluation
         if not ev.truncation_curve:
             return
-        suffix = f"-{scorer.extractor.name}" if scorer.extractor.name else ""
         curve: dict[str, dict[str, float]] = {}
         for psi in [*sorted(ev.truncation_curve), None]:
             with torch.no_grad():
@@ -115,10 +114,8 @@ class BigGANTask(GANTask):
                     lambda n, g, t=psi: method.sample(n, truncation=t, generator=g),
                     ev.n_samples, ev.batch_size, self.recipe.seed,
                 )  # fmt: skip
-                values = {s.metric: s.value for s in scorer(fake)}
-                features = scorer.extractor.extract(fake, ev.batch_size)[0]
-            precision, recall = precision_recall(scorer.real_features, features)
-            values |= {f"precision{suffix}": precision, f"recall{suffix}": recall}
+                scores, coverage = self.judge(fake)
+            values = {s.metric: s.value for s in scores} | coverage
             key = "none" if psi is None else f"{psi:g}"
             curve[key] = values
             output.metrics.update({f"truncation/{key}/{k}": v for k, v in values.items()})

@@ -38,10 +38,10 @@ from counterfeit.robust.counterfeits import (
     CounterfeitDetection,
     choose_threshold,
     degrade,
-    detection_metrics,
     fake_probability,
     generalisation_matrix,
     real_vs_fake,
+    score_metrics,
 )
 
 
@@ -208,10 +208,11 @@ class DetectTask(Task):
         ev, seed = self.recipe.evaluation, self.recipe.seed
         levels = [("jpeg", q) for q in ev.jpeg] + [("resize", f) for f in ev.resize]
         levels += [("blur", s) for s in ev.blur]
-        out = {"clean": detection_metrics(net, self.real_test, fakes)["auroc"]}
+        real = fake_probability(net, self.real_test)  # the real images are not degraded
+        out = {"clean": score_metrics(real, fake_probability(net, fakes))["auroc"]}
         for kind, level in levels:
-            worse = degrade(fakes, kind, level, seed)
-            out[f"{kind}_{level:g}"] = detection_metrics(net, self.real_test, worse)["auroc"]
+            worse = fake_probability(net, degrade(fakes, kind, level, seed))
+            out[f"{kind}_{level:g}"] = score_metrics(real, worse)["auroc"]
         return out
 
     def attacked(self, kind: str, net: torch.nn.Module, fakes: torch.Tensor, metrics: dict) -> None:

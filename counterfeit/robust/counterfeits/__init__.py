@@ -11,6 +11,7 @@ from counterfeit.robust.counterfeits.evaluation import (
     degrade,
     detection_metrics,
     generalisation_matrix,
+    score_metrics,
 )
 from counterfeit.robust.counterfeits.method import FAKE, REAL, CounterfeitDetection, real_vs_fake
 from counterfeit.robust.counterfeits.nets import (
@@ -38,4 +39,5 @@ __all__ = [
     "generalisation_matrix",
     "log_spectrum",
     "real_vs_fake",
+    "score_metrics",
 ]

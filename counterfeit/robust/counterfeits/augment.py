@@ -48,13 +48,16 @@ class BlurJpeg:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if self.probability == 0:
             return images
-        pixels = images.detach().cpu().clamp(0, 1).mul(255).round().to(torch.uint8)
-        arrays = pixels.permute(0, 2, 3, 1).numpy()
-        out = np.stack([self._one(a) for a in arrays])
-        result = torch.from_numpy(out).permute(0, 3, 1, 2).float().div(255)
-        return result.to(images.device)
+        return apply_per_image(images, self.transform)
 
-    def _one(self, array: np.ndarray) -> np.ndarray:
-        image = array[..., 0] if array.shape[-1] == 1 else array
-        out = self.transform(image=np.ascontiguousarray(image))["image"]
-        return out[..., None] if out.ndim == 2 else out
+
+def apply_per_image(images: torch.Tensor, transform: A.BasicTransform) -> torch.Tensor:
+    """An albumentations ``transform`` applied to each float image in [0, 1] (N, C, H, W), on
+    its uint8 pixels; the result on ``images``' device, in the same order."""
+    pixels = images.detach().cpu().clamp(0, 1).mul(255).round().to(torch.uint8)
+    out = []
+    for array in pixels.permute(0, 2, 3, 1).numpy():
+        image = np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else array)
+        result = transform(image=image)["image"]
+        out.append(result[..., None] if result.ndim == 2 else result)
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div(255).to(images.device)

@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from typing import Literal
 
 import albumentations as A
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from counterfeit.gan.errors import ConfigError
 from counterfeit.robust.anomaly.protocol import detection_scores
+from counterfeit.robust.counterfeits.augment import apply_per_image
 from counterfeit.robust.counterfeits.nets import fake_probability
 
 Degradation = Literal["jpeg", "resize", "blur"]
@@ -45,7 +45,13 @@ def detection_metrics(
 ) -> dict[str, float]:
     """AUROC of P(fake) telling ``fake`` from ``real`` images (both in [0, 1]), and the
     balanced accuracy at ``threshold`` with the real and fake sides' accuracies."""
-    real_scores, fake_scores = fake_probability(net, real), fake_probability(net, fake)
+    return score_metrics(fake_probability(net, real), fake_probability(net, fake), threshold)
+
+
+def score_metrics(
+    real_scores: torch.Tensor, fake_scores: torch.Tensor, threshold: float = 0.5
+) -> dict[str, float]:
+    """:func:`detection_metrics` from the detector's P(fake) of the real and fake images."""
     real_accuracy = float((real_scores <= threshold).float().mean())
     fake_accuracy = float((fake_scores > threshold).float().mean())
     return {
@@ -63,12 +69,14 @@ def generalisation_matrix(
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``trained on -> tested on -> metrics``: each detector (with its validation threshold)
     on every generator's test fakes against the same real test images."""
-    return {
-        trained: {
-            tested: detection_metrics(net, real, fake, threshold) for tested, fake in fakes.items()
+    matrix = {}
+    for trained, (net, threshold) in detectors.items():
+        real_scores = fake_probability(net, real)  # once per detector
+        matrix[trained] = {
+            tested: score_metrics(real_scores, fake_probability(net, fake), threshold)
+            for tested, fake in fakes.items()
         }
-        for trained, (net, threshold) in detectors.items()
-    }
+    return matrix
 
 
 def degrade(images: torch.Tensor, kind: Degradation, level: float, seed: int = 0) -> torch.Tensor:
@@ -86,11 +94,4 @@ def degrade(images: torch.Tensor, kind: Degradation, level: float, seed: int = 0
         transform = A.GaussianBlur(blur_limit=0, sigma_limit=(level, level), p=1.0)
     else:
         raise ConfigError(f"unknown degradation '{kind}'; use jpeg, resize or blur.")
-    pipeline = A.Compose([transform], seed=seed)
-    pixels = images.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    out = []
-    for array in pixels:
-        image = np.ascontiguousarray(array[..., 0] if array.shape[-1] == 1 else array)
-        result = pipeline(image=image)["image"]
-        out.append(result[..., None] if result.ndim == 2 else result)
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div(255)
+    return apply_per_image(images, A.Compose([transform], seed=seed))

@@ -259,7 +259,7 @@ class GANTask(Task):
         n = ev.n_samples
         with torch.no_grad():
             fake = generate_images(sample_fn(method), n, ev.batch_size, recipe.seed)
-            scores = scorer(fake)
+            scores, coverage = self.judge(fake)
             floor = scorer(
                 train.take(n, seed=recipe.seed).get_batch(torch.arange(min(n, len(train))))[0]
             )
@@ -277,24 +277,27 @@ class GANTask(Task):
             table.append((s.label, f"{s.value:.4g}", f"{f.value:.4g}", counts(s)))
         self.plots(name, method, result, fake)
         output = TaskOutput(metrics, details, table)
-        self.coverage(fake, output)
+        output.metrics.update(coverage)
+        precision, recall = coverage.values()
+        output.table.append(
+            ("precision / recall (k = 3)", f"{precision:.4f} / {recall:.4f}", "",
+             f"{len(fake)} / {len(scorer.real_features)}")
+        )  # fmt: skip
         if getattr(method, "num_classes", 0) and self.real_test.has_labels:
             self.class_fidelity(method, output)
         return output
 
-    def coverage(self, fake: torch.Tensor, output: TaskOutput) -> None:
-        """Precision and recall (Kynkäänniemi et al. 2019, k = 3) of the generated images in
-        the evaluation extractor's feature space: realism and coverage apart."""
+    def judge(self, fake: torch.Tensor) -> tuple[list[Score], dict[str, float]]:
+        """The scores (FID / KID / IS) of generated images and their precision and recall
+        (Kynkäänniemi et al. 2019, k = 3: realism and coverage apart) in the evaluation
+        extractor's feature space, the features extracted once."""
         assert self.scorer is not None
-        extractor = self.scorer.extractor
-        suffix = f"-{extractor.name}" if extractor.name else ""
-        real = self.scorer.real_features
-        precision, recall = precision_recall(real, extractor.extract(fake)[0])
-        output.metrics.update({f"precision{suffix}": precision, f"recall{suffix}": recall})
-        output.table.append(
-            ("precision / recall (k = 3)", f"{precision:.4f} / {recall:.4f}", "",
-             f"{len(fake)} / {len(real)}")
-        )  # fmt: skip
+        scorer = self.scorer
+        features, logits = scorer.extractor.extract(fake, self.recipe.evaluation.batch_size)
+        suffix = f"-{scorer.extractor.name}" if scorer.extractor.name else ""
+        precision, recall = precision_recall(scorer.real_features, features)
+        coverage = {f"precision{suffix}": precision, f"recall{suffix}": recall}
+        return scorer.from_features(features, logits), coverage
 
     def class_fidelity(self, method: TrainingMethod, output: TaskOutput) -> None:
         """A class-conditional GAN: the share of each class's images the digits classifier
