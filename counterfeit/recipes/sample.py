@@ -6,7 +6,8 @@
 BigGAN draws the class asked for (``--class``; default: the classes in turn) from z
 truncated at ``--truncation`` (Brock et al. 2019, Sec. 3.1); a DCGAN checkpoint (conditional
 or not), InfoGAN and ProGAN (at the size its growth reached, upsampled to its full size) draw
-from their own prior. The weight-averaged generator is used when
+from their own prior; a text-to-image GAN draws ``--text`` (a caption in its words). The
+weight-averaged generator is used when
 the checkpoint keeps one (``--last-iterate``: the trained one).
 """
 
@@ -27,9 +28,15 @@ from counterfeit.gan.runtime import resolve_device
 
 def samplers() -> dict[str, type[nn.Module]]:
     """Methods whose checkpoints ``sample`` reads, by class name."""
-    from counterfeit.gan.models import DCGAN, BigGAN, InfoGAN, ProGAN
+    from counterfeit.gan.models import DCGAN, BigGAN, InfoGAN, ProGAN, TextToImageGAN
 
-    return {"BigGAN": BigGAN, "DCGAN": DCGAN, "InfoGAN": InfoGAN, "ProGAN": ProGAN}
+    return {
+        "BigGAN": BigGAN,
+        "DCGAN": DCGAN,
+        "InfoGAN": InfoGAN,
+        "ProGAN": ProGAN,
+        "TextToImageGAN": TextToImageGAN,
+    }
 
 
 def run_sample(
@@ -41,6 +48,7 @@ def run_sample(
     seed: int = 0,
     last_iterate: bool = False,
     device: str = "cpu",
+    text: str | None = None,
 ) -> Path:
     """The ``counterfeit sample`` command; returns the written grid."""
     known = samplers()
@@ -54,6 +62,11 @@ def run_sample(
     classes = getattr(model, "num_classes", 0)
     if truncation is not None and name != "BigGAN":
         raise ConfigError(f"--truncation is BigGAN's; {checkpoint} holds a {name}.")
+    if (text is not None) != (name == "TextToImageGAN"):
+        raise ConfigError(
+            f"--text is for a text-to-image GAN's checkpoint; {checkpoint} holds a {name}"
+            + (" (give --text)." if text is None else ".")
+        )
     if image_class is not None and not classes:
         raise ConfigError(f"--class needs a class-conditional generator; {checkpoint} is not one.")
     if image_class is not None and not 0 <= image_class < classes:
@@ -66,16 +79,17 @@ def run_sample(
         ).to(model.fixed_z.device)
     kwargs = {"truncation": truncation} if name == "BigGAN" else {}
     with torch.no_grad():
-        images = (
-            model.sample(n, labels, generator=generator, ema=not last_iterate, **kwargs)
-            if labels is not None
-            else model.sample(n, generator=generator, ema=not last_iterate)
-        )
+        if text is not None:
+            images = model.sample_texts([text] * n, generator, ema=not last_iterate)
+        elif labels is not None:
+            images = model.sample(n, labels, generator=generator, ema=not last_iterate, **kwargs)
+        else:
+            images = model.sample(n, generator=generator, ema=not last_iterate)
     nrow = classes if image_class is None and classes else math.ceil(math.sqrt(n))
     path = save_image_grid(images, out, nrow)
     record = {
         "checkpoint": str(checkpoint), "method": name, "n": n, "class": image_class,
-        "truncation": truncation, "seed": seed, "generator": "last iterate" if last_iterate
+        "truncation": truncation, "text": text, "seed": seed, "generator": "last iterate" if last_iterate
         else "weight average (when kept)",
     }  # fmt: skip
     path.with_suffix(".json").write_text(json.dumps(record, indent=2))

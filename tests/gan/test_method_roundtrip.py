@@ -133,6 +133,33 @@ def _dcgan() -> TrainingMethod:
     )
 
 
+WORDS = ["a", "blue", "red", "3", "7", "thick"]
+
+
+def _caption_batch() -> tuple[torch.Tensor, ...]:
+    """Four 16 px images, two captions each (ids (4, 2, 3)), what each states and shows."""
+    tokens = torch.randint(2, len(WORDS) + 2, (4, 2, 3), generator=torch.Generator().manual_seed(4))
+    shown = torch.tensor([[0], [1], [2], [3]])
+    return _rand(4, 3, 16, 16), tokens, shown[:, None, :].expand(-1, 2, -1), shown
+
+
+def _joint_embedding() -> TrainingMethod:
+    from counterfeit.gan.models import JointEmbedding
+
+    return JointEmbedding(
+        WORDS, 16, 3, embed_dim=8, width=4, word_dim=6, hidden=5, max_length=3, lr=3e-3
+    )
+
+
+def _text_to_image() -> TrainingMethod:
+    from counterfeit.gan.models import TextToImageGAN
+
+    return TextToImageGAN(
+        WORDS, ["a blue 3", "a thick red 7"], 16, 3, latent_dim=6, text_dim=8, word_dim=6,
+        hidden=5, max_length=3, compressed=4, width=4, interpolation=0.25, ema_decay=0.9, seed=2,
+    )  # fmt: skip
+
+
 def _biggan() -> TrainingMethod:
     from counterfeit.gan.models import BigGAN
 
@@ -326,6 +353,22 @@ CASES: dict[str, Case] = {
             m.images_seen,
         ),
         {"fade_images": 4, "stable_images": 4, "n_fixed": 5, "lr": 2e-3},
+    ),
+    "JointEmbedding": Case(
+        _joint_embedding,
+        _caption_batch,
+        lambda m: (m.embed_texts(["a blue 3", "red 7"]), m.embed_images(X16)),
+        {"embed_dim": 8, "max_length": 3, "lr": 3e-3},
+    ),
+    "TextToImageGAN": Case(
+        _text_to_image,
+        _caption_batch,
+        lambda m: (
+            m.fixed_samples(),
+            m.fixed_samples(ema=False),
+            m.discriminator(X16, m.encode(["a", "blue", "red"])),
+        ),
+        {"fixed_captions": ["a blue 3", "a thick red 7"], "interpolation": 0.25, "seed": 2},
     ),
     "CounterfeitDetection": Case(
         _counterfeit_detection,

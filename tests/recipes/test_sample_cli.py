@@ -2,12 +2,17 @@
 
 import json
 
+import pytest
 import torch
 from PIL import Image
 
 from counterfeit.gan import Trainer, TrainerConfig
 from counterfeit.gan.data import ImageTensors, InfiniteLoader
-from counterfeit.gan.models import DCGAN, BigGAN, ProGAN
+from counterfeit.gan.data.captions import render_captioned_digits
+from counterfeit.gan.data.vocabulary import CaptionTokens, Vocabulary
+from counterfeit.gan.errors import ConfigError
+from counterfeit.gan.models import DCGAN, BigGAN, ProGAN, TextToImageGAN
+from counterfeit.recipes.sample import run_sample
 from tests.cli_process import run_cli
 
 
@@ -50,3 +55,23 @@ def test_sample_draws_a_progan_at_its_full_size_in_the_middle_of_its_growth(tmp_
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == (2 * 34 + 2, 2 * 34 + 2)  # 2 x 2 grid of 32 px
     assert json.loads(out.with_suffix(".json").read_text())["method"] == "ProGAN"
+
+
+def test_sample_draws_a_caption_and_refuses_unknown_words_and_a_missing_text(tmp_path):
+    captioned = render_captioned_digits(16, size=16, seed=0, captions_per_image=2)
+    vocabulary = Vocabulary.from_captions([c for row in captioned.captions for c in row])
+    gan = TextToImageGAN(vocabulary.words, ["a red 7"], 16, 3, text_dim=8, compressed=4, width=4)
+    data = InfiniteLoader(CaptionTokens(captioned, vocabulary, 24), 8, seed=0)
+    checkpoint = tmp_path / "text2image.ckpt"
+    config = TrainerConfig(max_steps=2, progress=False, checkpoint_every=2)
+    Trainer(gan, data, config, checkpoint_path=checkpoint).fit()
+    grid = tmp_path / "blue3.png"
+    result = run_cli("sample", "--checkpoint", str(checkpoint), "--text", "a blue 3", "--n", "4",
+                     "--out", str(grid))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert Image.open(grid).size == (2 * 18 + 2, 2 * 18 + 2)  # 2 x 2 grid of 16 px, padding 2
+    assert json.loads(grid.with_suffix(".json").read_text())["text"] == "a blue 3"
+    with pytest.raises(ConfigError, match="no word of the caption 'zebra'"):
+        run_sample(checkpoint, grid, text="zebra")
+    with pytest.raises(ConfigError, match="give --text"):
+        run_sample(checkpoint, grid)

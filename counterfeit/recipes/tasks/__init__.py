@@ -36,6 +36,7 @@ TASKS: dict[str, str] = {
     "anomaly": "counterfeit.recipes.tasks.anomaly:AnomalyTask",
     "ood": "counterfeit.recipes.tasks.ood:OODTask",
     "detect": "counterfeit.recipes.tasks.detect:DetectTask",
+    "text2image": "counterfeit.recipes.tasks.text2image:Text2ImageTask",
 }
 
 
