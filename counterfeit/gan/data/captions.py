@@ -18,6 +18,7 @@ set: a model trained without them and asked for them is tested on zero-shot comp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,7 +173,7 @@ def caption(values: dict[str, str], template: str, rng: np.random.Generator) -> 
         else:
             options = PHRASES[name][value]
             words[name] = options[int(rng.integers(len(options)))]
-    return template.format(**words)
+    return re.sub(r"\ba (?=[aeiou])", "an ", template.format(**words))
 
 
 def mentioned(template: str) -> tuple[str, ...]:
