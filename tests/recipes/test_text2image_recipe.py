@@ -44,6 +44,7 @@ def test_the_recipe_reports_every_attribute_for_held_out_and_zero_shot_captions(
         for name in [*ATTRIBUTES, "all"]:
             assert 0 <= metrics[f"{prefix}attribute_accuracy/{name}"] <= 1
     assert 0 <= metrics["r_precision"] <= 1 and metrics["fid-digits"] > 0
+    assert 0 <= metrics["digits_classifier_accuracy"] <= 1
     # the reader reads rendered digits better than the chance of its hardest attribute
     assert metrics["real/attribute_accuracy/colour"] > 1 / 6
     for plot in ("caption_rows", "held_out_captions", "zero_shot", "interpolation"):

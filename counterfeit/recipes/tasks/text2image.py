@@ -196,9 +196,12 @@ class Text2ImageTask(Task):
                 encoder.embed_images(test_images), texts, keys, ev.r_candidates, seed
             )
             fake_r = r_precision(encoder.embed_images(fake), texts, keys, ev.r_candidates, seed)
-            fid = GenerativeScores(
-                build_extractor("digits"), test_images, ["fid"], batch_size=ev.batch_size, seed=seed
-            )(fake)[0]
+            extractor = build_extractor("digits")
+            scorer = GenerativeScores(
+                extractor, test_images, ["fid"], batch_size=ev.batch_size, seed=seed
+            )
+            features, logits = extractor.extract(fake, ev.batch_size)
+            fid = scorer.from_features(features, logits)[0]
         metrics = {"r_precision": fake_r, "real/r_precision": real_r, "fid-digits": fid.value}
         table = [
             ("score", "generated", "real test images", "note"),
@@ -206,6 +209,18 @@ class Text2ImageTask(Task):
              f"chance {1 / ev.r_candidates:.3f}"),
             ("FID-digits", f"{fid.value:.4g}", "", f"{fid.n_fake} / {fid.n_real} images"),
         ]  # fmt: skip
+        digits = self.test.images.labels
+        if bool((digits >= 0).all()):
+            _, real_logits = extractor.extract(test_images, ev.batch_size)
+            read = {
+                "": (logits.argmax(1) == digits).float().mean().item(),
+                "real/": (real_logits.argmax(1) == digits).float().mean().item(),
+            }
+            metrics.update({f"{k}digits_classifier_accuracy": v for k, v in read.items()})
+            table.append(
+                ("digit read by the digits classifier", f"{read['']:.3f}", f"{read['real/']:.3f}",
+                 "the FID-digits net, trained on MNIST")
+            )  # fmt: skip
         details: dict[str, Any] = {
             "train": self.train_records(results),
             "words": len(self.vocabulary),
