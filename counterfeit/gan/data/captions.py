@@ -11,8 +11,8 @@ annotator).
 
 Phrasings come in two disjoint sets of templates: ``train`` (also partial captions that
 name only some attributes, such as "a blue 3") and ``test`` (held-out sentence shapes
-naming every attribute), so a score on ``test`` captions measures understanding of the
-attributes, not of memorised sentences. ``exclude`` leaves (digit, colour) pairs out of a
+naming every attribute, in words the training captions use), so a score on ``test``
+captions measures understanding of the attributes, not of memorised sentences. ``exclude`` leaves (digit, colour) pairs out of a
 set: a model trained without them and asked for them is tested on zero-shot compositions.
 """
 
@@ -75,7 +75,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
         "a {thickness} {digit} {slant}",
     ),
     "test": (
-        "{slant}, a {size} {colour} {digit} with {thickness} strokes {background}",
+        "{slant} and {thickness}: a {size} {colour} {digit} {background}",
         "{background}: the {thickness} {size} number {digit} in {colour} {slant}",
     ),
 }

@@ -51,7 +51,7 @@ class CaptionData(StrictModel):
     n: int = Field(5000, ge=2, description="rendered training images")
     n_test: int = Field(500, ge=2, description="rendered test images (held-out phrasings)")
     test_fraction: float = Field(0.1, gt=0, lt=1, description="folder source: held-out share")
-    image_size: int = Field(32, description="16, 32 or 64 (DCGAN's sizes)")
+    image_size: Literal[16, 32, 64, 128] = Field(32, description="a DCGAN size")
     captions_per_image: int = Field(5, ge=1)
     zero_shot: int = Field(5, ge=0, le=10, description="(digit, colour) pairs held out")
 
@@ -181,7 +181,8 @@ class Text2ImageTask(Task):
     def report(self, results: dict[str, TrainResult]) -> TaskOutput:
         """The encoder's retrieval, then the GAN judged on the held-out captions."""
         encoder, gan = self.methods[ENCODER], self.methods[GAN]
-        encoder.eval(), gan.eval()
+        encoder.eval()
+        gan.eval()
         ev, seed = self.recipe.evaluation, self.recipe.seed
         test_images = self.test.images.as_floats()[0]
         captions = [row[0] for row in self.test.captions]
@@ -231,14 +232,23 @@ class Text2ImageTask(Task):
         self._grids(gan, fake, captions)
         return TaskOutput(metrics, details, table)
 
-    def _attributes(self, gan, fake, metrics, table, details) -> None:
+    def _attributes(
+        self,
+        gan: TextToImageGAN,
+        fake: torch.Tensor,
+        metrics: dict[str, float],
+        table: list[tuple],
+        details: dict[str, Any],
+    ) -> None:
         """Attribute accuracy of the generated images, the reader's own on rendered ones, and
         the same on the zero-shot pairs."""
         ev, d, seed = self.recipe.evaluation, self.recipe.data, self.recipe.seed
         reader_data = render_captioned_digits(ev.reader_images, d.image_size, seed + 2)
-        reader = train_attribute_reader(reader_data, ev.reader_steps, seed=seed, device="cpu")
+        reader = train_attribute_reader(
+            reader_data, ev.reader_steps, seed=seed, device=self.ctx.device
+        )
         real = attribute_accuracy(reader, self.test.images.as_floats()[0], self.test.attributes)
-        generated = attribute_accuracy(reader, fake.cpu(), self.test.attributes)
+        generated = attribute_accuracy(reader, fake, self.test.attributes)
         rows = {"generated": generated, "real": real}
         if self.held_out:
             zero = render_captioned_digits(
@@ -247,7 +257,7 @@ class Text2ImageTask(Task):
             generator = torch.Generator().manual_seed(seed + 3)
             with torch.no_grad():
                 images = gan.sample_texts([row[0] for row in zero.captions], generator)
-            rows["zero-shot"] = attribute_accuracy(reader, images.cpu(), zero.attributes)
+            rows["zero-shot"] = attribute_accuracy(reader, images, zero.attributes)
             path = save_image_grid(images[:64].cpu(), self.ctx.out / "plots" / "zero_shot.png", 8)
             self.ctx.log_file(path, "plots")
         for kind, scores in rows.items():
