@@ -136,3 +136,36 @@ def draw_from_checkpoint(
             )
         sets.append(fit_size(images, size))
     return sets
+
+
+def translate_with_checkpoint(
+    checkpoint: str | Path,
+    sources: list[torch.Tensor],
+    edges: str = "canny",
+    device: str | torch.device = "cpu",
+) -> list[torch.Tensor]:
+    """Counterfeits of real images by an image-to-image generator: each set of ``sources``
+    (grey images in [0, 1], (N, 1, H, W)) turned into its edge maps
+    (:func:`~counterfeit.gan.data.paired.digit_edges`, ``canny`` or ``skeleton``) and
+    translated back to images by a Pix2Pix checkpoint (eval mode)."""
+    from counterfeit.gan.data.paired import digit_edges
+    from counterfeit.gan.models import Pix2Pix
+
+    model = load_method(
+        checkpoint, {"Pix2Pix": Pix2Pix}, "a translating fake source is a Pix2Pix checkpoint."
+    )
+    model = model.to(resolve_device(str(device))).eval()
+    device = next(model.parameters()).device
+    translated = []
+    for images in sources:
+        if images.shape[1] != 1:
+            raise ConfigError(
+                f"edge maps are taken of grey images; these have {images.shape[1]} channels."
+            )
+        grey = images[:, 0].mul(255).round().to(torch.uint8).numpy()
+        inputs = torch.from_numpy(digit_edges(grey, edges)).float().div(255)[:, None]
+        with torch.no_grad():
+            translated.append(
+                torch.cat([model.translate(c.to(device)).float().cpu() for c in inputs.split(500)])
+            )
+    return translated

@@ -8,9 +8,11 @@ import torch
 
 from counterfeit.gan import Trainer, TrainerConfig
 from counterfeit.gan.data import ImageTensors, InfiniteLoader
-from counterfeit.gan.errors import ConfigError
-from counterfeit.gan.models import DCGAN
+from counterfeit.gan.data.paired import edges2digits
+from counterfeit.gan.errors import CheckpointError, ConfigError
+from counterfeit.gan.models import DCGAN, Pix2Pix
 from counterfeit.recipes import load_recipe, run_recipe
+from counterfeit.recipes.sample import translate_with_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -76,3 +78,28 @@ def test_detect_recipe_errors_name_the_generator(tmp_path):
     twice = "[{name: a, recipe: mnist-dcgan}, {name: a, recipe: mnist-dcgan}]"
     with pytest.raises(ConfigError, match="distinct names"):
         run_recipe(load_recipe("digits-detect", tiny(tmp_path, twice)), out=tmp_path / "x")
+
+
+def edges_pix2pix(tmp_path) -> str:
+    """A tiny Pix2Pix after two steps on Canny edges -> digits (32 px), checkpointed."""
+    torch.manual_seed(0)
+    data = InfiniteLoader(edges2digits("train"), 8, seed=0)
+    path = tmp_path / "pix2pix.ckpt"
+    config = TrainerConfig(max_steps=2, progress=False, checkpoint_every=2)
+    Trainer(Pix2Pix(32, 1, 1, g_width=4, d_width=4), data, config, checkpoint_path=path).fit()
+    return str(path)
+
+
+def test_a_translating_generator_counterfeits_the_real_images_of_each_split(tmp_path):
+    checkpoint = edges_pix2pix(tmp_path)
+    real = edges2digits("test").get_batch(torch.arange(6))[1]
+    first, again = translate_with_checkpoint(checkpoint, [real, real], "canny")
+    assert first.shape == real.shape and torch.equal(first, again)  # eval mode: deterministic
+    other = translate_with_checkpoint(checkpoint, [real.flip(-1)], "canny")[0]
+    assert not torch.allclose(first, other)  # the fakes follow the real image's edges
+    with pytest.raises(CheckpointError, match="a translating fake source is a Pix2Pix checkpoint"):
+        translate_with_checkpoint(noise_dcgan(tmp_path), [real], "canny")
+    generators = f"[{{name: p2p, checkpoint: {checkpoint}, translates: canny}}]"
+    summary = run_recipe(load_recipe("digits-detect", tiny(tmp_path, generators)), tmp_path / "run")
+    assert set(summary["cnn_matrix"]) == {"p2p"}
+    assert 0 <= summary["cnn_matrix"]["p2p"]["p2p"]["auroc"] <= 1

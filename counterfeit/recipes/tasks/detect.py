@@ -52,6 +52,11 @@ class GeneratorSpec(StrictModel):
     recipe: str | None = Field(None, description="a GAN recipe trained here")
     settings: list[str] = Field(default_factory=list, description="KEY=VALUE for that recipe")
     checkpoint: Path | None = Field(None, description="or a trained generator's checkpoint")
+    translates: Literal["canny", "skeleton"] | None = Field(
+        None,
+        description="an image-to-image generator (Pix2Pix): its fakes are translations of "
+        "these edge maps of the real images (train, validation and test splits alike)",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> GeneratorSpec:
@@ -125,15 +130,21 @@ class DetectTask(Task):
     def draw_fakes(
         self, spec: GeneratorSpec, shape: tuple[int, int, int]
     ) -> dict[str, torch.Tensor]:
-        """``spec``'s train / validation / test fakes at the real images' shape."""
-        from counterfeit.recipes.sample import draw_from_checkpoint
+        """``spec``'s train / validation / test fakes at the real images' shape: drawn from a
+        generator, or translations of the real images of the same split (``translates``)."""
+        from counterfeit.recipes.sample import draw_from_checkpoint, translate_with_checkpoint
 
         ev = self.recipe.evaluation
         checkpoint = spec.checkpoint or self.train_generator(spec)
         counts = [ev.n_train, ev.n_validation, ev.n_test]
-        sets = draw_from_checkpoint(
-            checkpoint, counts, shape[-1], shape[0], self.recipe.seed, self.ctx.device
-        )
+        if spec.translates is not None:
+            train = self.real_train.take(ev.n_train, seed=self.recipe.seed).as_floats()[0]
+            sources = [train, self.real_val[: ev.n_validation], self.real_test[: ev.n_test]]
+            sets = translate_with_checkpoint(checkpoint, sources, spec.translates, self.ctx.device)
+        else:
+            sets = draw_from_checkpoint(
+                checkpoint, counts, shape[-1], shape[0], self.recipe.seed, self.ctx.device
+            )
         return dict(zip(("train", "validation", "test"), sets))
 
     def train_generator(self, spec: GeneratorSpec) -> Path:
