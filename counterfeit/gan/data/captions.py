@@ -18,6 +18,7 @@ set: a model trained without them and asked for them is tested on zero-shot comp
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -123,9 +124,9 @@ class CaptionedImages:
         return len(self.images)
 
     def match_keys(self) -> torch.Tensor:
-        """(N,) ids equal exactly where two images' captions describe the same thing: the
-        attribute combination, else the caption set. A "wrong caption" for GAN-CLS must
-        describe another key."""
+        """(N,) ids, equal exactly where two images show the same attribute combination (a
+        user's pairs: have the same caption set); R-precision's rival captions are those of
+        other ids."""
         if self.attributes is not None:
             sizes = torch.tensor([len(v) for v in ATTRIBUTES.values()])
             strides = torch.cumprod(torch.cat([torch.ones(1, dtype=torch.long), sizes[:-1]]), 0)
@@ -204,14 +205,22 @@ def sample_attributes(
     return np.column_stack([chosen, *others]) if n else np.zeros((0, len(ATTRIBUTES)), int)
 
 
-def render_with_attributes(values: dict[str, str], size: int, rng: np.random.Generator):
-    """One uint8 (size, size, 3) image showing exactly the named attribute values."""
-    fonts = [
+@functools.cache
+def upright_fonts() -> tuple:
+    """The renderer's fonts that are upright and of regular weight."""
+    return tuple(
         f
         for f in available_fonts()
         if (f.kind == "ttf" and Path(f.ref.path).name in UPRIGHT_TTF)
         or (f.kind == "hershey" and f.ref in UPRIGHT_HERSHEY)
-    ]
+    )
+
+
+def render_with_attributes(
+    values: dict[str, str], size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """One uint8 (size, size, 3) image showing exactly the named attribute values."""
+    fonts = upright_fonts()
     font = fonts[int(rng.integers(len(fonts)))]
     stroke = THICKNESS[font.kind][values["thickness"]]
     mask = _glyph_mask(int(values["digit"]), font, stroke, rng)
