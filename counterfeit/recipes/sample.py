@@ -162,7 +162,7 @@ def translate_with_checkpoint(
             raise ConfigError(
                 f"edge maps are taken of grey images; these have {images.shape[1]} channels."
             )
-        grey = images[:, 0].mul(255).round().to(torch.uint8).numpy()
+        grey = images[:, 0].cpu().mul(255).round().to(torch.uint8).numpy()
         inputs = torch.from_numpy(digit_edges(grey, edges)).float().div(255)[:, None]
         with torch.no_grad():
             translated.append(
