@@ -58,7 +58,7 @@ class _Precomputed(nn.Identity):
 class GenerativeScores:
     """FID, KID and IS of generated images against one fixed set of real images.
 
-    The real images' features are computed once; each call scores a new
+    The real images' features (and logits, kept as ``real_logits``) are computed once; each call scores a new
     generated set (e.g. at every evaluation during training).
 
     Args:
@@ -99,7 +99,7 @@ class GenerativeScores:
         self.is_splits = is_splits
         self.batch_size = batch_size
         self.seed = seed
-        self.real_features, _ = extractor.extract(real, batch_size)
+        self.real_features, self.real_logits = extractor.extract(real, batch_size)
 
     def __call__(self, fake: torch.Tensor) -> list[Score]:
         """Score generated images ``fake`` in [0, 1] (N, C, H, W)."""

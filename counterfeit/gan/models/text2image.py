@@ -134,8 +134,7 @@ class TextToImageGAN(TrainingMethod):
     def encode(self, texts: list[str]) -> torch.Tensor:
         """phi(t) of each caption (N, text_dim)."""
         for text in texts:
-            words = tokenize(text)
-            if len(self.vocabulary.unknown_words(text)) == len(words):
+            if not any(w in self.vocabulary.index for w in tokenize(text)):
                 raise ConfigError(
                     f"no word of the caption {text!r} is known to the text encoder; it knows "
                     f"e.g. {', '.join(self.vocabulary.words[2:14])}."

@@ -212,10 +212,9 @@ class Text2ImageTask(Task):
         ]  # fmt: skip
         digits = self.test.images.labels
         if bool((digits >= 0).all()):
-            _, real_logits = extractor.extract(test_images, ev.batch_size)
             read = {
                 "": (logits.argmax(1) == digits).float().mean().item(),
-                "real/": (real_logits.argmax(1) == digits).float().mean().item(),
+                "real/": (scorer.real_logits.argmax(1) == digits).float().mean().item(),
             }
             metrics.update({f"{k}digits_classifier_accuracy": v for k, v in read.items()})
             table.append(
