@@ -1,14 +1,14 @@
 """``counterfeit`` commands in real child processes that start without paying for imports.
 
 A ``counterfeit run`` spends about ten seconds of a 2-core machine importing torch,
-``torch._dynamo`` (which the first optimizer pulls in), MLflow, SciPy and matplotlib before
-it does anything; the suite starts some twenty of them. Here each pytest worker keeps one
-:mod:`multiprocessing` fork server that imports those modules once (it runs no torch code,
-so its children start clean), and every command is a fresh fork of it running
+``torch._dynamo`` (which the first optimizer pulls in), MLflow, SciPy, scikit-learn and
+matplotlib before it does anything; the suite starts some twenty of them. Here each pytest
+worker keeps one :mod:`multiprocessing` fork server that imports those modules once (it runs
+no torch code, so its children start clean), and every command is a fresh fork of it running
 :func:`counterfeit.recipes.cli.main`: its own process, environment, working directory,
-signals, exit status and output pipes, as from the console script. The tests that check
-the installed script itself (its start-up without torch, no traceback on a crash) still
-start it with :mod:`subprocess`.
+signals, exit status and output pipes, as from the console script. The tests that check the
+installed script itself (its start-up without torch, no traceback on a crash) still start it
+with :mod:`subprocess`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,12 @@ from pathlib import Path
 PRELOAD = [
     "torch",
     "torch._dynamo",
+    "torch.export",
     "mlflow",
+    "mlflow.store.tracking.sqlalchemy_store",
     "matplotlib.pyplot",
+    "sklearn.datasets",
+    "sklearn.linear_model",
     "scipy.stats",
     "counterfeit.recipes.cli",
     "counterfeit.recipes.run",
