@@ -12,8 +12,8 @@ import urllib.request
 from pathlib import Path
 
 # One OpenMP thread per pytest-xdist worker, in this process and the CLI runs and notebook
-# kernels it starts (they inherit the environment): the suite runs more workers than cores
-# (see pytest_xdist_auto_num_workers), and OpenMP threads beyond the free cores spin-wait (a notebook's PixelDA cell took 97 s
+# kernels it starts (they inherit the environment): the suite runs as many workers as cores,
+# and OpenMP threads beyond the free cores spin-wait (a notebook's PixelDA cell took 97 s
 # with two threads beside a busy core, 15 s with one). Set before torch loads OpenMP.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -168,14 +168,6 @@ class MlflowServer:
                 if s.connect_ex(("127.0.0.1", self.port)) != 0:
                     return
             time.sleep(0.2)
-
-
-def pytest_xdist_auto_num_workers(config) -> int:
-    """``-n auto``: one and a half workers per core. Many tests spend part of their time
-    waiting on a server or a child process to start, stop or reach a checkpoint; a third
-    worker on two cores fills those waits (the suite: 9:29 on two workers, 8:19 on three)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return cores + (cores + 1) // 2
 
 
 def pytest_collection_modifyitems(config, items):
