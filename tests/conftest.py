@@ -122,6 +122,9 @@ class MlflowServer:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 120) -> MlflowServer:
+        """Start the server (nothing to do when it runs) and wait until it answers."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self
         log = (self.root / "server.log").open("a")
         self.proc = subprocess.Popen(
             [
