@@ -61,6 +61,7 @@ def evaluate(
     seed: int = 0,
     show: int = 10,
     name: str | None = None,
+    data_name: str | None = None,
 ) -> RobustnessReport:
     """Clean accuracy, robust accuracy per attack and eps, worst case, corruption accuracy.
 
@@ -94,6 +95,8 @@ def evaluate(
             and the corruptions.
         show: how many example images the report keeps for its plots.
         name: the model's name in the report (default: its class name).
+        data_name: the data's name in the report (default: an ImageTensors' own name,
+            "the given images" for a pair of tensors, else the iterable's class name).
 
     Attacks get the true labels (a targeted attack picks its own targets). The
     model is evaluated in eval mode; a model in train mode or one that outputs
@@ -224,7 +227,9 @@ def evaluate(
     }
     return RobustnessReport(
         model=name or type(model).__name__,
-        data=getattr(data, "name", type(data).__name__),
+        data=data_name
+        or getattr(data, "name", None)
+        or ("the given images" if isinstance(data, tuple) else type(data).__name__),
         n=len(clean_correct),
         clean_accuracy=_mean(clean_correct),
         eps=eps,

@@ -61,6 +61,8 @@ def test_detect_recipe_builds_the_matrix_from_a_recipe_and_a_checkpoint(tmp_path
         assert set(summary[f"{kind}_degraded"]) == {"clean", "jpeg_50", "resize_0.5", "blur_1"}
         assert summary["metrics"][f"{kind}/dcgan/noise/auroc"] == matrix["dcgan"]["noise"]["auroc"]
         assert (out / f"robustness-{kind}").is_dir()
+        report = (out / f"robustness-{kind}" / "report.md").read_text()
+        assert f"# Robustness of {kind} detector on real and fake test images" in report
         assert (out / "plots" / f"{kind}_generalisation.png").exists()
     # detectors of pure noise tell it from real digits
     assert summary["cnn_matrix"]["noise"]["noise"]["auroc"] > 0.9

@@ -181,7 +181,7 @@ def test_report_files_round_trip_and_reach_mlflow(tmp_path, digits, mlflow_uri):
     assert data["clean_accuracy"] == report.clean_accuracy and data["eps"] == [0.0, 0.1]
     assert RobustnessReport.from_json(paths["json"]) == report
     text = paths["markdown"].read_text()
-    assert "# Robustness of tiny-cnn" in text
+    assert f"# Robustness of tiny-cnn on the given images ({len(x)} images)" in text
     assert f"| 0.1 (= 25.5/255) | {report.attacks['fgsm'][1]:.4f} |" in text
     assert "| contrast |" in text and "**mean**" in text
     for name in ("eps_curve", "corruptions", "adversarial_examples", "corruption_examples"):

@@ -237,7 +237,7 @@ class DetectTask(Task):
         )
         report = evaluate(
             net.eval(), (images, labels), ev.attacks, [0.0, *ev.eps], corruptions=None,
-            seed=self.recipe.seed, name=f"{kind} detector",
+            seed=self.recipe.seed, name=f"{kind} detector", data_name="real and fake test images",
         )  # fmt: skip
         report.save(self.ctx.out / f"robustness-{kind}", self.ctx.tracker, prefix=f"{kind}/")
         metrics.update(report.metrics(prefix=f"{kind}/robust/"))
