@@ -124,7 +124,8 @@ def per_class_subset(
 
 
 def summarize(out: Path) -> None:
-    """Mean AUROC over digits per (method, seed), then mean +- sd over seeds."""
+    """Mean AUROC over digits per (method, seed), then mean +- sd over seeds; each digit's
+    AUROC averaged over the finished seeds."""
     records = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
     for method in sorted({r["method"] for r in records}):
         mine = [r for r in records if r["method"] == method]
@@ -138,9 +139,17 @@ def summarize(out: Path) -> None:
             for seed, found in sorted(rounds.items())
             if len(found) == complete  # a seed still running is left out of the mean
         }
-        digits = {r["target"]: r["auroc"] for r in rounds[min(per_seed)]}
+        by_digit: dict[int, list[float]] = {}
+        for seed in per_seed:
+            for r in rounds[seed]:
+                by_digit.setdefault(r["target"], []).append(r["auroc"])
+        digits = {d: np.mean(a) for d, a in by_digit.items()}  # mean over the finished seeds
         values = list(per_seed.values())
-        sd = np.std(values, ddof=1) if len(values) > 1 else float("nan")
+        spread = (
+            f"+- {np.std(values, ddof=1):.3f} over {len(values)} seeds"
+            if len(values) > 1
+            else "(1 seed)"
+        )
         timed = [r for r in mine if "fit_seconds" in r]
         speed = (
             f"; fit {np.mean([r['fit_seconds'] for r in timed]):.0f} s per digit, scoring "
@@ -149,8 +158,8 @@ def summarize(out: Path) -> None:
             else ""
         )
         print(
-            f"{method}: mean AUROC over {complete} digits {np.mean(values):.3f} +- {sd:.3f} "
-            f"over {len(values)} seed(s); "
+            f"{method}: mean AUROC over {complete} digits {np.mean(values):.3f} {spread}; "
+            "per digit (mean over seeds) "
             + " ".join(f"{d}:{a:.3f}" for d, a in sorted(digits.items()))
             + speed
             + (f" (seeds {partial} unfinished, left out)" if partial else "")
