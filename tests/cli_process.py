@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
@@ -128,6 +129,13 @@ class CliProcess:
         if self.poll() is None:
             raise subprocess.TimeoutExpired(self.args, timeout)
         return self.returncode  # type: ignore[return-value]
+
+    def wait_for_file(self, path: Path, timeout: float = 300) -> None:
+        """Return once ``path`` exists, the command has ended, or ``timeout`` seconds passed
+        (the caller's assertions tell which)."""
+        deadline = time.time() + timeout
+        while not path.exists() and self.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:

@@ -4,7 +4,6 @@ import argparse
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -114,9 +113,7 @@ def test_ctrl_c_keeps_a_checkpoint_and_resume_equals_uninterrupted(
     args = ["run", "digits-dann", "--out", str(out), *[f"--set={o}" for o in RESUMABLE]]
     proc = CliProcess(*args, env={**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri})
     checkpoint = out / "checkpoints" / "dann.ckpt"
-    deadline = time.time() + 300
-    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    proc.wait_for_file(checkpoint)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr[-2000:]

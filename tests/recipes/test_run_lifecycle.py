@@ -166,9 +166,7 @@ def test_sigterm_stops_at_a_checkpoint_and_ends_the_run_killed(tmp_path, mlflow_
         *[f"--set={o}" for o in (*TINY, "train.steps=100000", "train.checkpoint_every=5")],
     )
     checkpoint = out / "checkpoints" / "dann.ckpt"
-    deadline = time.time() + 300
-    while not checkpoint.is_file() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+    proc.wait_for_file(checkpoint)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr[-3000:]

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import time
 
 import pytest
 from mlflow import MlflowClient
@@ -54,9 +53,7 @@ def test_sigterm_stops_a_background_sweep_and_writes_a_partial_record(tmp_path, 
         ignore_sigint=True,
     )
     checkpoint = out / "seed-0" / "checkpoints" / "dann.ckpt"
-    deadline = time.time() + 300
-    while not checkpoint.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    proc.wait_for_file(checkpoint)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 130, stderr[-3000:]

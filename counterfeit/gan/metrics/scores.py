@@ -58,8 +58,8 @@ class _Precomputed(nn.Identity):
 class GenerativeScores:
     """FID, KID and IS of generated images against one fixed set of real images.
 
-    The real images' features (and logits, kept as ``real_logits``) are computed once; each call scores a new
-    generated set (e.g. at every evaluation during training).
+    The real images' features (and logits, kept as ``real_logits``) are computed once;
+    each call scores a new generated set (e.g. at every evaluation during training).
 
     Args:
         extractor: the :class:`FeatureExtractor` (e.g. :class:`DigitsFeatures`).
